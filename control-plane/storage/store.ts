@@ -1,0 +1,69 @@
+// The Store contract the apiserver relies on (etcd's): one cluster-wide revision that grows
+// with every write; every object's metadata.resourceVersion is its modRevision.
+// Values are opaque strings (the apiserver stores JSON without resourceVersion).
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+}
+
+export interface WatchEvent {
+  type: 'PUT' | 'DELETE';
+  kv: KeyValue; // for DELETE: the deleted value, with modRevision = the delete's revision
+  prevKv?: KeyValue;
+}
+
+export interface ListResult {
+  items: KeyValue[];
+  revision: number; // the store revision the list was read at
+  more: boolean; // true when limit cut the list; continue from the last key
+}
+
+export interface ListOptions {
+  revision?: number; // read at this revision (may throw Compacted)
+  limit?: number;
+  startAfter?: string; // exclusive: for limit/continue paging
+}
+
+export interface Watcher {
+  stop(): void;
+}
+
+export type StoreErrorCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Compacted' | 'Unavailable';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    readonly currentRevision?: number,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface Store {
+  get(key: string): Promise<KeyValue | null>;
+  /** All keys with this prefix, ordered by key. */
+  list(prefix: string, opts?: ListOptions): Promise<ListResult>;
+  count(prefix: string): Promise<number>;
+  /** Fails with AlreadyExists. */
+  create(key: string, value: string): Promise<KeyValue>;
+  /** Fails with NotFound, or Conflict when expectedModRevision is given and differs. */
+  update(key: string, value: string, expectedModRevision?: number): Promise<KeyValue>;
+  /** Fails with NotFound, or Conflict when expectedModRevision is given and differs. */
+  delete(key: string, expectedModRevision?: number): Promise<KeyValue>;
+  /**
+   * Events for keys under prefix with modRevision > fromRevision, in revision order, no
+   * gap, no duplicate. Throws StoreError('Compacted') when fromRevision is older than the
+   * compacted revision. onError is called if the watch breaks (e.g. etcd unavailable).
+   */
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): Watcher;
+  currentRevision(): Promise<number>;
+  /** Drop history at or before revision: later watches/lists from there throw Compacted. */
+  compact(revision: number): Promise<void>;
+  compactedRevision(): Promise<number>;
+  close(): Promise<void>;
+}
