@@ -1,0 +1,61 @@
+// The contract between the pure API code (api/) and the apiserver (control-plane/apiserver).
+// api/resources.ts exports RESOURCES: ResourceDef[]; the apiserver serves whatever is there.
+
+// deno-lint-ignore-file no-explicit-any
+export type KObject = Record<string, any> & {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Record<string, any>;
+};
+
+/** One invalid field, Kubernetes' StatusCause shape: reason FieldValueInvalid etc. */
+export interface FieldError {
+  type:
+    | 'FieldValueInvalid'
+    | 'FieldValueRequired'
+    | 'FieldValueNotSupported'
+    | 'FieldValueDuplicate'
+    | 'FieldValueForbidden'
+    | 'FieldValueTooLong';
+  field: string; // e.g. "spec.replicas"
+  message: string; // the full Kubernetes message, e.g. 'spec.replicas: Invalid value: -1: must be greater than or equal to 0'
+}
+
+export interface TableColumn {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  format?: string; // 'name' for the NAME column
+  description: string;
+  priority: number; // 0 = always; 1 = only with -o wide
+}
+
+export interface ResourceDef {
+  group: string; // '' for core
+  version: string; // 'v1'
+  kind: string; // 'Pod'
+  listKind: string; // 'PodList'
+  plural: string; // 'pods'
+  singular: string; // 'pod'
+  namespaced: boolean;
+  shortNames?: string[];
+  categories?: string[]; // 'all' for pods, services, rc, deployments ...
+  /** Subresources served: 'status', 'scale', 'binding', 'log', 'exec', 'attach', 'portforward', 'proxy'. */
+  subresources: string[];
+  /** Fill defaults in place (create and update), as Kubernetes' SetDefaults_* do. */
+  defaults(obj: KObject): void;
+  /** Validate the whole object; on update `old` is the stored object (immutable fields). */
+  validate(obj: KObject, old?: KObject): FieldError[];
+  /** Server-side printing for `kubectl get` (Table). now is for ages. */
+  table: { columns: TableColumn[]; row(obj: KObject, now: Date): unknown[] };
+  /** Extra field selector keys beyond metadata.name/metadata.namespace. */
+  fieldSelectors?: Record<string, (obj: KObject) => string | undefined>;
+  /** Whether the status block is reset on create/update of the main resource (as upstream). */
+  hasStatus: boolean;
+}
+
+/** Scale subresource mapping (autoscaling/v1 Scale) for resources with 'scale'. */
+export interface ScaleAccess {
+  specReplicasPath: string[]; // ['spec','replicas']
+  statusReplicasPath: string[];
+  selector(obj: KObject): string; // label selector string for status.selector
+}
