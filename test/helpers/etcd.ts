@@ -1,0 +1,160 @@
+// Starts a real, throw-away etcd 3.4 for tests and benchmarks: its own temp data dir, its
+// own free loopback ports (client and peer), so parallel users never collide with each
+// other or with a system etcd on 2379/2380.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface EtcdHandle {
+  /** e.g. http://127.0.0.1:41234, for `openStore({ etcdServers: [endpoint] })`. */
+  endpoint: string;
+  dataDir: string;
+  pid: number;
+  /** Kills etcd (SIGTERM, then SIGKILL) and removes its data dir. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartEtcdOptions {
+  binary?: string; // default ETCD_BIN or /usr/bin/etcd
+  readyTimeoutMs?: number; // default 30s
+  extraArgs?: string[];
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+// A test that crashes before its afterAll must not leave etcd running.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const p of live) {
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function healthy(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) return false;
+    const body = (await res.json()) as { health?: string };
+    return body.health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+async function startOnce(opts: StartEtcdOptions): Promise<EtcdHandle> {
+  const binary = opts.binary ?? process.env.ETCD_BIN ?? '/usr/bin/etcd';
+  const dataDir = await mkdtemp(join(tmpdir(), 'k8ts-etcd-'));
+  const clientPort = await freePort();
+  let peerPort = await freePort();
+  while (peerPort === clientPort) peerPort = await freePort();
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const name = `k8ts-test-${clientPort}`;
+  const args = [
+    '--name', name,
+    '--data-dir', join(dataDir, 'data'),
+    '--listen-client-urls', endpoint,
+    '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `${name}=${peer}`,
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', name,
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+    '--log-level', 'warn',
+    ...(opts.extraArgs ?? []),
+  ];
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(child);
+  installExitHook();
+  let stderrTail = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderrTail = (stderrTail + b.toString()).slice(-4000);
+  });
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      live.delete(child);
+      resolve();
+    });
+  });
+  let spawnError: Error | null = null;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitPromise;
+      clearTimeout(timer);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (spawnError) {
+      await stop();
+      throw new Error(`etcd: cannot start ${binary}: ${(spawnError as Error).message}`);
+    }
+    if (exited) {
+      await stop();
+      const e = exited as { code: number | null; signal: NodeJS.Signals | null };
+      throw new Error(`etcd exited early (code ${e.code}, signal ${e.signal}): ${stderrTail}`);
+    }
+    if (await healthy(endpoint)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`etcd not healthy at ${endpoint} after ${opts.readyTimeoutMs ?? 30_000} ms: ${stderrTail}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { endpoint, dataDir, pid: child.pid ?? -1, stop };
+}
+
+/**
+ * Starts etcd and resolves once /health says true. Retries on another pair of ports when
+ * the first attempt dies early (a port picked as free may be taken before etcd binds it).
+ */
+export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      lastErr = err;
+      if (!/exited early/.test(String((err as Error).message))) throw err;
+    }
+  }
+  throw lastErr;
+}
