@@ -155,7 +155,9 @@ export class SqliteStore implements Store {
     mkdirSync(opts.dataDir, { recursive: true });
     this.path = join(opts.dataDir, 'state.db');
     this.compactBatch = opts.compactBatch ?? 5000;
-    this.db = new Database(this.path);
+    // A short busy timeout: the only contender for the lock is a second opener, which
+    // should fail fast rather than wait.
+    this.db = new Database(this.path, { timeout: 200 });
     try {
       // WAL + synchronous=NORMAL: a commit is in the WAL (the OS page cache) before it is
       // acknowledged, so it survives kill -9 of this process; only power loss can drop the

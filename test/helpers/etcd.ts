@@ -11,7 +11,10 @@ export interface EtcdHandle {
   /** e.g. http://127.0.0.1:41234, for `openStore({ etcdServers: [endpoint] })`. */
   endpoint: string;
   dataDir: string;
-  pid: number;
+  /** The pid of the current etcd process (changes on restart). */
+  readonly pid: number;
+  /** Stops etcd (SIGTERM) and starts it again on the same ports and data dir. */
+  restart(): Promise<void>;
   /** Kills etcd (SIGTERM, then SIGKILL) and removes its data dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -88,6 +91,44 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdHandle> {
     '--log-level', 'warn',
     ...(opts.extraArgs ?? []),
   ];
+  let proc: Proc = await launch(binary, args, endpoint, opts.readyTimeoutMs ?? 30_000, async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  let stopped = false;
+  const handle: EtcdHandle = {
+    endpoint,
+    dataDir,
+    get pid() {
+      return proc.pid;
+    },
+    async restart() {
+      if (stopped) throw new Error('etcd: restart after stop');
+      await proc.kill();
+      proc = await launch(binary, args, endpoint, opts.readyTimeoutMs ?? 30_000, async () => undefined);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await proc.kill();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+interface Proc {
+  pid: number;
+  kill(): Promise<void>;
+}
+
+/** Spawns etcd and waits for /health; on failure kills it, runs onFail and throws. */
+async function launch(
+  binary: string,
+  args: string[],
+  endpoint: string,
+  readyTimeoutMs: number,
+  onFail: () => Promise<void>,
+): Promise<Proc> {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
   installExitHook();
@@ -107,39 +148,34 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdHandle> {
   child.once('error', (err) => {
     spawnError = err;
   });
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(timer);
-    }
-    await rm(dataDir, { recursive: true, force: true });
+  const kill = async (): Promise<void> => {
+    if (exited || spawnError) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exitPromise;
+    clearTimeout(timer);
   };
 
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (spawnError) {
-      await stop();
+      await onFail();
       throw new Error(`etcd: cannot start ${binary}: ${(spawnError as Error).message}`);
     }
     if (exited) {
-      await stop();
+      await onFail();
       const e = exited as { code: number | null; signal: NodeJS.Signals | null };
       throw new Error(`etcd exited early (code ${e.code}, signal ${e.signal}): ${stderrTail}`);
     }
     if (await healthy(endpoint)) break;
     if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`etcd not healthy at ${endpoint} after ${opts.readyTimeoutMs ?? 30_000} ms: ${stderrTail}`);
+      await kill();
+      await onFail();
+      throw new Error(`etcd not healthy at ${endpoint} after ${readyTimeoutMs} ms: ${stderrTail}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { endpoint, dataDir, pid: child.pid ?? -1, stop };
+  return { pid: child.pid ?? -1, kill };
 }
 
 /**
