@@ -1,0 +1,398 @@
+// iptables backend: renders the model in upstream kube-proxy's chain layout and applies it
+// with one `iptables-restore --noflush` over our own chains only. Partial syncs (KEP-3453)
+// rewrite the top-level chains plus the chains of the service ports that changed; a full
+// sync rewrites every chain we own and deletes the stale ones.
+import { createHash } from 'node:crypto';
+import {
+  type Endpoint,
+  type ProxyModel,
+  type ServicePort,
+  clusterEndpoints,
+  externalEndpoints,
+  hasExternal,
+} from './model.js';
+import type { Iptables, Table } from './iptables-util.js';
+
+export const MASQ_MARK = '0x4000';
+
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 (no padding needed: we keep 16 characters). */
+function base32(buf: Buffer): string {
+  let bits = 0;
+  let v = 0;
+  let out = '';
+  for (const b of buf) {
+    v = ((v << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(v >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(v << (5 - bits)) & 31];
+  return out;
+}
+
+/** Upstream's portProtoHash: base32(sha256(servicePortName + lower(protocol)))[:16]. */
+export function portProtoHash(key: string, protocol: string, endpoint = ''): string {
+  return base32(createHash('sha256').update(key + protocol.toLowerCase() + endpoint).digest()).slice(0, 16);
+}
+
+export const svcChain = (sp: ServicePort): string => `KUBE-SVC-${portProtoHash(sp.key, sp.protocol)}`;
+export const svlChain = (sp: ServicePort): string => `KUBE-SVL-${portProtoHash(sp.key, sp.protocol)}`;
+export const extChain = (sp: ServicePort): string => `KUBE-EXT-${portProtoHash(sp.key, sp.protocol)}`;
+export const sepChain = (sp: ServicePort, ep: Endpoint): string =>
+  `KUBE-SEP-${portProtoHash(sp.key, sp.protocol, `${ep.ip}:${ep.port}`)}`;
+
+const OUR_CHAIN = /^KUBE-(SVC|SVL|EXT|SEP|FW)-[A-Z2-7]{16}$/;
+
+/** The jumps from builtin chains into ours: [table, builtin chain, rule args]. */
+export const IPTABLES_JUMPS: Array<[Table, string, string[]]> = [
+  ['nat', 'PREROUTING', ['-m', 'comment', '--comment', 'kubernetes service portals', '-j', KUBE_SERVICES]],
+  ['nat', 'OUTPUT', ['-m', 'comment', '--comment', 'kubernetes service portals', '-j', KUBE_SERVICES]],
+  ['nat', 'POSTROUTING', ['-m', 'comment', '--comment', 'kubernetes postrouting rules', '-j', KUBE_POSTROUTING]],
+  ['filter', 'INPUT', ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals', '-j', KUBE_EXTERNAL_SERVICES]],
+  ['filter', 'FORWARD', ['-m', 'comment', '--comment', 'kubernetes forwarding rules', '-j', KUBE_FORWARD]],
+  ['filter', 'FORWARD', ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals', '-j', KUBE_SERVICES]],
+  ['filter', 'FORWARD', ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals', '-j', KUBE_EXTERNAL_SERVICES]],
+  ['filter', 'OUTPUT', ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals', '-j', KUBE_SERVICES]],
+];
+
+/** What one service port contributes to the ruleset. */
+export interface RenderedService {
+  /** rules appended to nat KUBE-SERVICES (ClusterIP and externalIP jumps) */
+  natServices: string[];
+  natNodePorts: string[];
+  /** chain name -> its rule lines, in nat */
+  natChains: Map<string, string[]>;
+  filterServices: string[];
+  filterExternal: string[];
+}
+
+const q = (s: string): string => `"${s}"`;
+const proto = (sp: ServicePort): string => {
+  const p = sp.protocol.toLowerCase();
+  return `-p ${p} -m ${p}`;
+};
+
+function lbRules(sp: ServicePort, chain: string, eps: Endpoint[], out: string[]): void {
+  if (sp.sessionAffinity === 'ClientIP') {
+    for (const ep of eps) {
+      const sep = sepChain(sp, ep);
+      out.push(
+        `-A ${chain} -m comment --comment ${q(`${sp.key} -> ${ep.ip}:${ep.port}`)} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap -j ${sep}`,
+      );
+    }
+  }
+  const n = eps.length;
+  eps.forEach((ep, i) => {
+    const stat = i < n - 1 ? ` -m statistic --mode random --probability ${(1 / (n - i)).toFixed(10)}` : '';
+    out.push(`-A ${chain} -m comment --comment ${q(`${sp.key} -> ${ep.ip}:${ep.port}`)}${stat} -j ${sepChain(sp, ep)}`);
+  });
+}
+
+/** Renders one service port. Pure; `clusterCIDR` may be '' (then no pod/non-pod distinction). */
+export function renderService(sp: ServicePort, clusterCIDR: string): RenderedService {
+  const r: RenderedService = {
+    natServices: [],
+    natNodePorts: [],
+    natChains: new Map(),
+    filterServices: [],
+    filterExternal: [],
+  };
+  const svc = svcChain(sp);
+  const ext = extChain(sp);
+  const svl = svlChain(sp);
+  const cEps = clusterEndpoints(sp);
+  const xEps = externalEndpoints(sp);
+  const extLocal = sp.externalTrafficPolicy === 'Local';
+  const vip = `-d ${sp.clusterIP}/32 ${proto(sp)} --dport ${sp.port}`;
+  const isExt = hasExternal(sp);
+  const anyEps = sp.endpoints.length > 0;
+  // SEP chains for every endpoint either path may use
+  const sepEps = new Map<string, Endpoint>();
+  for (const e of cEps) sepEps.set(sepChain(sp, e), e);
+  if (isExt) for (const e of xEps) sepEps.set(sepChain(sp, e), e);
+
+  // ClusterIP
+  if (cEps.length > 0) {
+    r.natServices.push(`-A ${KUBE_SERVICES} -m comment --comment ${q(`${sp.key} cluster IP`)} ${vip} -j ${svc}`);
+  } else {
+    const local = sp.internalTrafficPolicy === 'Local' && anyEps;
+    r.filterServices.push(
+      `-A ${KUBE_SERVICES} -m comment --comment ${q(`${sp.key} has no ${local ? 'local ' : ''}endpoints`)} ${vip} -j ${local ? 'DROP' : 'REJECT'}`,
+    );
+  }
+  // The cluster chain exists whenever it has endpoints; ClusterIP and EXT chains jump to it.
+  if (cEps.length > 0) {
+    const rules: string[] = [];
+    if (clusterCIDR)
+      rules.push(
+        `-A ${svc} -m comment --comment ${q(`${sp.key} cluster IP`)} ${vip} ! -s ${clusterCIDR} -j ${KUBE_MARK_MASQ}`,
+      );
+    lbRules(sp, svc, cEps, rules);
+    r.natChains.set(svc, rules);
+  }
+
+  // NodePort / externalIPs
+  if (isExt) {
+    const np = sp.nodePort;
+    const extHasEps = extLocal ? xEps.length > 0 || cEps.length > 0 : cEps.length > 0;
+    if (extHasEps) {
+      const rules: string[] = [];
+      if (!extLocal) {
+        rules.push(`-A ${ext} -m comment --comment ${q(`masquerade traffic for ${sp.key} external destinations`)} -j ${KUBE_MARK_MASQ}`);
+        rules.push(`-A ${ext} -j ${svc}`);
+      } else {
+        // Pods and the node itself may use any endpoint; outside clients only local ones,
+        // and without SNAT so the pod sees the client's address.
+        if (cEps.length > 0) {
+          if (clusterCIDR)
+            rules.push(`-A ${ext} -m comment --comment ${q(`pod traffic for ${sp.key} external destinations`)} -s ${clusterCIDR} -j ${svc}`);
+          rules.push(`-A ${ext} -m comment --comment ${q(`masquerade LOCAL traffic for ${sp.key} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
+          rules.push(`-A ${ext} -m comment --comment ${q(`route LOCAL traffic for ${sp.key} external destinations`)} -m addrtype --src-type LOCAL -j ${svc}`);
+        }
+        if (xEps.length > 0) {
+          rules.push(`-A ${ext} -j ${svl}`);
+          const svlRules: string[] = [];
+          lbRules(sp, svl, xEps, svlRules);
+          r.natChains.set(svl, svlRules);
+        }
+      }
+      r.natChains.set(ext, rules);
+      if (np !== undefined)
+        r.natNodePorts.push(`-A ${KUBE_NODEPORTS} -m comment --comment ${sp.key} ${proto(sp)} --dport ${np} -j ${ext}`);
+      for (const eip of sp.externalIPs)
+        r.natServices.push(
+          `-A ${KUBE_SERVICES} -m comment --comment ${q(`${sp.key} external IP`)} -d ${eip}/32 ${proto(sp)} --dport ${sp.port} -j ${ext}`,
+        );
+    }
+    if (xEps.length === 0) {
+      const local = extLocal && anyEps;
+      const target = local ? 'DROP' : 'REJECT';
+      const what = q(`${sp.key} has no ${local ? 'local ' : ''}endpoints`);
+      if (np !== undefined)
+        r.filterExternal.push(
+          `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${what} -m addrtype --dst-type LOCAL ${proto(sp)} --dport ${np} -j ${target}`,
+        );
+      for (const eip of sp.externalIPs)
+        r.filterExternal.push(`-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${what} -d ${eip}/32 ${proto(sp)} --dport ${sp.port} -j ${target}`);
+    }
+  }
+
+  // Endpoint chains: hairpin masquerade, affinity bookkeeping, DNAT.
+  if (r.natChains.size > 0) {
+    for (const [sep, ep] of sepEps) {
+      const aff = sp.sessionAffinity === 'ClientIP' ? ` -m recent --name ${sep} --set` : '';
+      r.natChains.set(sep, [
+        `-A ${sep} -m comment --comment ${sp.key} -s ${ep.ip}/32 -j ${KUBE_MARK_MASQ}`,
+        `-A ${sep} -m comment --comment ${sp.key} ${proto(sp)}${aff} -j DNAT --to-destination ${ep.ip}:${ep.port}`,
+      ]);
+    }
+  }
+  return r;
+}
+
+/** The fixed rules of our top-level chains (not per service). */
+function fixedNat(): string[] {
+  return [
+    `-A ${KUBE_POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
+    `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
+    `-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+    `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`,
+  ];
+}
+
+function fixedFilter(): string[] {
+  return [
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ];
+}
+
+const NODEPORTS_LAST = `-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`;
+
+export interface RenderResult {
+  text: string;
+  /** nat chains (service/endpoint) that exist after this restore */
+  chains: Set<string>;
+  /** number of rules written or kept (for the rules gauge) */
+  ruleCount: number;
+}
+
+/**
+ * Renders a restore text. With `onlyChanged` (partial), only those service ports' chains are
+ * declared and written; others are left untouched in the kernel. `existing` lists our
+ * per-service chains known to be in the kernel, so stale ones can be flushed and deleted.
+ */
+export function renderIptables(
+  model: ProxyModel,
+  rendered: Map<string, RenderedService>,
+  existing: Set<string>,
+  onlyChanged?: Set<string>,
+): RenderResult {
+  const filterRules: string[] = [...fixedFilter()];
+  const natTop: string[] = [...fixedNat()];
+  const natNodePorts: string[] = [];
+  const chainDecl: string[] = [];
+  const chainRules: string[] = [];
+  const chains = new Set<string>();
+  const filterExternal: string[] = [];
+  let ruleCount = 0;
+  const keys = [...model.services.keys()].sort();
+  for (const key of keys) {
+    const r = rendered.get(key)!;
+    natTop.push(...r.natServices);
+    natNodePorts.push(...r.natNodePorts);
+    filterRules.push(...r.filterServices);
+    filterExternal.push(...r.filterExternal);
+    const write = !onlyChanged || onlyChanged.has(key);
+    for (const [name, rules] of r.natChains) {
+      chains.add(name);
+      ruleCount += rules.length;
+      // A chain new to the kernel must be declared even in a partial sync.
+      if (write || !existing.has(name)) {
+        chainDecl.push(`:${name} - [0:0]`);
+        for (const l of rules) chainRules.push(l);
+      }
+    }
+  }
+  natTop.push(NODEPORTS_LAST);
+  const stale: string[] = [];
+  for (const c of existing) if (!chains.has(c)) stale.push(c);
+  stale.sort();
+  ruleCount += natTop.length + natNodePorts.length + filterRules.length + filterExternal.length;
+
+  const out: string[] = [
+    '*filter',
+    `:${KUBE_SERVICES} - [0:0]`,
+    `:${KUBE_EXTERNAL_SERVICES} - [0:0]`,
+    `:${KUBE_FORWARD} - [0:0]`,
+    ...filterRules,
+    ...filterExternal,
+    'COMMIT',
+    '*nat',
+    `:${KUBE_SERVICES} - [0:0]`,
+    `:${KUBE_NODEPORTS} - [0:0]`,
+    `:${KUBE_POSTROUTING} - [0:0]`,
+    `:${KUBE_MARK_MASQ} - [0:0]`,
+    ...chainDecl,
+    ...stale.map((c) => `:${c} - [0:0]`),
+    ...natTop,
+    ...natNodePorts,
+    ...chainRules,
+    ...stale.map((c) => `-X ${c}`),
+    'COMMIT',
+    '',
+  ];
+  return { text: out.join('\n'), chains, ruleCount };
+}
+
+export interface SyncStats {
+  full: boolean;
+  ruleCount: number;
+  renderMs: number;
+  applyMs: number;
+  bytes: number;
+}
+
+export interface ProxyBackend {
+  readonly mode: 'iptables' | 'nftables' | 'ipvs';
+  /** Applies the model; `changed` = service port keys that may differ, or 'all' for a full sync. */
+  sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats>;
+  /** Removes everything this backend ever wrote. */
+  cleanup(): Promise<void>;
+}
+
+/** Upstream's iptables proxier core: cached per-service rendering, partial restores. */
+export class IptablesBackend implements ProxyBackend {
+  readonly mode = 'iptables' as const;
+  private rendered = new Map<string, RenderedService>();
+  private renderedCIDR = '';
+  private existing = new Set<string>();
+  private needFull = true;
+  private jumpsEnsured = false;
+
+  constructor(private readonly ipt: Iptables) {}
+
+  async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
+    const t0 = performance.now();
+    const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
+    if (full) {
+      this.rendered.clear();
+      this.renderedCIDR = model.clusterCIDR;
+    }
+    const changedKeys = new Set<string>();
+    for (const k of this.rendered.keys()) if (!model.services.has(k)) this.rendered.delete(k);
+    for (const [k, sp] of model.services) {
+      if (!full && changed !== 'all' && !changed.has(k) && this.rendered.has(k)) continue;
+      this.rendered.set(k, renderService(sp, model.clusterCIDR));
+      changedKeys.add(k);
+    }
+    const res = renderIptables(model, this.rendered, this.existing, full ? undefined : changedKeys);
+    const t1 = performance.now();
+    try {
+      if (full && this.jumpsEnsured) {
+        // Re-check jumps on every full sync: someone may have flushed the builtin chains.
+        this.jumpsEnsured = false;
+      }
+      await this.ipt.restore(res.text);
+      if (!this.jumpsEnsured) {
+        for (const [table, chain, args] of IPTABLES_JUMPS) await this.ipt.ensureJump(table, chain, args);
+        this.jumpsEnsured = true;
+      }
+    } catch (err) {
+      // We no longer know what the kernel holds: next time write everything.
+      this.needFull = true;
+      this.jumpsEnsured = false;
+      throw err;
+    }
+    this.existing = res.chains;
+    this.needFull = false;
+    return {
+      full,
+      ruleCount: res.ruleCount,
+      renderMs: t1 - t0,
+      applyMs: performance.now() - t1,
+      bytes: res.text.length,
+    };
+  }
+
+  async cleanup(): Promise<void> {
+    await cleanupIptables(this.ipt);
+    this.existing.clear();
+    this.rendered.clear();
+    this.needFull = true;
+    this.jumpsEnsured = false;
+  }
+}
+
+/** Removes our jumps and every chain of ours from filter and nat (found by iptables-save). */
+export async function cleanupIptables(ipt: Iptables): Promise<void> {
+  for (const [table, chain, args] of IPTABLES_JUMPS) await ipt.deleteJump(table, chain, args);
+  const fixed: Record<'filter' | 'nat', string[]> = {
+    filter: [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD],
+    nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
+  };
+  let text = '';
+  for (const table of ['filter', 'nat'] as const) {
+    const saved = await ipt.save(table);
+    const present = new Set<string>();
+    for (const line of saved.split('\n')) {
+      const m = /^:(\S+)/.exec(line);
+      if (m) present.add(m[1]!);
+    }
+    const ours = [...present].filter((c) => fixed[table].includes(c) || OUR_CHAIN.test(c));
+    if (!ours.length) continue;
+    text += `*${table}\n${ours.map((c) => `:${c} - [0:0]`).join('\n')}\n${ours.map((c) => `-X ${c}`).join('\n')}\nCOMMIT\n`;
+  }
+  if (text) await ipt.restore(text);
+}
