@@ -31,6 +31,8 @@ export interface PodSandboxConfig {
   /** Share one PID namespace across the pod's containers (spec.shareProcessNamespace). */
   sharePid: boolean;
   cgroupParent?: string;
+  /** Some container of the pod is privileged (CRI refuses privileged containers otherwise). */
+  privileged?: boolean;
 }
 
 export type SandboxState = 'ready' | 'notready';

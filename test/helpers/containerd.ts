@@ -1,0 +1,275 @@
+// Starts a real, throw-away containerd 1.6 with the CRI plugin for tests and benchmarks:
+// own root, state, socket and config in a temp dir, so it never touches the system
+// containerd (/run/containerd) or other engineers' instances. stop() removes every pod it
+// ran, kills the shims it spawned and unmounts everything under its dirs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { execa } from 'execa';
+import { loadCriServices } from '../../agent/runtime/cri/client.js';
+
+export interface ContainerdHandle {
+  /** unix:///tmp/k8ts-containerd-xxx/containerd.sock, for createRuntime({ kind: 'cri', endpoint }). */
+  endpoint: string;
+  /** The socket path (for `ctr -a`). */
+  address: string;
+  root: string;
+  state: string;
+  /** CNI conf dir containerd reads (write a conflist with agent/network/cni.ts). */
+  cniConfDir: string;
+  /** host-local IPAM state dir to put in that conflist, inside the temp dir. */
+  ipamDataDir: string;
+  streamPort: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface StartContainerdOptions {
+  /** e.g. http://127.0.0.1:5000: used as the mirror for docker.io and registry.k8s.io. */
+  registryMirror?: string;
+  sandboxImage?: string; // default registry.k8s.io/pause:3.9
+  binary?: string; // default /usr/bin/containerd
+  readyTimeoutMs?: number;
+  cniBinDir?: string;
+  logLevel?: string;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const p of live) {
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Lazily unmounts every mount point under `dir`, deepest first (overlay rootfs, shm, netns). */
+export async function unmountUnder(dir: string): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')))
+    .map((p) => p.replace(/\\040/g, ' '))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) await execa('umount', ['-l', p], { reject: false });
+}
+
+/** Pids of processes whose command line mentions `needle` (the shims of one daemon). */
+export async function pidsMentioning(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const ent of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(ent)) continue;
+    const cmd = await readFile(`/proc/${ent}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(needle) && Number(ent) !== process.pid) out.push(Number(ent));
+  }
+  return out;
+}
+
+export async function killPids(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function toml(s: string): string {
+  return JSON.stringify(s);
+}
+
+export function containerdConfig(p: {
+  root: string;
+  state: string;
+  address: string;
+  sandboxImage: string;
+  cniBinDir: string;
+  cniConfDir: string;
+  streamPort: number;
+  registryMirror?: string;
+  logLevel?: string;
+}): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  const lines = [
+    'version = 2',
+    `root = ${toml(p.root)}`,
+    `state = ${toml(p.state)}`,
+    // aufs/btrfs/zfs/devmapper only log noise here; overlayfs is the snapshotter we use.
+    'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
+    '[grpc]',
+    `  address = ${toml(p.address)}`,
+    '[ttrpc]',
+    `  address = ${toml(p.address + '.ttrpc')}`,
+    '[debug]',
+    `  level = ${toml(p.logLevel ?? 'warn')}`,
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = ${toml(join(p.root, 'opt'))}`,
+    `[${cri}]`,
+    `  sandbox_image = ${toml(p.sandboxImage)}`,
+    // A fixed port per instance: containerd builds the exec/attach URLs from the configured
+    // address, so port 0 would hand out unusable URLs.
+    '  stream_server_address = "127.0.0.1"',
+    `  stream_server_port = ${toml(String(p.streamPort))}`,
+    '  enable_selinux = false',
+    '  disable_apparmor = true',
+    '  restrict_oom_score_adj = true',
+    '  max_container_log_line_size = 16384',
+    `[${cri}.containerd]`,
+    '  snapshotter = "overlayfs"',
+    '  default_runtime_name = "runc"',
+    `[${cri}.containerd.runtimes.runc]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    `[${cri}.containerd.runtimes.runc.options]`,
+    '  SystemdCgroup = false',
+    `[${cri}.cni]`,
+    `  bin_dir = ${toml(p.cniBinDir)}`,
+    `  conf_dir = ${toml(p.cniConfDir)}`,
+    '  max_conf_num = 1',
+  ];
+  if (p.registryMirror) {
+    for (const reg of ['docker.io', 'registry.k8s.io']) {
+      lines.push(`[${cri}.registry.mirrors.${toml(reg)}]`, `  endpoint = [${toml(p.registryMirror)}]`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Resolves when the CRI RuntimeService answers Version. */
+async function criVersion(endpoint: string): Promise<boolean> {
+  const { RuntimeService } = loadCriServices();
+  const client = new RuntimeService(endpoint, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<boolean>((resolve) => {
+      client.Version({ version: 'v1' }, { deadline: Date.now() + 1000 }, (err: unknown) => resolve(!err));
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** Removes every CRI sandbox (and so its containers, netns and CNI lease) before shutdown. */
+async function removeAllPods(endpoint: string): Promise<void> {
+  const { RuntimeService } = loadCriServices();
+  const client = new RuntimeService(endpoint, grpc.credentials.createInsecure());
+  const call = <T>(m: string, req: unknown): Promise<T> =>
+    new Promise((resolve, reject) =>
+      client[m](req, { deadline: Date.now() + 30_000 }, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))),
+    );
+  try {
+    const res = await call<{ items?: { id: string }[] }>('ListPodSandbox', {});
+    for (const s of res.items ?? []) {
+      await call('StopPodSandbox', { pod_sandbox_id: s.id }).catch(() => {});
+      await call('RemovePodSandbox', { pod_sandbox_id: s.id }).catch(() => {});
+    }
+  } catch {
+    /* daemon already gone */
+  } finally {
+    client.close();
+  }
+}
+
+export async function startContainerd(opts: StartContainerdOptions = {}): Promise<ContainerdHandle> {
+  const binary = opts.binary ?? '/usr/bin/containerd';
+  const dir = await mkdtemp(join(tmpdir(), 'k8ts-containerd-'));
+  const root = join(dir, 'root');
+  const state = join(dir, 'state');
+  const cniConfDir = join(dir, 'cni-conf');
+  const ipamDataDir = join(dir, 'cni-ipam');
+  const address = join(dir, 'containerd.sock');
+  const endpoint = `unix://${address}`;
+  await Promise.all([root, state, cniConfDir, ipamDataDir].map((d) => mkdir(d, { recursive: true })));
+  const streamPort = await freePort();
+  const configPath = join(dir, 'config.toml');
+  await writeFile(
+    configPath,
+    containerdConfig({
+      root,
+      state,
+      address,
+      sandboxImage: opts.sandboxImage ?? 'registry.k8s.io/pause:3.9',
+      cniBinDir: opts.cniBinDir ?? '/usr/lib/cni',
+      cniConfDir,
+      streamPort,
+      registryMirror: opts.registryMirror,
+      logLevel: opts.logLevel,
+    }),
+  );
+  const child = spawn(binary, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(child);
+  installExitHook();
+  let stderrTail = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderrTail = (stderrTail + b.toString()).slice(-6000);
+  });
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      live.delete(child);
+      resolve();
+    }),
+  );
+  child.once('error', () => {});
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited) await removeAllPods(endpoint);
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitPromise;
+      clearTimeout(timer);
+    }
+    // Shims outlive containerd by design; ours carry our socket path in their argv.
+    await killPids(await pidsMentioning(address));
+    await new Promise((r) => setTimeout(r, 200));
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true }).catch(async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      await unmountUnder(dir);
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    });
+  };
+
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`containerd exited early: ${stderrTail}`);
+    }
+    if (await criVersion(endpoint)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`containerd CRI not answering at ${endpoint}: ${stderrTail}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { endpoint, address, root, state, cniConfDir, ipamDataDir, streamPort, pid: child.pid ?? -1, stop };
+}
