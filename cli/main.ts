@@ -7,6 +7,8 @@ program.name('k8ts').description('A small, real Kubernetes in TypeScript').versi
 // Add one import + one call per line (edit in place; several engineers touch this list).
 const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./images.js'),
+  import('./control-plane.js'),
+  import('./kubeconfig.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 

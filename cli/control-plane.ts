@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { setLogLevel, logger } from '../api/log.js';
+
+export function register(program: Command): void {
+  program
+    .command('control-plane')
+    .description('Run the control plane (Kubernetes-compatible apiserver over HTTPS)')
+    .requiredOption('--data-dir <dir>', 'state directory (PKI, embedded store, tokens)')
+    .option('--etcd-servers <urls>', 'comma-separated etcd URLs (default: embedded SQLite store in the data dir)')
+    .option('--bind-address <ip>', 'address to listen on', '0.0.0.0')
+    .option('--advertise-address <ip>', 'address other nodes reach the apiserver at', '127.0.0.1')
+    .option('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443')
+    .option('--service-cluster-ip-range <cidr>', 'ClusterIP range', '10.96.0.0/12')
+    .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
+    .option('--tls-san <names>', 'extra serving certificate SANs (comma-separated)', '')
+    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .action(async (o) => {
+      setLogLevel(o.logLevel);
+      const { startControlPlane } = await import('../control-plane/apiserver/index.js');
+      const cp = await startControlPlane({
+        dataDir: o.dataDir,
+        etcdServers: o.etcdServers ? String(o.etcdServers).split(',').filter(Boolean) : undefined,
+        bindAddress: o.bindAddress,
+        advertiseAddress: o.advertiseAddress,
+        securePort: Number(o.securePort),
+        serviceClusterIPRange: o.serviceClusterIpRange,
+        serviceNodePortRange: o.serviceNodePortRange,
+        tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+      });
+      await cp.ready;
+      // One line on stdout that scripts and tests wait for.
+      process.stdout.write(`k8ts control plane ready at ${cp.url} (kubeconfig: ${cp.adminKubeconfig})\n`);
+      const log = logger('control-plane');
+      let stopping = false;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal: sig }, 'stopping');
+        const t = setTimeout(() => process.exit(1), 10_000);
+        t.unref();
+        await cp.stop();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+    });
+}

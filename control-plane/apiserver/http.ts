@@ -1,0 +1,737 @@
+// HTTP layer: route parsing, authentication and authorization, content negotiation (JSON,
+// YAML, server-side Table), body limits, and the REST verbs mapped onto ApiCore.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
+import YAML from 'yaml';
+import type { KObject, ResourceDef } from '../../api/registry.js';
+import {
+  StatusError,
+  badRequest,
+  forbidden,
+  forbiddenPath,
+  methodNotSupported,
+  notAcceptable,
+  requestEntityTooLarge,
+  statusError,
+  statusSuccess,
+  toStatus,
+  unauthorized,
+  type StatusResult,
+} from '../../api/status.js';
+import { applyPatch, PatchError } from '../../api/patch.js';
+import { logger } from '../../api/log.js';
+import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import { apiVersionOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
+import { VERSION_INFO, type Discovery } from './discovery.js';
+import { kubeletProxy } from './kubelet-proxy.js';
+import { openapiV3GroupVersion, unknownFields } from './schema.js';
+import { serveWatch } from './watch.js';
+import type { ClusterPki } from './pki.js';
+
+const log = logger('apiserver');
+
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface HandlerContext {
+  core: ApiCore;
+  authn: Authenticator;
+  discovery: Discovery;
+  pki: ClusterPki;
+  isReady(): boolean;
+  /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
+  issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
+}
+
+interface Route {
+  group: string;
+  version: string;
+  namespace?: string;
+  plural: string;
+  name?: string;
+  subresource?: string;
+  rest: string[];
+  legacyWatch: boolean;
+}
+
+const NOT_FOUND = statusError(404, 'NotFound', 'the server could not find the requested resource');
+
+function decodeSeg(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** /api/v1/... and /apis/<g>/<v>/... into their parts; undefined when not a resource path. */
+export function parseRoute(segs: string[]): Route | undefined {
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (segs[0] === 'api' && segs.length >= 3) {
+    group = '';
+    version = segs[1];
+    rest = segs.slice(2);
+  } else if (segs[0] === 'apis' && segs.length >= 4) {
+    group = segs[1];
+    version = segs[2];
+    rest = segs.slice(3);
+  } else return undefined;
+  let legacyWatch = false;
+  if (rest[0] === 'watch') {
+    legacyWatch = true;
+    rest = rest.slice(1);
+  }
+  if (rest.length === 0) return undefined;
+  const r: Route = { group, version, plural: '', rest: [], legacyWatch };
+  const nsSub = rest.length === 3 && group === '' && (rest[2] === 'status' || rest[2] === 'finalize');
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !nsSub) {
+    r.namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  r.plural = rest[0];
+  r.name = rest[1];
+  r.subresource = rest[2];
+  r.rest = rest.slice(3);
+  return r;
+}
+
+interface Negotiated {
+  yaml: boolean;
+  table?: { includeObject: string };
+}
+
+function negotiate(req: IncomingMessage, query: URLSearchParams): Negotiated {
+  const accept = req.headers.accept ?? '';
+  const out: Negotiated = { yaml: false };
+  if (!accept) return out;
+  // First acceptable entry wins, as the client ordered them.
+  for (const part of accept.split(',')) {
+    const [typeRaw, ...params] = part.split(';').map((s) => s.trim());
+    const type = typeRaw.toLowerCase();
+    const p = Object.fromEntries(params.map((x) => x.split('=').map((y) => y.trim())));
+    if (p.as === 'Table') {
+      if (type === 'application/json' && p.g === 'meta.k8s.io' && (p.v === 'v1' || p.v === 'v1beta1')) {
+        out.table = { includeObject: query.get('includeObject') ?? 'Metadata' };
+        return out;
+      }
+      continue;
+    }
+    if (p.as) continue; // other transformations (PartialObjectMetadata, discovery): not offered
+    if (type === 'application/json' || type === '*/*' || type === 'application/*' || type === 'application/json-patch+json') return out;
+    if (type === 'application/yaml') {
+      out.yaml = true;
+      return out;
+    }
+  }
+  throw new StatusError(notAcceptable());
+}
+
+function tableOf(def: ResourceDef, objs: KObject[], includeObject: string, meta: Record<string, unknown>, headers = true): Record<string, unknown> {
+  const now = new Date();
+  const rows = objs.map((o) => {
+    const row: Record<string, unknown> = { cells: def.table.row(o, now) };
+    if (includeObject === 'Object') row.object = o;
+    else if (includeObject !== 'None') {
+      row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };
+    }
+    return row;
+  });
+  const t: Record<string, unknown> = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: meta };
+  if (headers) t.columnDefinitions = def.table.columns;
+  t.rows = rows;
+  return t;
+}
+
+function writeBody(res: ServerResponse, code: number, body: unknown, yaml = false, extraHeaders?: Record<string, string>): void {
+  const text = typeof body === 'string' ? body : yaml ? YAML.stringify(body) : JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    'Content-Type': yaml ? 'application/yaml' : 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+    ...extraHeaders,
+  };
+  res.writeHead(code, headers);
+  res.end(text);
+}
+
+function writeStatus(res: ServerResponse, s: StatusResult, yaml = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  writeBody(res, s.code, s.body, yaml);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const len = Number(req.headers['content-length'] ?? -1);
+  if (len > MAX_BODY_BYTES) throw new StatusError(requestEntityTooLarge(`limit is ${MAX_BODY_BYTES}`));
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    total += c.length;
+    if (total > MAX_BODY_BYTES) throw new StatusError(requestEntityTooLarge(`limit is ${MAX_BODY_BYTES}`));
+    chunks.push(c);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
+}
+
+function parseDoc(text: string, ct: string): unknown {
+  if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
+    try {
+      return YAML.parse(text);
+    } catch (err) {
+      throw new StatusError(badRequest(`error converting YAML to JSON: ${(err as Error).message.split('\n')[0]}`));
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StatusError(badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`));
+  }
+}
+
+function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
+  const ct = mediaType(req);
+  if (ct.includes('protobuf')) throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`));
+  if (buf.length === 0) throw new StatusError(badRequest('the body of the request is empty'));
+  const doc = parseDoc(buf.toString('utf8'), ct);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StatusError(badRequest("couldn't get version/kind; json parse error: the body is not a JSON object"));
+  return doc as KObject;
+}
+
+function checkTypeMeta(def: ResourceDef, obj: KObject, kind = def.kind, gv = apiVersionOf(def)): void {
+  if (obj.apiVersion !== undefined && obj.apiVersion !== gv) {
+    throw new StatusError(badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`));
+  }
+  if (obj.kind !== undefined && obj.kind !== kind) {
+    throw new StatusError(badRequest(`${obj.kind} in version "${def.version}" cannot be handled as a ${kind}: the kind in the data (${obj.kind}) does not match the expected kind (${kind})`));
+  }
+}
+
+function dryRunOf(q: URLSearchParams): boolean {
+  const v = q.getAll('dryRun');
+  if (v.length === 0) return false;
+  for (const x of v) if (x !== 'All') throw new StatusError(badRequest(`Invalid dryRun value: ${x}. Valid values are: All`));
+  return true;
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new StatusError(badRequest(`invalid value for ${name}: ${v}`));
+  return n;
+}
+
+function truthy(v: string | null): boolean {
+  return v === 'true' || v === '1';
+}
+
+/** Field validation per the fieldValidation query parameter: Strict fails, Warn adds Warning headers. */
+async function fieldValidation(def: ResourceDef, obj: KObject, q: URLSearchParams, res: ServerResponse, prefix: string): Promise<void> {
+  const mode = q.get('fieldValidation') ?? 'Ignore';
+  if (mode !== 'Strict' && mode !== 'Warn') return;
+  const unknown = await unknownFields(def, obj);
+  if (!unknown.length) return;
+  const list = unknown.map((f) => `unknown field ${JSON.stringify(f)}`);
+  if (mode === 'Strict') throw new StatusError(badRequest(`${prefix}strict decoding error: ${list.join(', ')}`));
+  res.setHeader('Warning', list.map((l) => `299 - ${JSON.stringify(l)}`));
+}
+
+export function createHandler(ctx: HandlerContext) {
+  const { core } = ctx;
+  const openapiCache = new Map<string, { json: string; hash: string }>();
+
+  async function openapiDoc(gv: string): Promise<{ json: string; hash: string } | undefined> {
+    let d = openapiCache.get(gv);
+    if (d) return d;
+    const [group, version] = gv.includes('/') ? gv.split('/') : ['', gv];
+    if (!core.defs.some((x) => x.group === group && x.version === version)) return undefined;
+    const json = JSON.stringify(await openapiV3GroupVersion(core.defs, group, version));
+    d = { json, hash: createHash('sha512').update(json).digest('hex').toUpperCase().slice(0, 128) };
+    openapiCache.set(gv, d);
+    return d;
+  }
+
+  async function handleNonResource(req: IncomingMessage, res: ServerResponse, path: string, segs: string[], q: URLSearchParams, user: UserInfo): Promise<boolean> {
+    if (path === '/api' || path === '/api/') {
+      writeBody(res, 200, ctx.discovery.api);
+      return true;
+    }
+    if (path === '/apis' || path === '/apis/') {
+      writeBody(res, 200, ctx.discovery.apis);
+      return true;
+    }
+    if (segs[0] === 'api' && segs.length === 2) {
+      const l = ctx.discovery.resourceLists.get(segs[1]);
+      l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
+      return true;
+    }
+    if (segs[0] === 'apis' && segs.length === 2) {
+      const g = ctx.discovery.groups.get(segs[1]);
+      g ? writeBody(res, 200, g) : writeStatus(res, NOT_FOUND);
+      return true;
+    }
+    if (segs[0] === 'apis' && segs.length === 3) {
+      if (segs[1] === 'bootstrap.k8ts.io') return false;
+      const l = ctx.discovery.resourceLists.get(`${segs[1]}/${segs[2]}`);
+      l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
+      return true;
+    }
+    if (segs[0] === 'openapi') {
+      if (segs[1] === 'v3' && segs.length === 2) {
+        const paths: Record<string, unknown> = {};
+        const gvs = new Set(core.defs.map((d) => apiVersionOf(d)));
+        for (const gv of gvs) {
+          const d = await openapiDoc(gv);
+          const p = gv.includes('/') ? `apis/${gv}` : `api/${gv}`;
+          paths[p] = { serverRelativeURL: `/openapi/v3/${p}?hash=${d!.hash}` };
+        }
+        writeBody(res, 200, { paths });
+        return true;
+      }
+      if (segs[1] === 'v3' && segs.length >= 4) {
+        const gv = segs[2] === 'api' ? segs[3] : `${segs[3]}/${segs[4]}`;
+        const d = await openapiDoc(gv);
+        if (!d) writeStatus(res, NOT_FOUND);
+        else writeBody(res, 200, d.json, false, q.get('hash') === d.hash ? { 'Cache-Control': 'public, immutable', Etag: `"${d.hash}"` } : { Etag: `"${d.hash}"` });
+        return true;
+      }
+      writeStatus(res, NOT_FOUND); // no /openapi/v2: kubectl uses v3 and falls back to built-in types
+      return true;
+    }
+    if (segs[0] === 'apis' && segs[1] === 'bootstrap.k8ts.io' && segs[2] === 'v1' && segs[3] === 'nodecredentials' && segs.length === 4) {
+      if (req.method !== 'POST') {
+        writeStatus(res, methodNotSupported('nodecredentials.bootstrap.k8ts.io', req.method ?? ''));
+        return true;
+      }
+      if (!user.groups.includes(BOOTSTRAPPERS) && !user.groups.includes(MASTERS)) {
+        writeStatus(res, forbidden(user.name, 'create', 'nodecredentials', undefined, { group: 'bootstrap.k8ts.io' }));
+        return true;
+      }
+      const body = parseObjectBody(await readBody(req), req);
+      const nodeName = String(body.nodeName ?? '');
+      const nodeIP = String(body.nodeIP ?? '');
+      const errs = [];
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(nodeName) || nodeName.length > 253) {
+        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeName', message: `nodeName: Invalid value: ${JSON.stringify(nodeName)}: must be a lowercase RFC 1123 subdomain` });
+      }
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(nodeIP)) {
+        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeIP', message: `nodeIP: Invalid value: ${JSON.stringify(nodeIP)}: must be a valid IPv4 address` });
+      }
+      if (errs.length) {
+        const { invalid } = await import('../../api/status.js');
+        writeStatus(res, invalid('NodeCredentials', nodeName, errs, 'bootstrap.k8ts.io'));
+        return true;
+      }
+      const creds = await ctx.issueNodeCredentials(nodeName, nodeIP);
+      writeBody(res, 201, { apiVersion: 'bootstrap.k8ts.io/v1', kind: 'NodeCredentials', nodeName, nodeIP, ...creds });
+      return true;
+    }
+    return false;
+  }
+
+  async function checkAuthz(user: UserInfo, a: RequestAttributes): Promise<void> {
+    const d = authorize(user, a);
+    if (d.allowed && d.needsBoundPod) {
+      const podDef = core.find('', 'v1', 'pods')!;
+      let bound: string | undefined;
+      try {
+        bound = (await core.get(podDef, a.namespace, a.name!)).spec?.nodeName;
+      } catch (err) {
+        if (!(err instanceof StatusError && err.code === 404)) throw err;
+      }
+      if (bound === d.needsBoundPod) return;
+      throw new StatusError(
+        forbidden(user.name, a.verb, a.resource, a.namespace, {
+          group: a.group,
+          name: a.name,
+          subresource: a.subresource,
+          reason: `node "${d.needsBoundPod}" can only ${a.verb} pods bound to it`,
+        }),
+      );
+    }
+    if (d.allowed) return;
+    throw new StatusError(
+      forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }),
+    );
+  }
+
+  async function handleResource(req: IncomingMessage, res: ServerResponse, r: Route, q: URLSearchParams, user: UserInfo): Promise<void> {
+    const method = req.method ?? 'GET';
+    const neg = negotiate(req, q);
+    const ns = r.namespace !== undefined ? decodeSeg(r.namespace) : undefined;
+    const name = r.name !== undefined ? decodeSeg(r.name) : undefined;
+    const sub = r.subresource;
+
+    // POST /api/v1/namespaces/<ns>/bindings (the pre-subresource binding API).
+    if (r.group === '' && r.plural === 'bindings' && method === 'POST' && ns && !name) {
+      const podDef = core.find('', 'v1', 'pods')!;
+      const body = parseObjectBody(await readBody(req), req);
+      await checkAuthz(user, { verb: 'create', group: '', resource: 'bindings', namespace: ns, name: body.metadata?.name });
+      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body);
+      writeBody(res, 201, statusSuccess().body, neg.yaml);
+      return;
+    }
+    const def = core.find(r.group, r.version, r.plural);
+    if (!def || (def.namespaced === false && ns !== undefined && !(def === core.nsDef))) {
+      writeStatus(res, NOT_FOUND);
+      return;
+    }
+    if (!def.namespaced && ns !== undefined) {
+      writeStatus(res, NOT_FOUND);
+      return;
+    }
+    if (sub && !def.subresources.includes(sub)) {
+      writeStatus(res, NOT_FOUND);
+      return;
+    }
+    const watch = r.legacyWatch || truthy(q.get('watch'));
+    let verb: string;
+    switch (method) {
+      case 'GET':
+        verb = sub ? 'get' : watch ? 'watch' : name ? 'get' : 'list';
+        break;
+      case 'POST':
+        verb = 'create';
+        break;
+      case 'PUT':
+        verb = 'update';
+        break;
+      case 'PATCH':
+        verb = 'patch';
+        break;
+      case 'DELETE':
+        verb = name ? 'delete' : 'deletecollection';
+        break;
+      default:
+        writeStatus(res, methodNotSupported(def, method));
+        return;
+    }
+    if (['log', 'exec', 'attach', 'portforward', 'proxy'].includes(sub ?? '')) {
+      await checkAuthz(user, { verb: verb === 'get' ? 'get' : 'create', group: def.group, resource: def.plural, subresource: sub, namespace: ns, name });
+      await proxyToKubelet(req, res, def, ns, name!, sub!, r.rest, q, undefined);
+      return;
+    }
+    const attrs: RequestAttributes = { verb, group: def.group, resource: def.plural, subresource: sub, namespace: ns, name };
+    const gv = apiVersionOf(def);
+
+    if (method === 'GET') {
+      if (verb === 'list' || verb === 'watch') {
+        const fs = q.get('fieldSelector');
+        const selectors = parseSelectors(def, q.get('labelSelector'), name ? `metadata.name=${name}${fs ? ',' + fs : ''}` : fs);
+        await checkAuthz(user, attrs);
+        if (verb === 'watch') {
+          const table = neg.table;
+          await serveWatch(core, req, res, {
+            def,
+            namespace: ns,
+            selectors,
+            resourceVersion: q.get('resourceVersion') ?? undefined,
+            timeoutSeconds: intParam(q, 'timeoutSeconds'),
+            allowBookmarks: truthy(q.get('allowWatchBookmarks')),
+            sendInitialEvents: truthy(q.get('sendInitialEvents')),
+            table: table ? (obj, first) => tableOf(def, [obj], table.includeObject, { resourceVersion: obj.metadata?.resourceVersion }, first) : undefined,
+          });
+          return;
+        }
+        const out = await core.list(def, {
+          namespace: ns,
+          selectors,
+          limit: intParam(q, 'limit'),
+          continueToken: q.get('continue') ?? undefined,
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+        });
+        const meta: Record<string, unknown> = { resourceVersion: out.resourceVersion };
+        if (out.continueToken) meta.continue = out.continueToken;
+        if (neg.table) {
+          writeBody(res, 200, tableOf(def, out.items, neg.table.includeObject, meta));
+          return;
+        }
+        if (neg.yaml) {
+          writeBody(res, 200, { kind: def.listKind, apiVersion: gv, metadata: meta, items: out.items }, true);
+          return;
+        }
+        // Items are concatenated as JSON text: no second object graph for big lists.
+        const parts: string[] = [];
+        for (const it of out.items) parts.push(JSON.stringify(it));
+        writeBody(res, 200, `{"kind":${JSON.stringify(def.listKind)},"apiVersion":${JSON.stringify(gv)},"metadata":${JSON.stringify(meta)},"items":[${parts.join(',')}]}`);
+        return;
+      }
+      await checkAuthz(user, attrs);
+      const obj = await core.get(def, ns, name!);
+      if (sub === 'scale') {
+        writeBody(res, 200, core.toScale(def, obj), neg.yaml);
+        return;
+      }
+      if (neg.table) {
+        writeBody(res, 200, tableOf(def, [obj], neg.table.includeObject, { resourceVersion: obj.metadata?.resourceVersion }));
+        return;
+      }
+      writeBody(res, 200, obj, neg.yaml);
+      return;
+    }
+
+    const dryRun = dryRunOf(q);
+    if (method === 'POST') {
+      if (sub === 'binding' && def.plural === 'pods') {
+        const body = parseObjectBody(await readBody(req), req);
+        await checkAuthz(user, attrs);
+        await core.bind(def, ns!, name!, body);
+        writeBody(res, 201, statusSuccess().body, neg.yaml);
+        return;
+      }
+      if (sub === 'eviction' && def.plural === 'pods') {
+        const body = parseObjectBody(await readBody(req), req);
+        await checkAuthz(user, attrs);
+        await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
+        writeBody(res, 201, statusSuccess().body, neg.yaml);
+        return;
+      }
+      if (name || sub) {
+        writeStatus(res, methodNotSupported(def, 'create'));
+        return;
+      }
+      const body = parseObjectBody(await readBody(req), req);
+      checkTypeMeta(def, body);
+      attrs.name = body.metadata?.name;
+      await checkAuthz(user, attrs);
+      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      const created = await core.create(def, ns, body, { dryRun });
+      writeBody(res, 201, created, neg.yaml);
+      return;
+    }
+
+    if (method === 'PUT') {
+      if (!name) {
+        writeStatus(res, methodNotSupported(def, 'update'));
+        return;
+      }
+      const body = parseObjectBody(await readBody(req), req);
+      await checkAuthz(user, attrs);
+      if (sub === 'scale') {
+        checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
+        const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
+        writeBody(res, 200, scale, neg.yaml);
+        return;
+      }
+      checkTypeMeta(def, body);
+      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
+      writeBody(res, 200, updated, neg.yaml);
+      return;
+    }
+
+    if (method === 'PATCH') {
+      if (!name) {
+        writeStatus(res, methodNotSupported(def, 'patch'));
+        return;
+      }
+      const ct = mediaType(req);
+      if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+cbor') {
+        writeStatus(
+          res,
+          statusError(
+            415,
+            'UnsupportedMediaType',
+            `server-side apply (${ct}) is not supported by this k8ts apiserver; use client-side apply (kubectl apply without --server-side), or a merge, JSON or strategic merge patch`,
+          ),
+        );
+        return;
+      }
+      if (!['application/merge-patch+json', 'application/json-patch+json', 'application/strategic-merge-patch+json'].includes(ct)) {
+        writeStatus(
+          res,
+          statusError(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got ${ct}`,
+          ),
+        );
+        return;
+      }
+      const raw = (await readBody(req)).toString('utf8');
+      let patch: unknown;
+      try {
+        patch = JSON.parse(raw);
+      } catch (err) {
+        throw new StatusError(badRequest(`error decoding patch: ${(err as Error).message}`));
+      }
+      await checkAuthz(user, attrs);
+      if (sub === 'scale') {
+        const scale = await core.updateScale(
+          def,
+          ns,
+          name,
+          (s) => {
+            try {
+              return applyPatch(ct, s, patch, 'Scale');
+            } catch (err) {
+              if (err instanceof PatchError) throw new StatusError(badRequest(err.message));
+              throw err;
+            }
+          },
+          { dryRun },
+        );
+        writeBody(res, 200, scale, neg.yaml);
+        return;
+      }
+      if (q.get('fieldValidation') === 'Strict' || q.get('fieldValidation') === 'Warn') {
+        // Unknown fields are judged on the patched object, below, via a dry pass.
+        const probe = await core.patch(def, ns, name, ct, patch, raw, { dryRun: true, subresource: sub });
+        await fieldValidation(def, probe, q, res, '');
+      }
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub });
+      writeBody(res, 200, patched, neg.yaml);
+      return;
+    }
+
+    // DELETE
+    const buf = await readBody(req);
+    const body = buf.length ? parseObjectBody(buf, req) : {};
+    const opts = { ...deleteOptsFrom(body, q), dryRun };
+    await checkAuthz(user, attrs);
+    if (verb === 'deletecollection') {
+      const fs = q.get('fieldSelector');
+      const selectors = parseSelectors(def, q.get('labelSelector'), fs);
+      const items = await core.deleteCollection(def, ns, selectors, opts);
+      writeBody(res, 200, { kind: def.listKind, apiVersion: gv, metadata: {}, items }, neg.yaml);
+      return;
+    }
+    const deleted = await core.delete(def, ns, name!, opts);
+    writeBody(res, 200, deleted, neg.yaml);
+  }
+
+  async function proxyToKubelet(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    def: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    sub: string,
+    rest: string[],
+    q: URLSearchParams,
+    upgrade: { socket: Duplex; head: Buffer } | undefined,
+  ): Promise<StatusResult | undefined> {
+    let pod: KObject | undefined;
+    let node: KObject | undefined;
+    const nodeDef = core.find('', 'v1', 'nodes');
+    if (def.plural === 'pods') {
+      pod = await core.get(def, ns, name);
+      if (pod.spec?.nodeName && nodeDef) node = await core.get(nodeDef, undefined, pod.spec.nodeName).catch(() => undefined);
+    } else if (def.plural === 'nodes') {
+      node = await core.get(def, undefined, name);
+    }
+    const status = await kubeletProxy(req, res, {
+      resource: def.plural,
+      subresource: sub,
+      namespace: ns,
+      name,
+      rest: rest.join('/'),
+      query: q,
+      pod,
+      node,
+      caPem: ctx.pki.ca.certPem,
+      kubeletClient: ctx.pki.kubeletClient,
+      upgrade,
+    });
+    if (status && res) writeStatus(res, status);
+    return status;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const qi = url.indexOf('?');
+    const path = qi < 0 ? url : url.slice(0, qi);
+    const q = new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1));
+    try {
+      // Health and version answer anonymous requests (upstream's system:public-info-viewer).
+      if (path === '/healthz' || path === '/livez' || path === '/readyz' || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
+        const ok = !path.startsWith('/readyz') || ctx.isReady();
+        res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+        res.end(ok ? 'ok' : '[-]store not ready\nreadyz check failed');
+        return;
+      }
+      if (path === '/version' || path === '/version/') {
+        writeBody(res, 200, VERSION_INFO);
+        return;
+      }
+      const user = ctx.authn.authenticate(req);
+      if (!user) {
+        writeStatus(res, unauthorized());
+        return;
+      }
+      const segs = path.split('/').filter(Boolean);
+      const route = parseRoute(segs);
+      if (route && !(route.group === 'bootstrap.k8ts.io')) {
+        await handleResource(req, res, route, q, user);
+        return;
+      }
+      if (await handleNonResource(req, res, path, segs, q, user)) return;
+      if (!user.groups.includes(MASTERS) && nodeNameOf(user) === undefined) {
+        writeStatus(res, forbiddenPath(user.name, (req.method ?? 'get').toLowerCase(), path));
+        return;
+      }
+      writeStatus(res, NOT_FOUND);
+    } catch (err) {
+      const s = toStatus(err);
+      if (s.code >= 500) log.error({ err: err instanceof Error ? err.stack : String(err), method: req.method, url }, 'request failed');
+      if (s.code === 413) res.setHeader('Connection', 'close');
+      writeStatus(res, s);
+    }
+  }
+
+  /** exec/attach/portforward arrive as connection upgrades (SPDY or WebSocket). */
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const reply = (s: StatusResult) => {
+      const body = JSON.stringify(s.body);
+      socket.end(
+        `HTTP/1.1 ${s.code} ${s.body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    try {
+      const url = req.url ?? '/';
+      const qi = url.indexOf('?');
+      const path = qi < 0 ? url : url.slice(0, qi);
+      const q = new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1));
+      const user = ctx.authn.authenticate(req);
+      if (!user) return reply(unauthorized());
+      const r = parseRoute(path.split('/').filter(Boolean));
+      const def = r && core.find(r.group, r.version, r.plural);
+      if (!r || !def || !r.name || !r.subresource || !['exec', 'attach', 'portforward', 'proxy'].includes(r.subresource)) return reply(NOT_FOUND);
+      const ns = r.namespace && decodeSeg(r.namespace);
+      await checkAuthz(user, { verb: 'create', group: def.group, resource: def.plural, subresource: r.subresource, namespace: ns, name: decodeSeg(r.name) });
+      const s = await proxyToKubelet(req, undefined, def, ns, decodeSeg(r.name), r.subresource, r.rest, q, { socket, head });
+      if (s) reply(s);
+    } catch (err) {
+      reply(toStatus(err));
+    }
+  }
+
+  return { handle, handleUpgrade };
+}
+
+function deleteOptsFrom(body: KObject, q: URLSearchParams): DeleteOpts {
+  const o: DeleteOpts = {};
+  const grace = body.gracePeriodSeconds ?? intParam(q, 'gracePeriodSeconds');
+  if (grace !== undefined && grace !== null) o.gracePeriodSeconds = Number(grace);
+  const pp = body.propagationPolicy ?? q.get('propagationPolicy') ?? undefined;
+  const orphan = body.orphanDependents ?? (q.get('orphanDependents') !== null ? truthy(q.get('orphanDependents')) : undefined);
+  if (pp) {
+    if (!['Orphan', 'Background', 'Foreground'].includes(pp)) {
+      throw new StatusError(
+        statusError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: ${JSON.stringify(pp)}: supported values: "Foreground", "Background", "Orphan", "nil"`),
+      );
+    }
+    o.propagationPolicy = pp;
+  } else if (orphan === true) o.propagationPolicy = 'Orphan';
+  if (body.preconditions) o.preconditions = body.preconditions;
+  return o;
+}

@@ -1,0 +1,175 @@
+// Starts the apiserver: PKI, store, ApiCore (allocators, default objects), HTTPS listener.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { openStore } from '../storage/index.js';
+import type { Store } from '../storage/store.js';
+import { logger } from '../../api/log.js';
+import { Authenticator, BOOTSTRAPPERS } from './auth.js';
+import { ApiCore } from './core.js';
+import { buildDiscovery } from './discovery.js';
+import { createHandler } from './http.js';
+import { ensurePki, type ClusterPki } from './pki.js';
+import { adminKubeconfig } from './kubeconfig.js';
+
+const log = logger('apiserver');
+
+export interface ApiServerOptions {
+  dataDir: string;
+  etcdServers?: string[];
+  bindAddress?: string; // default 0.0.0.0
+  advertiseAddress?: string; // default 127.0.0.1
+  securePort?: number; // default 6443; 0 = any free port
+  serviceClusterIPRange?: string; // default 10.96.0.0/12
+  serviceNodePortRange?: string; // default 30000-32767
+  tlsSans?: string[];
+  /** A ready store (tests, benchmarks); otherwise opened from dataDir / etcdServers. */
+  store?: Store;
+}
+
+export interface ApiServer {
+  /** https://<advertise or 127.0.0.1>:<port> */
+  url: string;
+  port: number;
+  caPem: string;
+  pki: ClusterPki;
+  core: ApiCore;
+  store: Store;
+  /** Path of the admin kubeconfig written into the data dir. */
+  adminKubeconfigPath: string;
+  joinToken: string;
+  stop(): Promise<void>;
+}
+
+/** The node join token (<6 chars>.<16 chars>, kubeadm's shape), created on first start. */
+export async function ensureJoinToken(dataDir: string): Promise<string> {
+  const p = join(dataDir, 'join-token');
+  if (existsSync(p)) return (await readFile(p, 'utf8')).trim();
+  const alpha = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const pick = (n: number) => [...randomBytes(n)].map((b) => alpha[b % alpha.length]).join('');
+  const tok = `${pick(6)}.${pick(16)}`;
+  await writeFile(p, tok + '\n', { mode: 0o600 });
+  return tok;
+}
+
+/** Static tokens from <data-dir>/tokens.csv: token,user,uid,"group1,group2" (upstream's --token-auth-file). */
+async function loadTokenFile(dataDir: string, authn: Authenticator): Promise<void> {
+  const p = join(dataDir, 'tokens.csv');
+  if (!existsSync(p)) return;
+  for (const line of (await readFile(p, 'utf8')).split('\n')) {
+    const m = line.trim().match(/^([^,]+),([^,]+),([^,]*)(?:,"?([^"]*)"?)?$/);
+    if (!m) continue;
+    authn.addToken(m[1], { name: m[2], groups: [...(m[4] ? m[4].split(',') : []), 'system:authenticated'] });
+  }
+}
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const dataDir = opts.dataDir;
+  await mkdir(dataDir, { recursive: true });
+  const advertise = opts.advertiseAddress ?? '127.0.0.1';
+  const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
+  const store = opts.store ?? (await openStore(opts.etcdServers?.length ? { etcdServers: opts.etcdServers } : { dataDir }));
+  const joinToken = await ensureJoinToken(dataDir);
+  const authn = new Authenticator();
+  authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
+  await loadTokenFile(dataDir, authn);
+
+  const wantedPort = opts.securePort ?? 6443;
+  // The port must be known before the default objects (kubernetes Endpoints) are written.
+  const server = https.createServer({
+    key: pki.serving.keyPem,
+    cert: pki.serving.certPem,
+    ca: pki.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false, // anonymous TLS is allowed; requests without identity get 401
+    ALPNProtocols: ['http/1.1'],
+    keepAlive: true,
+    keepAliveTimeout: 120_000,
+    headersTimeout: 130_000,
+    requestTimeout: 0, // watches are long-lived
+  });
+  server.maxHeadersCount = 200;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(wantedPort, opts.bindAddress ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const core = new ApiCore({
+    store,
+    serviceCIDR: opts.serviceClusterIPRange,
+    nodePortRange: opts.serviceNodePortRange,
+    advertiseAddress: advertise,
+    securePort: port,
+  });
+  let ready = false;
+  const serverAddress = `${advertise}:${port}`;
+  const discovery = buildDiscovery(core.defs, serverAddress);
+  const { handle, handleUpgrade } = createHandler({
+    core,
+    authn,
+    discovery,
+    pki,
+    isReady: () => ready,
+    async issueNodeCredentials(nodeName, nodeIP) {
+      const client = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], client: true });
+      const serving = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], server: true, ips: [nodeIP], dnsNames: [nodeName] });
+      log.info({ node: nodeName, nodeIP }, 'issued node credentials');
+      return {
+        caPem: pki.ca.certPem,
+        clientCertPem: client.certPem,
+        clientKeyPem: client.keyPem,
+        servingCertPem: serving.certPem,
+        servingKeyPem: serving.keyPem,
+      };
+    },
+  });
+  server.on('request', (req, res) => {
+    void handle(req, res);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    void handleUpgrade(req, socket, head);
+  });
+  server.on('tlsClientError', () => {
+    /* scanners and aborted handshakes: nothing to do */
+  });
+  try {
+    await core.init();
+  } catch (err) {
+    server.close();
+    if (!opts.store) await store.close();
+    throw err;
+  }
+  ready = true;
+  const url = `https://${advertise === '0.0.0.0' ? '127.0.0.1' : advertise}:${port}`;
+  const adminKubeconfigPath = join(dataDir, 'admin.kubeconfig');
+  await writeFile(adminKubeconfigPath, adminKubeconfig(pki, url), { mode: 0o600 });
+  log.info({ url, store: opts.etcdServers?.length ? 'etcd' : 'sqlite' }, 'apiserver ready');
+
+  let stopped = false;
+  return {
+    url,
+    port,
+    caPem: pki.ca.certPem,
+    pki,
+    core,
+    store,
+    adminKubeconfigPath,
+    joinToken,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      core.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (!opts.store) await store.close();
+    },
+  };
+}

@@ -1,0 +1,210 @@
+// One store watch per resource type, fanned out in memory. The cache keeps the current
+// objects (for list with resourceVersion=0 and for label/field transitions) and a bounded
+// ring of recent events, so a watch resumed from a recent resourceVersion is served from
+// memory; older ones fall back to a direct store watch (which answers Compacted -> 410).
+import type { KObject } from '../../api/registry.js';
+import type { Store, WatchEvent, Watcher } from '../storage/store.js';
+import { StoreError } from '../storage/store.js';
+import { logger } from '../../api/log.js';
+
+const log = logger('watchcache');
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface CacheEvent {
+  type: EventType;
+  rev: number;
+  key: string;
+  obj: KObject; // never mutated: shared by every watcher
+  prevObj?: KObject;
+  /** JSON of obj, computed once on first use. */
+  json?: string;
+}
+
+export function eventJson(e: { obj: KObject; json?: string }): string {
+  if (e.json === undefined) e.json = JSON.stringify(e.obj);
+  return e.json;
+}
+
+export interface CacheWatcher {
+  /** Called synchronously for each event in revision order. Return false to stop. */
+  deliver(e: CacheEvent): void;
+  /** The cache lost its store watch: the watcher must end (clients resume from their last RV). */
+  terminate(reason: string): void;
+}
+
+export type Decoder = (key: string, value: string, modRevision: number) => KObject;
+
+export class WatchCache {
+  readonly objects = new Map<string, { obj: KObject; json?: string }>();
+  /** Revision up to which the cache has seen every event under its prefix. */
+  rev = 0;
+  private ring: CacheEvent[] = [];
+  private ringHead = 0; // index of the oldest event once the ring is full
+  /** Events with rev > sinceRev are all in the ring. */
+  private sinceRev = 0;
+  private watchers = new Set<CacheWatcher>();
+  private storeWatch?: Watcher;
+  private stopped = false;
+  private readyPromise?: Promise<void>;
+  private listeners = new Set<(rev: number) => void>();
+
+  constructor(
+    private store: Store,
+    readonly prefix: string,
+    private decode: Decoder,
+    private capacity = 2048,
+  ) {}
+
+  /** Starts (once) and resolves when the initial list is loaded and the watch is running. */
+  ready(): Promise<void> {
+    if (!this.readyPromise) this.readyPromise = this.start();
+    return this.readyPromise;
+  }
+
+  isReady(): boolean {
+    return this.rev > 0;
+  }
+
+  private async start(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.load();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        log.warn({ err: String(err), prefix: this.prefix }, 'watch cache load failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async load(): Promise<void> {
+    const objects = new Map<string, { obj: KObject }>();
+    let startAfter: string | undefined;
+    let revision: number | undefined;
+    for (;;) {
+      const page = await this.store.list(this.prefix, { revision, limit: 1000, startAfter });
+      revision = page.revision;
+      for (const kv of page.items) objects.set(kv.key, { obj: this.decode(kv.key, kv.value, kv.modRevision) });
+      if (!page.more || page.items.length === 0) break;
+      startAfter = page.items[page.items.length - 1].key;
+    }
+    this.objects.clear();
+    for (const [k, v] of objects) this.objects.set(k, v);
+    this.rev = revision!;
+    this.sinceRev = revision!;
+    this.ring = [];
+    this.ringHead = 0;
+    this.storeWatch = this.store.watch(
+      this.prefix,
+      this.rev,
+      (e) => this.onStoreEvent(e),
+      (err) => this.onStoreError(err),
+    );
+  }
+
+  private onStoreEvent(e: WatchEvent): void {
+    const rev = e.kv.modRevision;
+    if (rev <= this.rev) return; // duplicate from a backend reconnect
+    const key = e.kv.key;
+    const prev = this.objects.get(key);
+    let ev: CacheEvent;
+    if (e.type === 'DELETE') {
+      const obj = this.decode(key, e.kv.value, rev);
+      this.objects.delete(key);
+      ev = { type: 'DELETED', rev, key, obj, prevObj: prev?.obj };
+    } else {
+      const obj = this.decode(key, e.kv.value, rev);
+      const entry: { obj: KObject; json?: string } = { obj };
+      this.objects.set(key, entry);
+      ev = { type: prev ? 'MODIFIED' : 'ADDED', rev, key, obj, prevObj: prev?.obj };
+    }
+    this.rev = rev;
+    this.push(ev);
+    for (const w of this.watchers) {
+      try {
+        w.deliver(ev);
+      } catch (err) {
+        log.warn({ err: String(err) }, 'watcher delivery failed');
+        this.watchers.delete(w);
+      }
+    }
+    for (const l of this.listeners) l(rev);
+  }
+
+  private onStoreError(err: Error): void {
+    if (this.stopped) return;
+    log.warn({ err: String(err), prefix: this.prefix }, 'store watch broke; reloading cache');
+    this.storeWatch?.stop();
+    // Watchers cannot be told about a gap: end them; clients resume from their last RV.
+    for (const w of this.watchers) w.terminate('watch cache restarted');
+    this.watchers.clear();
+    this.readyPromise = new Promise((r) => setTimeout(r, 200)).then(() => this.start());
+  }
+
+  private push(ev: CacheEvent): void {
+    if (this.ring.length < this.capacity) {
+      this.ring.push(ev);
+      return;
+    }
+    const dropped = this.ring[this.ringHead];
+    this.ring[this.ringHead] = ev;
+    this.ringHead = (this.ringHead + 1) % this.capacity;
+    this.sinceRev = dropped.rev;
+  }
+
+  /** Whether every event after `rv` is still in memory. */
+  canServeFrom(rv: number): boolean {
+    return rv >= this.sinceRev;
+  }
+
+  /** Events with rev > rv, oldest first. Caller checked canServeFrom(rv). */
+  eventsSince(rv: number): CacheEvent[] {
+    const out: CacheEvent[] = [];
+    const n = this.ring.length;
+    for (let i = 0; i < n; i++) {
+      const ev = this.ring[(this.ringHead + i) % n];
+      if (ev.rev > rv) out.push(ev);
+    }
+    return out;
+  }
+
+  /** Registers a watcher for future events (call synchronously right after replaying history). */
+  addWatcher(w: CacheWatcher): () => void {
+    this.watchers.add(w);
+    return () => this.watchers.delete(w);
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Resolves once the cache has seen revision >= rev (or after timeoutMs). */
+  waitFor(rev: number, timeoutMs = 3000): Promise<boolean> {
+    if (this.rev >= rev) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const l = (r: number) => {
+        if (r >= rev) done(true);
+      };
+      const t = setTimeout(() => done(false), timeoutMs);
+      const done = (ok: boolean) => {
+        clearTimeout(t);
+        this.listeners.delete(l);
+        resolve(ok);
+      };
+      this.listeners.add(l);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.storeWatch?.stop();
+    for (const w of this.watchers) w.terminate('shutting down');
+    this.watchers.clear();
+  }
+}
+
+export function isCompacted(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'Compacted';
+}
