@@ -173,9 +173,10 @@ const RECIPES: Recipe[] = [
     recipeFiles: [
       { src: 'index.html', dest: '/var/www/html/index.html' },
       { src: 'guestbook.php', dest: '/var/www/html/guestbook.php' },
+      { src: 'start.sh', dest: '/start.sh', mode: 0o755 },
     ],
     config: {
-      Cmd: ['php', '-S', '0.0.0.0:80', '-t', '/var/www/html'],
+      Cmd: ['/start.sh'],
       // Several workers so one slow redis call does not stall every other request.
       Env: [PATH_ENV, 'PHP_CLI_SERVER_WORKERS=4'],
       ExposedPorts: ['80/tcp'],

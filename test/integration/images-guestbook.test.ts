@@ -105,7 +105,9 @@ describe.skipIf(!isRoot)('guestbook images run from their rootfs', () => {
       REDIS_MASTER_SERVICE_HOST: '127.0.0.1',
       REDIS_MASTER_SERVICE_PORT: String(masterPort),
     });
-    run('web', 'guestbook-php-frontend', ['php', '-S', `127.0.0.1:${webPort}`, '-t', '/var/www/html'], {
+    // The image's Cmd (/start.sh), told to listen on loopback only.
+    run('web', 'guestbook-php-frontend', ['/start.sh'], {
+      K8TS_LISTEN: `127.0.0.1:${webPort}`,
       GET_HOSTS_FROM: 'env',
       PHP_CLI_SERVER_WORKERS: '2',
       REDIS_MASTER_SERVICE_HOST: '127.0.0.1',
@@ -146,6 +148,13 @@ describe.skipIf(!isRoot)('guestbook images run from their rootfs', () => {
     expect(data).toBe(message);
     expect((await cli(slavePort, 'get', 'messages')).stdout).toBe(message);
     expect((await cli(slavePort, 'info', 'replication')).stdout).toContain('role:slave');
+  });
+
+  it('the frontend exits (so the kubelet restarts it) when started before the redis Services', async () => {
+    const child = run('web3', 'guestbook-php-frontend', ['/start.sh'], { GET_HOSTS_FROM: 'env', K8TS_LISTEN: '127.0.0.1:1' });
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(logs.web3).toContain('REDIS_MASTER_SERVICE_HOST is not set');
   });
 
   it('a missing Service env var is an error reply, not a hang', async () => {
