@@ -331,9 +331,10 @@ export class IptablesBackend implements ProxyBackend {
       this.renderedCIDR = model.clusterCIDR;
     }
     const changedKeys = new Set<string>();
+    const changedSet = changed === 'all' ? undefined : changed;
     for (const k of this.rendered.keys()) if (!model.services.has(k)) this.rendered.delete(k);
     for (const [k, sp] of model.services) {
-      if (!full && changed !== 'all' && !changed.has(k) && this.rendered.has(k)) continue;
+      if (!full && changedSet && !changedSet.has(k) && this.rendered.has(k)) continue; // unchanged
       this.rendered.set(k, renderService(sp, model.clusterCIDR));
       changedKeys.add(k);
     }

@@ -283,6 +283,7 @@ export class NftablesBackend implements ProxyBackend {
     const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
     const previous = new Map<string, NftRenderedService>();
     const changedKeys = new Set<string>();
+    const changedSet = changed === 'all' ? undefined : changed;
     if (full) {
       this.rendered.clear();
       this.renderedCIDR = model.clusterCIDR;
@@ -294,7 +295,7 @@ export class NftablesBackend implements ProxyBackend {
         this.rendered.delete(k);
       }
     for (const [k, sp] of model.services) {
-      if (!full && changed !== 'all' && !changed.has(k) && this.rendered.has(k)) continue;
+      if (!full && changedSet && !changedSet.has(k) && this.rendered.has(k)) continue; // unchanged
       const prev = this.rendered.get(k);
       if (prev) previous.set(k, prev);
       this.rendered.set(k, renderNftService(sp, model.clusterCIDR));

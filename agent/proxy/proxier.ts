@@ -1,0 +1,135 @@
+// The sync loop shared by all backends: handlers mark the tracker dirty and call
+// requestSync(); at most one sync runs at a time, syncs start no closer than minSyncPeriod,
+// every fullSyncPeriod the whole ruleset is rewritten, and a failed sync is retried with
+// backoff (the backend itself then writes everything, since the kernel state is unknown).
+import { Counter, Gauge, Histogram, type Registry, register as defaultRegistry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { ChangeTracker } from './model.js';
+import type { ProxyBackend, SyncStats } from './iptables.js';
+
+export interface ProxierOptions {
+  backend: ProxyBackend;
+  tracker: ChangeTracker;
+  /** Shortest time between two sync starts (default 1000; 0 for tests). */
+  minSyncPeriodMs?: number;
+  /** Full rewrite at least this often (default 60 s). */
+  fullSyncPeriodMs?: number;
+  registry?: Registry;
+  log: Logger;
+}
+
+export interface ProxyMetrics {
+  syncDuration: Histogram<'mode' | 'kind'>;
+  rules: Gauge<'mode' | 'node'>;
+  syncFailures: Counter<'mode'>;
+  lastSync: Gauge<'mode' | 'node'>;
+}
+
+/** Registers (or finds, when two proxies share a process) our metrics on `reg`. */
+export function proxyMetrics(reg: Registry = defaultRegistry): ProxyMetrics {
+  const get = <M>(name: string, make: () => M): M => (reg.getSingleMetric(name) as M | undefined) ?? make();
+  return {
+    syncDuration: get('k8ts_proxy_sync_proxy_rules_duration_seconds', () =>
+      new Histogram({
+        name: 'k8ts_proxy_sync_proxy_rules_duration_seconds',
+        help: 'Time to render and apply the proxy rules',
+        labelNames: ['mode', 'kind'] as const,
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers: [reg],
+      }),
+    ),
+    rules: get('k8ts_proxy_rules', () =>
+      new Gauge({ name: 'k8ts_proxy_rules', help: 'Rules (or entries) written by the last sync', labelNames: ['mode', 'node'] as const, registers: [reg] }),
+    ),
+    syncFailures: get('k8ts_proxy_sync_failures_total', () =>
+      new Counter({ name: 'k8ts_proxy_sync_failures_total', help: 'Failed syncs', labelNames: ['mode'] as const, registers: [reg] }),
+    ),
+    lastSync: get('k8ts_proxy_last_sync_timestamp_seconds', () =>
+      new Gauge({ name: 'k8ts_proxy_last_sync_timestamp_seconds', help: 'When the last successful sync finished', labelNames: ['mode', 'node'] as const, registers: [reg] }),
+    ),
+  };
+}
+
+export class Proxier {
+  private readonly minSync: number;
+  private readonly fullPeriod: number;
+  private running: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastStart = 0;
+  private lastFull = 0;
+  private forceFull = true;
+  private backoff = 0;
+  private stopped = false;
+  private fullTimer: NodeJS.Timeout | undefined;
+  readonly metrics: ProxyMetrics;
+  lastStats: SyncStats | undefined;
+  syncCount = 0;
+
+  constructor(private readonly o: ProxierOptions) {
+    this.minSync = o.minSyncPeriodMs ?? 1000;
+    this.fullPeriod = o.fullSyncPeriodMs ?? 60_000;
+    this.metrics = proxyMetrics(o.registry);
+    this.fullTimer = setInterval(() => this.requestSync(true), this.fullPeriod);
+    this.fullTimer.unref();
+  }
+
+  /** Schedules a sync, respecting minSyncPeriod; many requests collapse into one sync. */
+  requestSync(full = false): void {
+    if (full) this.forceFull = true;
+    if (this.stopped || this.timer) return;
+    const wait = Math.max(0, this.lastStart + this.minSync + this.backoff - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.syncNow().catch(() => undefined /* logged and retried */);
+    }, wait);
+  }
+
+  /** Syncs right away (after any sync in flight) and resolves when applied. */
+  async syncNow(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+    const p = this.doSync();
+    this.running = p;
+    try {
+      await p;
+    } finally {
+      if (this.running === p) this.running = undefined;
+    }
+  }
+
+  private async doSync(): Promise<void> {
+    if (this.stopped) return;
+    this.lastStart = Date.now();
+    const { model, changed, nodeChanged } = this.o.tracker.apply();
+    const full = this.forceFull || nodeChanged || Date.now() - this.lastFull >= this.fullPeriod;
+    const mode = this.o.backend.mode;
+    try {
+      const stats = await this.o.backend.sync(model, full ? 'all' : changed);
+      this.forceFull = false;
+      this.backoff = 0;
+      if (stats.full) this.lastFull = Date.now();
+      this.lastStats = stats;
+      this.syncCount++;
+      const secs = (stats.renderMs + stats.applyMs) / 1000;
+      this.metrics.syncDuration.observe({ mode, kind: stats.full ? 'full' : 'partial' }, secs);
+      this.metrics.rules.set({ mode, node: model.nodeName }, stats.ruleCount);
+      this.metrics.lastSync.set({ mode, node: model.nodeName }, Date.now() / 1000);
+      this.o.log.debug({ ...stats, services: model.services.size }, 'synced proxy rules');
+    } catch (err) {
+      this.metrics.syncFailures.inc({ mode });
+      this.forceFull = true;
+      this.backoff = Math.min(Math.max(this.backoff * 2, 500), 30_000);
+      this.o.log.error({ err: String((err as Error)?.message ?? err), retryInMs: this.backoff }, 'proxy sync failed');
+      this.requestSync(true);
+      throw err;
+    }
+    // Changes that arrived during the sync.
+    if (this.o.tracker.pending) this.requestSync();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.fullTimer) clearInterval(this.fullTimer);
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+
+export function register(program: Command): void {
+  program
+    .command('proxy')
+    .description('Run kube-proxy alone: Services and NodePorts in iptables, nftables or IPVS')
+    .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver', process.env.KUBECONFIG)
+    .option('--node-name <name>', 'this node', hostname())
+    .option('--proxy-mode <mode>', 'iptables | nftables | ipvs', 'iptables')
+    .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster (traffic from outside it to a ClusterIP is masqueraded)', '10.244.0.0/16')
+    .option('--min-sync-period <ms>', 'shortest time between two syncs, in ms', '1000')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port> (0 = off)', '0')
+    .option('--cleanup', 'remove every rule, chain, table, ipset and IPVS service the proxy wrote, then exit')
+    .action(async (o) => {
+      const mode = String(o.proxyMode);
+      if (!['iptables', 'nftables', 'ipvs'].includes(mode)) {
+        process.stderr.write(`k8ts proxy: --proxy-mode must be iptables, nftables or ipvs, not "${mode}"\n`);
+        process.exit(2);
+      }
+      const { startProxy, cleanup } = await import('../agent/proxy/index.js');
+      if (o.cleanup) {
+        await cleanup();
+        process.stdout.write('k8ts proxy: removed all proxy rules (iptables, nftables, ipvs)\n');
+        return;
+      }
+      if (!o.kubeconfig) {
+        process.stderr.write('k8ts proxy: --kubeconfig (or KUBECONFIG) is required\n');
+        process.exit(2);
+      }
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const kc = new KubeConfig();
+      kc.loadFromFile(o.kubeconfig);
+      const h = await startProxy({
+        kubeConfig: kc,
+        nodeName: o.nodeName,
+        mode: mode as 'iptables' | 'nftables' | 'ipvs',
+        clusterCIDR: o.clusterCidr,
+        minSyncPeriodMs: Number(o.minSyncPeriod),
+      });
+      const port = Number(o.metricsPort);
+      if (port > 0) {
+        const { createServer } = await import('node:http');
+        const { register } = await import('prom-client');
+        createServer(async (_req, res) => {
+          res.setHeader('content-type', register.contentType);
+          res.end(await register.metrics());
+        }).listen(port, '127.0.0.1');
+      }
+      const stop = async () => {
+        await h.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
