@@ -9,6 +9,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./images.js'),
   import('./control-plane.js'),
   import('./kubeconfig.js'),
+  import('./proxy.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 
