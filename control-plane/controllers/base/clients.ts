@@ -94,3 +94,72 @@ export function errorMessage(err: unknown): string {
   }
   return e?.message ?? String(err);
 }
+
+export class RawApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: unknown,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RawApiError';
+  }
+}
+
+/**
+ * A JSON request authenticated by the KubeConfig (same CA, client cert, token and shared
+ * agent as the typed clients). Used where the generated clients' ObjectSerializer gets in
+ * the way: lists must give the same plain JSON objects the watch gives (the serializer turns
+ * timestamps into Dates and drops fields it doesn't know), and generic paths (discovery,
+ * any resource by URL) have no typed client.
+ */
+export async function rawRequest<T = unknown>(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<T> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('No currently active cluster');
+  const url = new URL(cluster.server + path);
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers: Record<string, string | number> = { ...(opts.headers as Record<string, string>), accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = contentType;
+    headers['content-length'] = payload.length;
+  }
+  const mod = url.protocol === 'http:' ? http : https;
+  return await new Promise<T>((resolve, reject) => {
+    const req = mod.request(
+      url,
+      { ...opts, method, headers, timeout: 60_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            /* keep text */
+          }
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 300) resolve(parsed as T);
+          else {
+            const msg = (parsed as { message?: string })?.message ?? `HTTP ${code}`;
+            reject(new RawApiError(code, parsed, msg));
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`request timed out: ${method} ${path}`)));
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}

@@ -5,7 +5,7 @@
 import { KubeConfig, ListWatch, Watch, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { logger } from '../../../api/log.js';
-import type { Clients } from './clients.js';
+import { type Clients, rawRequest } from './clients.js';
 
 export interface Handlers<T> {
   add?: (obj: T) => void;
@@ -198,43 +198,9 @@ export class InformerFactory {
   }
 
   private make(resource: ResourceName, ns?: string): SharedInformer<KubernetesObject> {
-    const { kc, core, apps, coord, discovery } = this.clients;
-    // deno-lint-ignore no-explicit-any
-    const mk = (path: string, list: () => Promise<any>) => new SharedInformer<KubernetesObject>(kc, path, list);
-    const nsPath = (group: string, plural: string) =>
-      ns ? `${group}/namespaces/${ns}/${plural}` : `${group}/${plural}`;
-    switch (resource) {
-      case 'pods':
-        return mk(nsPath('/api/v1', 'pods'), () => (ns ? core.listNamespacedPod({ namespace: ns }) : core.listPodForAllNamespaces()));
-      case 'nodes':
-        return mk('/api/v1/nodes', () => core.listNode());
-      case 'namespaces':
-        return mk('/api/v1/namespaces', () => core.listNamespace());
-      case 'services':
-        return mk(nsPath('/api/v1', 'services'), () => (ns ? core.listNamespacedService({ namespace: ns }) : core.listServiceForAllNamespaces()));
-      case 'endpoints':
-        return mk(nsPath('/api/v1', 'endpoints'), () => (ns ? core.listNamespacedEndpoints({ namespace: ns }) : core.listEndpointsForAllNamespaces()));
-      case 'configmaps':
-        return mk(nsPath('/api/v1', 'configmaps'), () => (ns ? core.listNamespacedConfigMap({ namespace: ns }) : core.listConfigMapForAllNamespaces()));
-      case 'secrets':
-        return mk(nsPath('/api/v1', 'secrets'), () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces()));
-      case 'replicationcontrollers':
-        return mk(nsPath('/api/v1', 'replicationcontrollers'), () =>
-          ns ? core.listNamespacedReplicationController({ namespace: ns }) : core.listReplicationControllerForAllNamespaces(),
-        );
-      case 'endpointslices':
-        return mk(nsPath('/apis/discovery.k8s.io/v1', 'endpointslices'), () =>
-          ns ? discovery.listNamespacedEndpointSlice({ namespace: ns }) : discovery.listEndpointSliceForAllNamespaces(),
-        );
-      case 'replicasets':
-        return mk(nsPath('/apis/apps/v1', 'replicasets'), () => (ns ? apps.listNamespacedReplicaSet({ namespace: ns }) : apps.listReplicaSetForAllNamespaces()));
-      case 'deployments':
-        return mk(nsPath('/apis/apps/v1', 'deployments'), () => (ns ? apps.listNamespacedDeployment({ namespace: ns }) : apps.listDeploymentForAllNamespaces()));
-      case 'daemonsets':
-        return mk(nsPath('/apis/apps/v1', 'daemonsets'), () => (ns ? apps.listNamespacedDaemonSet({ namespace: ns }) : apps.listDaemonSetForAllNamespaces()));
-      case 'leases':
-        return mk(nsPath('/apis/coordination.k8s.io/v1', 'leases'), () => (ns ? coord.listNamespacedLease({ namespace: ns }) : coord.listLeaseForAllNamespaces()));
-    }
+    const path = resourcePath(resource, ns);
+    const kc = this.clients.kc;
+    return new SharedInformer<KubernetesObject>(kc, path, () => rawRequest<KubernetesListObject<KubernetesObject>>(kc, 'GET', path));
   }
 
   async start(): Promise<void> {
@@ -250,4 +216,25 @@ export class InformerFactory {
   stop(): void {
     for (const i of this.informers.values()) i.stop();
   }
+}
+
+const GROUP_VERSION: Record<ResourceName, string> = {
+  pods: '/api/v1',
+  nodes: '/api/v1',
+  namespaces: '/api/v1',
+  services: '/api/v1',
+  endpoints: '/api/v1',
+  configmaps: '/api/v1',
+  secrets: '/api/v1',
+  replicationcontrollers: '/api/v1',
+  endpointslices: '/apis/discovery.k8s.io/v1',
+  replicasets: '/apis/apps/v1',
+  deployments: '/apis/apps/v1',
+  daemonsets: '/apis/apps/v1',
+  leases: '/apis/coordination.k8s.io/v1',
+};
+
+export function resourcePath(resource: ResourceName, namespace?: string): string {
+  const gv = GROUP_VERSION[resource];
+  return namespace ? `${gv}/namespaces/${namespace}/${resource}` : `${gv}/${resource}`;
 }
