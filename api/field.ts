@@ -69,7 +69,7 @@ export function notSupportedField(field: string, value: unknown, supported: stri
 }
 
 export function tooLongField(field: string, _value: unknown, max: number): FieldError {
-  const detail = max >= 0 ? `may not be more than ${max} bytes` : 'value is too long';
+  const detail = max >= 0 ? `must have at most ${max} bytes` : 'value is too long';
   return make('FieldValueTooLong', field, withDetail(typeText.FieldValueTooLong, detail));
 }
 
