@@ -21,7 +21,8 @@ export KUBECONFIG=/var/lib/k8ts-local/kubeconfig
 
 echo "==> guestbook"
 kubectl apply -f examples/guestbook/
-kubectl wait --for=condition=Ready pod -l app=redis --timeout=120s
+kubectl wait --for=condition=Ready pod -l name=redis-master --timeout=120s
+kubectl wait --for=condition=Ready pod -l name=redis-slave --timeout=120s
 kubectl wait --for=condition=Ready pod -l name=frontend --timeout=120s
 kubectl get pods -o wide
 kubectl get svc

@@ -1,0 +1,201 @@
+// The whole cluster, as a user runs it: `k8ts up`, the classic guestbook from
+// examples/guestbook with the real kubectl, NodePort 30001 on every node, a message written
+// through one node and read back through the other (master -> slaves replication, Service
+// env vars and cross-node pod networking at once), then `k8ts down` leaves nothing.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import http from 'node:http';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const K8TS = join(ROOT, 'bin', 'k8ts.js');
+const STATE = '/var/lib/k8ts-e2e';
+const RUN = '/run/k8ts-e2e';
+const KUBECONFIG = join(STATE, 'kubeconfig');
+const NODE_IPS = ['192.168.56.11', '192.168.56.12'];
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.log('guestbook e2e skipped: needs root (network namespaces, containerd, iptables)');
+
+async function k8ts(args: string[]) {
+  return execa(process.execPath, [K8TS, ...args], { reject: false, all: true });
+}
+
+async function kubectl(args: string[]) {
+  const r = await execa('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { reject: false, all: true });
+  return r;
+}
+
+function get(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout ${url}`)));
+    req.on('error', reject);
+  });
+}
+
+async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  throw new Error(`${what}: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+interface PodInfo {
+  name: string;
+  node: string;
+  phase: string;
+  ready: boolean;
+  labels: Record<string, string>;
+}
+
+async function pods(): Promise<PodInfo[]> {
+  const r = await kubectl(['get', 'pods', '-o', 'json']);
+  if (r.exitCode !== 0) throw new Error(r.all);
+  return JSON.parse(r.stdout).items.map((p: any) => ({
+    name: p.metadata.name,
+    node: p.spec.nodeName,
+    phase: p.status?.phase,
+    ready: !!p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+    labels: p.metadata.labels ?? {},
+  }));
+}
+
+async function dumpLogs(): Promise<void> {
+  const dir = join(STATE, 'logs');
+  if (!existsSync(dir)) return;
+  for (const f of ['control-plane.log', 'node-1-agent.log', 'node-2-agent.log']) {
+    const p = join(dir, f);
+    if (existsSync(p)) console.log(`--- ${f} (tail)\n` + readFileSync(p, 'utf8').split('\n').slice(-40).join('\n'));
+  }
+}
+
+for (const runtime of ['cri', 'docker'] as const) {
+  describe.skipIf(!isRoot)(`guestbook on a local cluster (${runtime})`, () => {
+    let upOk = false;
+    beforeAll(async () => {
+      await k8ts(['down', '--state-dir', STATE, '--run-dir', RUN]);
+      const r = await k8ts(['up', '--runtime', runtime, '--state-dir', STATE, '--run-dir', RUN]);
+      if (r.exitCode !== 0) {
+        await dumpLogs();
+        throw new Error(`k8ts up failed:\n${r.all}`);
+      }
+      upOk = true;
+    }, 240_000);
+
+    afterAll(async () => {
+      if (!upOk) await dumpLogs();
+      const r = await k8ts(['down', '--state-dir', STATE, '--run-dir', RUN]);
+      if (r.exitCode !== 0) console.log(r.all);
+    }, 120_000);
+
+    it('runs every guestbook pod across both workers and answers on NodePort 30001 of each node', async () => {
+      const created = await kubectl(['create', '-f', join(ROOT, 'examples', 'guestbook')]);
+      expect(created.exitCode, created.all).toBe(0);
+      expect(created.stdout).toContain('replicationcontroller/frontend created');
+      expect(created.stdout).toContain('service/frontend created');
+
+      const all = await eventually('6 guestbook pods Running and Ready', 150_000, async () => {
+        const list = await pods();
+        const ready = list.filter((p) => p.phase === 'Running' && p.ready);
+        if (ready.length < 6) throw new Error(`${ready.length}/6 ready: ${JSON.stringify(list)}`);
+        return list;
+      });
+      expect(new Set(all.map((p) => p.node))).toEqual(new Set(['node-1', 'node-2']));
+
+      for (const ip of NODE_IPS) {
+        const page = await eventually(`page on ${ip}:30001`, 30_000, () => get(`http://${ip}:30001/`));
+        expect(page.status).toBe(200);
+        expect(page.body.toLowerCase()).toContain('guestbook');
+      }
+    });
+
+    it('writes a message through node-1 and reads it back through node-2 (master -> slaves)', async () => {
+      const msg = `hello-${runtime}-${Date.now()}`;
+      const set = await eventually('set via node-1', 30_000, async () => {
+        const r = await get(`http://${NODE_IPS[0]}:30001/guestbook.php?cmd=set&key=messages&value=${msg}`);
+        if (r.status !== 200) throw new Error(`${r.status} ${r.body}`);
+        return r;
+      });
+      expect(JSON.parse(set.body)).toEqual({ message: 'Updated' });
+      const got = await eventually('the message replicated and read via node-2', 30_000, async () => {
+        const r = await get(`http://${NODE_IPS[1]}:30001/guestbook.php?cmd=get&key=messages`);
+        if (!r.body.includes(msg)) throw new Error(r.body);
+        return r;
+      });
+      expect(JSON.parse(got.body).data).toContain(msg);
+    });
+
+    it('shows two connected slaves on the master through kubectl exec', async () => {
+      const master = (await pods()).find((p) => p.labels.name === 'redis-master');
+      expect(master).toBeDefined();
+      const info = await eventually('two slaves connected', 30_000, async () => {
+        const r = await kubectl(['exec', master!.name, '--', 'redis-cli', 'info', 'replication']);
+        if (!/connected_slaves:2/.test(r.stdout)) throw new Error(r.all);
+        return r.stdout;
+      });
+      expect(info).toMatch(/role:master/);
+    });
+
+    it('replaces a deleted frontend pod while NodePort keeps answering', async () => {
+      const before = (await pods()).filter((p) => p.labels.name === 'frontend');
+      expect(before).toHaveLength(3);
+      const victim = before[0]!.name;
+      let answered = 0;
+      let failed = 0;
+      let stop = false;
+      const poller = (async () => {
+        while (!stop) {
+          for (const ip of NODE_IPS) {
+            try {
+              const r = await get(`http://${ip}:30001/`, 2000);
+              if (r.status === 200) answered++;
+              else failed++;
+            } catch {
+              failed++;
+            }
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const del = await kubectl(['delete', 'pod', victim, '--wait=false']);
+      expect(del.exitCode, del.all).toBe(0);
+      await eventually('a replacement frontend Running', 60_000, async () => {
+        const now = (await pods()).filter((p) => p.labels.name === 'frontend' && p.name !== victim && p.phase === 'Running' && p.ready);
+        if (now.length < 3) throw new Error(`${now.length}/3`);
+      });
+      stop = true;
+      await poller;
+      expect(answered).toBeGreaterThan(10);
+      // A connection in flight to the dying pod may fail; the Service must keep answering.
+      expect(failed).toBeLessThanOrEqual(answered / 10);
+    });
+
+    it('k8ts down leaves nothing behind', async () => {
+      const r = await k8ts(['down', '--state-dir', STATE, '--run-dir', RUN]);
+      expect(r.exitCode, r.all).toBe(0);
+      const netns = (await execa('ip', ['netns', 'list'])).stdout;
+      expect(netns).not.toMatch(/k8ts-/);
+      const link = await execa('ip', ['link', 'show', 'k8ts0'], { reject: false });
+      expect(link.exitCode).not.toBe(0);
+      expect(existsSync(STATE)).toBe(false);
+      expect(existsSync(RUN)).toBe(false);
+      const ps = (await execa('ps', ['-eo', 'args'])).stdout.split('\n');
+      expect(ps.filter((l) => l.includes(STATE) || l.includes(RUN))).toEqual([]);
+      const fwd = (await execa('iptables', ['-S', 'FORWARD'])).stdout;
+      expect(fwd).not.toContain('K8TS-LOCAL');
+    });
+  });
+}
