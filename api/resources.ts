@@ -125,6 +125,9 @@ export const RESOURCES: ResourceDef[] = [
       'spec.hostNetwork': (o) => String(o.spec?.hostNetwork === true),
       'status.phase': (o) => str(o.status?.phase),
       'status.podIP': (o) => str(o.status?.podIP),
+      'status.podIPs': (o) => str(o.status?.podIPs?.[0]?.ip ?? o.status?.podIP),
+      // Old v1 clients send spec.host.
+      'spec.host': (o) => str(o.spec?.nodeName),
       'status.nominatedNodeName': (o) => str(o.status?.nominatedNodeName),
     },
     hasStatus: true,

@@ -1,7 +1,8 @@
 // Label and field selectors with k8s.io/apimachinery semantics: the same grammar, the same
 // canonical String() form, and the same parse error texts the apiserver returns.
 import type { KObject, ResourceDef } from './registry.js';
-import { validateLabelKey, validateLabelValue } from './validation.js';
+import { isQualifiedName, isValidLabelValue } from './validation.js';
+import { goQuote } from './field.js';
 
 export type Operator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';
 
@@ -237,15 +238,17 @@ class Parser {
   }
 }
 
+// Upstream validates keys with a nil field path while parsing, which prints as "<nil>".
 function checkKey(key: string): void {
-  const errs = validateLabelKey(key, 'key');
-  if (errs.length) throw new Error(errs.map((e) => e.message).join('; '));
+  const errs = isQualifiedName(key);
+  if (errs.length) throw new Error(`<nil>: Invalid value: ${goQuote(key)}: ${errs.join('; ')}`);
 }
 
 /** Builds a requirement with upstream's NewRequirement checks; throws on invalid input. */
 export function newRequirement(key: string, operator: Operator, vals: string[]): Requirement {
   const errs: string[] = [];
-  for (const e of validateLabelKey(key, 'key')) errs.push(e.message);
+  const keyErrs = isQualifiedName(key);
+  if (keyErrs.length) errs.push(`key: Invalid value: ${goQuote(key)}: ${keyErrs.join('; ')}`);
   const valuesRepr = `[]string{${vals.map((v) => JSON.stringify(v)).join(', ')}}`;
   switch (operator) {
     case 'in':
@@ -272,7 +275,8 @@ export function newRequirement(key: string, operator: Operator, vals: string[]):
       errs.push(`operator: Unsupported value: ${JSON.stringify(operator)}`);
   }
   vals.forEach((v, i) => {
-    for (const e of validateLabelValue(v, `values[${i}]`)) errs.push(e.message);
+    const ve = isValidLabelValue(v);
+    if (ve.length) errs.push(`values[${i}][${key}]: Invalid value: ${goQuote(v)}: ${ve.join('; ')}`);
   });
   if (errs.length) throw new SelectorParseError(errs.length === 1 ? errs[0]! : `[${errs.join(', ')}]`);
   return { key, operator, values: [...new Set(vals)].sort() };
