@@ -1,0 +1,267 @@
+// Real kernel, real rules, no apiserver: two "nodes" (network namespaces on a shared "lan"
+// bridge), "pods" (namespaces with a veth into each node's cbr0) running a tiny TCP server
+// that answers its name and the peer address it sees, an outside client namespace, host-gw
+// routes between the nodes, and the proxy's renderer applied inside each node namespace.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeTracker } from '../../agent/proxy/model.js';
+import { Proxier } from '../../agent/proxy/proxier.js';
+import { cleanup as cleanupProxy, makeBackend, type ProxyMode } from '../../agent/proxy/index.js';
+import { HostGw, cleanupHostGw, HOSTGW_ROUTE_PROTO } from '../../agent/network/hostgw.js';
+import { logger } from '../../api/log.js';
+import { NetLab, canUseNetns, probe, startNameServer, type ProbeResult } from '../helpers/netns.js';
+import { Registry } from 'prom-client';
+
+const usable = await canUseNetns();
+if (!usable) console.log('proxy-live: skipped: needs root and `ip netns` (network namespaces)');
+
+const CIDR = '10.244.0.0/16';
+const NODES = [
+  { name: 'node-1', ip: '192.168.77.11', podCIDR: '10.244.1.0/24', gw: '10.244.1.1' },
+  { name: 'node-2', ip: '192.168.77.12', podCIDR: '10.244.2.0/24', gw: '10.244.2.1' },
+];
+const CLIENT_IP = '192.168.77.100';
+// pod name -> node index, IP
+const PODS = [
+  { name: 'pod-1a', node: 0, ip: '10.244.1.2' },
+  { name: 'pod-1b', node: 0, ip: '10.244.1.3' },
+  { name: 'pod-2a', node: 1, ip: '10.244.2.2' },
+];
+
+const lab = new NetLab('px');
+const ns: Record<string, string> = {};
+const nodeObjs = NODES.map((n) => ({
+  metadata: { name: n.name },
+  spec: { podCIDR: n.podCIDR },
+  status: { addresses: [{ type: 'InternalIP', address: n.ip }] },
+}));
+
+async function buildTopology(): Promise<void> {
+  ns.lan = await lab.netns('lan');
+  ns.client = await lab.netns('client');
+  await lab.bridge(ns.lan, 'br0');
+  await lab.sysctl(ns.lan, 'net.bridge.bridge-nf-call-iptables', '0').catch(() => undefined);
+  await lab.veth({ nsA: ns.client, ifA: 'eth0', addrA: `${CLIENT_IP}/24`, nsB: ns.lan, ifB: 'vc', bridgeB: 'br0' });
+  // Outside clients reach ClusterIPs through node-1, as a router would send them.
+  await lab.ip(ns.client, ['route', 'add', '10.96.0.0/12', 'via', NODES[0]!.ip]);
+  for (const [i, n] of NODES.entries()) {
+    const nn = await lab.netns(n.name);
+    ns[n.name] = nn;
+    // Outside clients route ClusterIPs via node-1, whose default route leaves by the same
+    // link: it would send ICMP redirects, and those use up the per-host ICMP rate limit that
+    // the REJECT for endpoint-less Services needs. Nodes usually turn redirects off.
+    await lab.sysctl(nn, 'net.ipv4.conf.all.send_redirects', '0');
+    await lab.sysctl(nn, 'net.ipv4.conf.default.send_redirects', '0');
+    await lab.veth({ nsA: nn, ifA: 'eth0', addrA: `${n.ip}/24`, nsB: ns.lan, ifB: `vn${i}`, bridgeB: 'br0' });
+    // A default route like a real node has (to a router that does not exist here).
+    await lab.ip(nn, ['route', 'add', 'default', 'via', '192.168.77.254']);
+    await lab.bridge(nn, 'cbr0', `${n.gw}/24`);
+    await lab.sysctl(nn, 'net.ipv4.ip_forward', '1');
+    // Pods on one bridge reach a ClusterIP's other pods only if bridged replies see conntrack.
+    await lab.sysctl(nn, 'net.bridge.bridge-nf-call-iptables', '1').catch(() => undefined);
+  }
+  for (const [i, p] of PODS.entries()) {
+    const node = NODES[p.node]!;
+    const pn = await lab.netns(p.name);
+    ns[p.name] = pn;
+    await lab.veth({ nsA: pn, ifA: 'eth0', addrA: `${p.ip}/24`, nsB: ns[node.name]!, ifB: `vp${i}`, bridgeB: 'cbr0', hairpin: true });
+    await lab.ip(pn, ['route', 'add', 'default', 'via', node.gw]);
+    await startNameServer(lab, pn, p.name, 8080);
+  }
+  for (const n of NODES) await new HostGw(n.name, CIDR, lab.runner(ns[n.name]!)).sync(nodeObjs);
+}
+
+const names = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[0]));
+const peers = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[1]));
+
+// --- the API objects the proxy would get from the apiserver ---
+type Slice = ReturnType<typeof slice>;
+function slice(svc: string, pods: string[], port = 8080, name = svc) {
+  return {
+    metadata: { name: `${name}-slice`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    endpoints: pods.map((p) => {
+      const pod = PODS.find((x) => x.name === p)!;
+      return { addresses: [pod.ip], nodeName: NODES[pod.node]!.name, conditions: { ready: true } };
+    }),
+    ports: [{ name: 'http', port, protocol: 'TCP' }],
+  };
+}
+function service(name: string, ip: string, extra: Record<string, unknown> = {}, nodePort?: number) {
+  return {
+    metadata: { name, namespace: 'default' },
+    spec: {
+      type: nodePort ? 'NodePort' : 'ClusterIP',
+      clusterIP: ip,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'web', nodePort }],
+      ...extra,
+    },
+  };
+}
+
+const SERVICES = {
+  web: service('web', '10.96.0.10', {}, 30080),
+  empty: service('empty', '10.96.0.11', {}, 30081),
+  sticky: service('sticky', '10.96.0.12', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }, 30082),
+  local: service('local', '10.96.0.13', { externalTrafficPolicy: 'Local' }, 30083),
+  self: service('self', '10.96.0.14'),
+};
+const SLICES: Record<string, Slice> = {
+  web: slice('web', ['pod-1a', 'pod-2a']),
+  sticky: slice('sticky', ['pod-1a', 'pod-1b', 'pod-2a']),
+  local: slice('local', ['pod-1a', 'pod-2a']),
+  self: slice('self', ['pod-1a']),
+};
+
+async function expectClean(mode: ProxyMode): Promise<void> {
+  for (const n of NODES) {
+    const saved = await lab.exec(ns[n.name]!, 'iptables-save', []);
+    if (mode === 'iptables') expect(saved).not.toMatch(/KUBE-/);
+    const tables = await lab.exec(ns[n.name]!, 'nft', ['list', 'tables']);
+    expect(tables).not.toContain('k8ts');
+  }
+}
+
+describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () => {
+  beforeAll(async () => {
+    await buildTopology();
+  });
+  afterAll(async () => {
+    try {
+      for (const n of NODES) {
+        const nn = ns[n.name];
+        if (nn) await cleanupProxy(undefined, lab.runner(nn)).catch(() => undefined);
+      }
+    } finally {
+      await lab.cleanup();
+    }
+  });
+
+  it('host-gw routes each other node\'s pod CIDR via its InternalIP; pods reach pods across nodes', async () => {
+    const routes = await lab.exec(ns['node-1']!, 'ip', ['route', 'show', 'proto', HOSTGW_ROUTE_PROTO]);
+    expect(routes.trim()).toBe('10.244.2.0/24 via 192.168.77.12 dev eth0');
+    const r = await probe(lab, ns['pod-1a']!, '10.244.2.2', 8080, 1);
+    // pod-to-pod keeps the pod source address (no masquerade inside the cluster CIDR)
+    expect(r[0]!.r).toBe('pod-2a 10.244.1.2');
+  });
+
+  for (const mode of ['iptables', 'nftables'] as const) {
+    describe(`${mode} mode`, () => {
+      const trackers: ChangeTracker[] = [];
+      const proxiers: Proxier[] = [];
+      const syncAll = async () => {
+        for (const p of proxiers) await p.syncNow();
+      };
+      const setSlice = async (name: string, s: Slice | undefined) => {
+        for (const t of trackers) t.onEndpointSlice(s ?? { ...SLICES[name]!, endpoints: [] }, !s);
+        await syncAll();
+      };
+
+      beforeAll(async () => {
+        for (const n of NODES) {
+          const t = new ChangeTracker(n.name, CIDR);
+          for (const s of Object.values(SERVICES)) t.onService(s);
+          for (const s of Object.values(SLICES)) t.onEndpointSlice(s);
+          for (const no of nodeObjs) t.onNode(no);
+          const p = new Proxier({
+            backend: makeBackend(mode, lab.runner(ns[n.name]!)),
+            tracker: t,
+            minSyncPeriodMs: 0,
+            registry: new Registry(),
+            log: logger('test-proxy', { node: n.name }),
+          });
+          trackers.push(t);
+          proxiers.push(p);
+        }
+        await syncAll();
+      });
+      afterAll(async () => {
+        for (const p of proxiers) await p.stop();
+      });
+
+      it('ClusterIP reaches pods on both nodes, from a node, from a pod and from outside', async () => {
+        const fromNode = await probe(lab, ns['node-1']!, '10.96.0.10', 80, 30);
+        expect(names(fromNode)).toEqual(new Set(['pod-1a', 'pod-2a']));
+        const fromPod = await probe(lab, ns['pod-1b']!, '10.96.0.10', 80, 30);
+        expect(names(fromPod)).toEqual(new Set(['pod-1a', 'pod-2a']));
+        // a pod source is kept (it is inside the cluster CIDR)
+        expect(peers(fromPod)).toEqual(new Set(['10.244.1.3']));
+        const fromOutside = await probe(lab, ns.client!, '10.96.0.10', 80, 30);
+        expect(names(fromOutside)).toEqual(new Set(['pod-1a', 'pod-2a']));
+      });
+
+      it('NodePort on each node address reaches pods on both nodes', async () => {
+        for (const n of NODES) {
+          const r = await probe(lab, ns.client!, n.ip, 30080, 30);
+          expect(names(r), `via ${n.name}`).toEqual(new Set(['pod-1a', 'pod-2a']));
+          // externalTrafficPolicy Cluster: SNAT to the node, so replies return through it
+          expect([...peers(r)].every((p) => p === n.ip || p === NODES[0]!.gw || p === NODES[1]!.gw)).toBe(true);
+        }
+      });
+
+      it('a new endpoint gets traffic and a removed one gets none within 1 s of the change', async () => {
+        const t0 = Date.now();
+        await setSlice('web', slice('web', ['pod-1a', 'pod-1b', 'pod-2a']));
+        let seen = new Set<string | undefined>();
+        while (Date.now() - t0 < 1000 && !seen.has('pod-1b')) seen = names(await probe(lab, ns.client!, NODES[0]!.ip, 30080, 10));
+        expect(seen.has('pod-1b')).toBe(true);
+
+        const t1 = Date.now();
+        await setSlice('web', slice('web', ['pod-1b']));
+        const afterMs = Date.now() - t1;
+        expect(afterMs).toBeLessThan(1000);
+        const r = await probe(lab, ns.client!, '10.96.0.10', 80, 20);
+        expect(names(r)).toEqual(new Set(['pod-1b']));
+        await setSlice('web', SLICES.web);
+      });
+
+      it('a Service without endpoints refuses at once (connection refused, not a timeout)', async () => {
+        for (const [host, port] of [['10.96.0.11', 80], [NODES[0]!.ip, 30081], [NODES[1]!.ip, 30081]] as const) {
+          const r = await probe(lab, ns.client!, host, port, 1, 5000);
+          expect(r[0]!.r, `${host}:${port}`).toBe('ERR:ECONNREFUSED');
+          // answered by the first SYN: a dropped SYN would be retried only after 1 s
+          expect(r[0]!.ms, `${host}:${port}`).toBeLessThan(1000);
+        }
+        const fromNode = await probe(lab, ns['node-2']!, '10.96.0.11', 80, 1, 5000);
+        expect(fromNode[0]!.r).toBe('ERR:ECONNREFUSED');
+      });
+
+      it('sessionAffinity ClientIP keeps a client on one pod', async () => {
+        const r = await probe(lab, ns.client!, NODES[0]!.ip, 30082, 25);
+        expect(names(r).size).toBe(1);
+        const c = await probe(lab, ns['node-2']!, '10.96.0.12', 80, 25);
+        expect(names(c).size).toBe(1);
+      });
+
+      it('externalTrafficPolicy Local keeps the client source IP and uses only local pods', async () => {
+        const r1 = await probe(lab, ns.client!, NODES[0]!.ip, 30083, 20);
+        expect(names(r1)).toEqual(new Set(['pod-1a']));
+        expect(peers(r1)).toEqual(new Set([CLIENT_IP]));
+        const r2 = await probe(lab, ns.client!, NODES[1]!.ip, 30083, 20);
+        expect(names(r2)).toEqual(new Set(['pod-2a']));
+        expect(peers(r2)).toEqual(new Set([CLIENT_IP]));
+      });
+
+      it('hairpin: a pod reaches itself through its Service', async () => {
+        const r = await probe(lab, ns['pod-1a']!, '10.96.0.14', 80, 3);
+        expect(r.map((x) => x.r.split(' ')[0])).toEqual(['pod-1a', 'pod-1a', 'pod-1a']);
+      });
+
+      it(`cleanup leaves no rule, chain or table of ours (${mode})`, async () => {
+        for (const p of proxiers) await p.stop();
+        for (const n of NODES) await cleanupProxy(mode, lab.runner(ns[n.name]!));
+        await expectClean(mode);
+        // and with the rules gone, the ClusterIP no longer answers
+        const r = await probe(lab, ns['node-1']!, '10.96.0.10', 80, 1, 1500);
+        expect(r[0]!.r).toMatch(/^ERR:/);
+      });
+    });
+  }
+
+  it('host-gw cleanup removes our routes, chains and jumps', async () => {
+    for (const n of NODES) await cleanupHostGw(lab.runner(ns[n.name]!));
+    for (const n of NODES) {
+      expect((await lab.exec(ns[n.name]!, 'ip', ['route', 'show', 'proto', HOSTGW_ROUTE_PROTO])).trim()).toBe('');
+      expect(await lab.exec(ns[n.name]!, 'iptables-save', [])).not.toMatch(/K8TS-|KUBE-/);
+    }
+  });
+});
