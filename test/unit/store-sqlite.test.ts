@@ -16,6 +16,7 @@ afterAll(() => {
 });
 
 storeContractSuite('sqlite', async () => new SqliteStore({ dataDir: tempDir() }));
+storeContractSuite('sqlite, one transaction per write', async () => new SqliteStore({ dataDir: tempDir(), groupCommit: false }));
 storeContractSuite('sqlite via openStore', async () => openStore({ dataDir: tempDir(), compaction: false }));
 
 describe('SqliteStore specifics', () => {
@@ -110,6 +111,49 @@ describe('SqliteStore specifics', () => {
       expect((await s.list('/', { revision: 31 })).items[0]!.value).toBe('30');
     } finally {
       await s.close();
+    }
+  });
+
+  it('group commit: writes of one turn apply in call order, each atomic, refusals isolated', async () => {
+    const s = new SqliteStore({ dataDir: tempDir() });
+    try {
+      const results = await Promise.allSettled([
+        s.create('/a', '1'),
+        s.create('/a', 'dup'), // AlreadyExists: sees the first create of the same batch
+        s.update('/a', '2', 1),
+        s.update('/a', 'stale', 1), // Conflict: /a is at 3 by now
+        s.create('/b', 'b'),
+        s.delete('/a'),
+        s.update('/a', 'gone'), // NotFound
+      ]);
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value.modRevision : (r.reason as StoreError).code))).toEqual([
+        1,
+        'AlreadyExists',
+        2,
+        'Conflict',
+        3,
+        4,
+        'NotFound',
+      ]);
+      expect(await s.currentRevision()).toBe(4);
+      expect(await s.get('/a')).toBeNull();
+      expect((await s.list('/', { revision: 2 })).items.map((i) => i.value)).toEqual(['2']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('close() commits writes already accepted', async () => {
+    const dir = tempDir();
+    const s = new SqliteStore({ dataDir: dir });
+    const p = s.create('/late', 'x');
+    await s.close();
+    expect((await p).modRevision).toBe(1);
+    const s2 = new SqliteStore({ dataDir: dir });
+    try {
+      expect((await s2.get('/late'))?.value).toBe('x');
+    } finally {
+      await s2.close();
     }
   });
 
