@@ -2,6 +2,7 @@
 // that every real cluster runs (ServiceAccount, DefaultTolerationSeconds, Priority), so stored
 // objects look the way kubectl users expect.
 import type { KObject } from './registry.js';
+import { compareQuantity } from './quantity.js';
 
 type Obj = Record<string, any>;
 
@@ -242,6 +243,14 @@ export function defaultEndpointSlice(es: KObject): void {
   }
 }
 
+function sameQuantity(a: unknown, b: unknown): boolean {
+  try {
+    return compareQuantity(a as string, b as string) === 0;
+  } catch {
+    return String(a) === String(b);
+  }
+}
+
 /** qos.GetPodQOS: Guaranteed / Burstable / BestEffort from requests and limits. */
 export function podQOSClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
   const containers = [...arr(pod.spec?.containers), ...arr(pod.spec?.initContainers)];
@@ -254,7 +263,7 @@ export function podQOSClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEff
     for (const n of names) {
       if (req[n] !== undefined || lim[n] !== undefined) any = true;
       if (lim[n] === undefined) guaranteed = false;
-      else if (req[n] !== undefined && String(req[n]) !== String(lim[n])) guaranteed = false;
+      else if (req[n] !== undefined && !sameQuantity(req[n], lim[n])) guaranteed = false;
     }
   }
   if (!any) return 'BestEffort';
