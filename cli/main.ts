@@ -6,6 +6,7 @@ program.name('k8ts').description('A small, real Kubernetes in TypeScript').versi
 // Each subcommand lives in its own cli/<name>.ts exporting `register(program)`.
 // Add one import + one call per line (edit in place; several engineers touch this list).
 const modules: Array<Promise<{ register: (p: Command) => void }>> = [
+  import('./agent.js'),
   import('./images.js'),
   import('./control-plane.js'),
   import('./kubeconfig.js'),

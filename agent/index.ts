@@ -1,0 +1,170 @@
+// The node agent: bootstrap credentials, then start in order (k3s style, each step held back
+// by the readiness it needs): the container runtime client, Node registration + Lease, the
+// pod network once the node has a podCIDR (CNI conf, host-gw routes), the kubelet and its
+// HTTPS server, and kube-proxy.
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { logger } from '../api/log.js';
+import { createRuntime } from './runtime/index.js';
+import type { ContainerRuntime } from './runtime/types.js';
+import { writeBridgeConf } from './network/cni.js';
+import { bootstrapCredentials, type NodeCredentials } from './kubelet/bootstrap.js';
+import { KubeClient } from './kubelet/client.js';
+import { Kubelet } from './kubelet/kubelet.js';
+import { NodeManager } from './kubelet/node.js';
+import { KubeletServer } from './kubelet/server.js';
+
+export interface AgentOptions {
+  nodeName: string;
+  server: string;
+  token?: string;
+  runtime: 'cri' | 'docker';
+  runtimeEndpoint: string;
+  nodeIP: string;
+  proxyMode?: 'iptables' | 'nftables' | 'ipvs' | 'none';
+  dataDir: string;
+  rootDir?: string;
+  logDir?: string;
+  podManifestPath?: string;
+  manifestURL?: string;
+  clusterCIDR?: string;
+  clusterDNS?: string[];
+  kubeletPort?: number;
+  kubeletAddress?: string;
+  cniConfDir?: string;
+  cniBinDir?: string;
+  /** Skip host-gw routes (single-node tests). */
+  hostGw?: boolean;
+  crashLoopBackoffMs?: number;
+  log?: Logger;
+}
+
+export interface AgentHandle {
+  kubelet: Kubelet;
+  node: NodeManager;
+  server: KubeletServer;
+  runtime: ContainerRuntime;
+  kubeletPort: number;
+  credentials: NodeCredentials;
+  stop(): Promise<void>;
+}
+
+export function kubeConfigFor(server: string, c: NodeCredentials, nodeName: string): KubeConfig {
+  const kc = new KubeConfig();
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  kc.loadFromOptions({
+    clusters: [{ name: 'k8ts', server, caData: b64(c.caPem), skipTLSVerify: false }],
+    users: [{ name: `system:node:${nodeName}`, certData: b64(c.clientCertPem), keyData: b64(c.clientKeyPem) }],
+    contexts: [{ name: 'node', cluster: 'k8ts', user: `system:node:${nodeName}` }],
+    currentContext: 'node',
+  });
+  return kc;
+}
+
+export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
+  const log = o.log ?? logger('agent', { node: o.nodeName });
+  const rootDir = o.rootDir ?? path.join(o.dataDir, 'kubelet');
+  const logDir = o.logDir ?? '/var/log/pods';
+  const cniConfDir = o.cniConfDir ?? '/etc/cni/net.d';
+  const kubeletPort = o.kubeletPort ?? 10250;
+  const clusterCIDR = o.clusterCIDR ?? '10.244.0.0/16';
+
+  const creds = await bootstrapCredentials({ dataDir: o.dataDir, server: o.server, token: o.token, nodeName: o.nodeName, nodeIP: o.nodeIP });
+  const client = new KubeClient({ server: o.server, caPem: creds.caPem, clientCertPem: creds.clientCertPem, clientKeyPem: creds.clientKeyPem });
+  const runtime = createRuntime({
+    kind: o.runtime,
+    endpoint: o.runtimeEndpoint,
+    docker: { cniConfDir, cniBinDir: o.cniBinDir, stateDir: path.join(o.dataDir, 'docker-net'), cniCacheDir: path.join(o.dataDir, 'cni-cache') },
+  });
+
+  let networkOk = false;
+  let resolveNetwork!: () => void;
+  const networkReady = new Promise<void>((r) => (resolveNetwork = r));
+  const kubelet = new Kubelet({
+    nodeName: o.nodeName,
+    nodeIP: o.nodeIP,
+    runtime,
+    client,
+    rootDir,
+    logDir,
+    podManifestPath: o.podManifestPath,
+    manifestURL: o.manifestURL,
+    networkReady,
+    clusterDNS: o.clusterDNS,
+    crashLoopBackoffMs: o.crashLoopBackoffMs,
+  });
+  const node = new NodeManager({
+    client,
+    nodeName: o.nodeName,
+    nodeIP: o.nodeIP,
+    runtime,
+    kubeletVersion: kubelet.version,
+    kubeletPort,
+    rootDir,
+    networkReady: () => networkOk,
+    log: log.child({ sub: 'node' }),
+  });
+  await node.start();
+  kubelet.nodeUid = node.uid;
+
+  // Networking: the CNI conf follows the podCIDR the node IPAM controller assigns.
+  void node.waitForPodCIDR().then(async (podCIDR) => {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        await writeBridgeConf(cniConfDir, { podCIDR, name: 'k8ts', bridge: 'cni0' });
+        networkOk = true;
+        log.info({ podCIDR, cniConfDir }, 'pod network configured');
+        resolveNetwork();
+        await node.updateStatus(true).catch(() => undefined);
+        return;
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'writing the CNI conf failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  });
+
+  await kubelet.start();
+  const server = new KubeletServer({ kubelet, caPem: creds.caPem, certPem: creds.servingCertPem, keyPem: creds.servingKeyPem, port: kubeletPort, address: o.kubeletAddress });
+  const port = await server.listen();
+
+  const stops: (() => Promise<void>)[] = [];
+  const kc = kubeConfigFor(o.server, creds, o.nodeName);
+  if (o.hostGw !== false) {
+    try {
+      const { startHostGw } = await import('./network/hostgw.js');
+      const h = await startHostGw({ kubeConfig: kc, nodeName: o.nodeName, clusterCIDR });
+      stops.push(() => h.stop());
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'host-gw routes not started');
+    }
+  }
+  if (o.proxyMode && o.proxyMode !== 'none') {
+    try {
+      const { startProxy } = await import('./proxy/index.js');
+      const p = await startProxy({ kubeConfig: kc, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR });
+      stops.push(() => p.stop());
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'kube-proxy not started');
+    }
+  }
+  log.info({ kubeletPort: port, runtime: o.runtime }, 'agent started');
+  return {
+    kubelet,
+    node,
+    server,
+    runtime,
+    kubeletPort: port,
+    credentials: creds,
+    async stop() {
+      // Pods keep running: stopping the agent never stops containers (restart safety).
+      for (const s of stops) await s().catch(() => undefined);
+      await kubelet.stop();
+      node.stop();
+      await server.close();
+      await runtime.close().catch(() => undefined);
+      client.close();
+    },
+  };
+}
