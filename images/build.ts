@@ -125,6 +125,66 @@ async function realFile(p: string): Promise<string> {
   return fs.realpath(p);
 }
 
+/**
+ * Facts that depend only on a file's bytes (its sha256, its shared libraries), remembered by
+ * (path, size, mtime, inode) and kept on disk next to the output. The up-to-date check then
+ * costs a few stat() calls instead of hashing ~60 MB and running ldd a dozen times, which
+ * matters because `k8ts up` asks for every image on every start.
+ */
+export class FileFacts {
+  private data: { v: number; sha: Record<string, string>; libs: Record<string, string[]> } = { v: 1, sha: {}, libs: {} };
+  private dirty = false;
+
+  constructor(private readonly file?: string) {}
+
+  static async open(file?: string): Promise<FileFacts> {
+    const c = new FileFacts(file);
+    if (file) {
+      try {
+        const d = JSON.parse(await fs.readFile(file, 'utf8'));
+        if (d && d.v === 1 && d.sha && d.libs) c.data = d;
+      } catch {
+        // first run or unreadable: start empty
+      }
+    }
+    return c;
+  }
+
+  private async key(p: string): Promise<string> {
+    const st = await fs.stat(p);
+    return `${p}|${st.size}|${st.mtimeMs}|${st.ino}`;
+  }
+
+  async sha256(p: string): Promise<string> {
+    const k = await this.key(p);
+    const hit = this.data.sha[k];
+    if (hit) return hit;
+    const h = createHash('sha256').update(await fs.readFile(p)).digest('hex');
+    this.data.sha[k] = h;
+    this.dirty = true;
+    return h;
+  }
+
+  async libs(p: string): Promise<string[]> {
+    const k = await this.key(p);
+    const hit = this.data.libs[k];
+    if (hit) return hit;
+    const libs = await sharedLibs(p);
+    this.data.libs[k] = libs;
+    this.dirty = true;
+    return libs;
+  }
+
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return;
+    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(this.data));
+    await fs.rename(tmp, this.file);
+    this.dirty = false;
+  }
+}
+
 /** Shared libraries a dynamic ELF file needs, as absolute host paths (empty for static ones). */
 export async function sharedLibs(file: string): Promise<string[]> {
   const r = await execa('ldd', [file], { reject: false });
@@ -161,7 +221,8 @@ function put(entries: Map<string, PlanEntry>, e: PlanEntry): void {
 }
 
 /** Resolves the recipe into the sorted list of everything the image will contain. */
-export async function planFor(recipe: Recipe): Promise<PlanEntry[]> {
+export async function planFor(recipe: Recipe, facts?: FileFacts): Promise<PlanEntry[]> {
+  const ff = facts ?? new FileFacts();
   const entries = new Map<string, PlanEntry>();
   const recipeDir = path.join(imagesDir(), recipe.name);
   const elfs: string[] = [];
@@ -213,8 +274,9 @@ export async function planFor(recipe: Recipe): Promise<PlanEntry[]> {
   // Shared libraries at the path ldd reports: the loader in the image searches the same
   // multiarch directories as on the host (Debian's glibc has them built in, no ld.so.cache needed).
   const seen = new Set<string>();
-  for (const elf of elfs) {
-    for (const lib of await sharedLibs(elf)) {
+  const libLists = await Promise.all(elfs.map((elf) => ff.libs(elf)));
+  for (const libs of libLists) {
+    for (const lib of libs) {
       if (seen.has(lib)) continue;
       seen.add(lib);
       const dest = lib;
@@ -226,18 +288,17 @@ export async function planFor(recipe: Recipe): Promise<PlanEntry[]> {
   return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-async function sha256File(p: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(p)).digest('hex');
-}
-
-let gccVersion: string | undefined;
-async function compilerVersion(): Promise<string> {
-  gccVersion ??= (await execa('gcc', ['--version'])).stdout.split('\n')[0] ?? 'gcc';
-  return gccVersion;
+/** The compiler's identity for the cache key: its binary's hash (no process to spawn). */
+async function compilerVersion(ff: FileFacts): Promise<string> {
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
+  const gcc = dirs.map((d) => path.join(d, 'gcc')).find((p) => existsSync(p));
+  if (!gcc) throw new Error('gcc not found: install build-essential (scripts/install-deps.sh)');
+  return `gcc:${await ff.sha256(await fs.realpath(gcc))}`;
 }
 
 /** Hash of everything that decides the image's bytes: builder version, plan, file contents, config. */
-export async function inputHash(recipe: Recipe, plan: PlanEntry[]): Promise<string> {
+export async function inputHash(recipe: Recipe, plan: PlanEntry[], facts?: FileFacts): Promise<string> {
+  const ff = facts ?? new FileFacts();
   const h = createHash('sha256');
   h.update(BUILDER_VERSION + '\n');
   h.update(JSON.stringify({ refs: recipe.refs, config: recipe.config }) + '\n');
@@ -253,10 +314,10 @@ export async function inputHash(recipe: Recipe, plan: PlanEntry[]): Promise<stri
         h.update(`i ${e.path} ${e.mode} ${createHash('sha256').update(e.content).digest('hex')}\n`);
         break;
       case 'file':
-        h.update(`f ${e.path} ${e.mode} ${await sha256File(e.src)}\n`);
+        h.update(`f ${e.path} ${e.mode} ${await ff.sha256(e.src)}\n`);
         break;
       case 'compile':
-        h.update(`c ${e.path} ${e.mode} ${await sha256File(e.src)} ${e.args.join(' ')} ${await compilerVersion()}\n`);
+        h.update(`c ${e.path} ${e.mode} ${await ff.sha256(e.src)} ${e.args.join(' ')} ${await compilerVersion(ff)}\n`);
         break;
     }
   }
@@ -351,8 +412,10 @@ export async function buildImage(name: string, opts: BuildOptions = {}): Promise
   const archive = path.join(outDir, `${name}.tar`);
   const stampFile = path.join(outDir, `${name}.stamp.json`);
 
-  const plan = await planFor(recipe);
-  const hash = await inputHash(recipe, plan);
+  const facts = await FileFacts.open(path.join(outDir, '.file-facts.json'));
+  const plan = await planFor(recipe, facts);
+  const hash = await inputHash(recipe, plan, facts);
+  await facts.save();
 
   if (!opts.force && !opts.keepRootfs) {
     try {
