@@ -130,4 +130,36 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
       expect(await done).toEqual([0, null]);
     }
   });
+
+  it.skipIf(process.getuid?.() !== 0)('pause reaps orphans as PID 1 of a PID namespace', async () => {
+    const bin = path.join(tmp, 'pause-rootfs', 'pause');
+    // unshare forks pause as PID 1 of a new PID namespace (the shared-PID pod case).
+    const holder = spawn('unshare', ['--pid', '--fork', bin], { stdio: 'ignore' });
+    try {
+      let pausePid = 0;
+      for (let i = 0; i < 50 && !pausePid; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const kids = await fs.readFile(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').catch(() => '');
+        pausePid = Number(kids.trim().split(/\s+/)[0] ?? 0) || 0;
+      }
+      expect(pausePid).toBeGreaterThan(0);
+      // Three orphans: their shell exits at once, so they are re-parented to pause and die soon.
+      await execa('nsenter', ['-t', String(pausePid), '-p', '--', 'sh', '-c', '(sleep 0.3 &); (sleep 0.3 &); (sleep 0.3 &); exit 0']);
+      await new Promise((r) => setTimeout(r, 1200));
+      const children = (await fs.readFile(`/proc/${pausePid}/task/${pausePid}/children`, 'utf8')).trim();
+      // Anything still listed would be a zombie: all orphans exited after 0.3 s.
+      expect(children).toBe('');
+      expect(holder.exitCode).toBeNull();
+    } finally {
+      holder.kill('SIGKILL');
+      const kids = await fs.readFile(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').catch(() => '');
+      for (const k of kids.trim().split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(k), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
 });
