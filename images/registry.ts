@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { execa } from 'execa';
-import { buildImage, defaultOutDir, normalizeRef, ociRef, splitRef } from './build.js';
+import { buildImage, defaultOutDir, MEDIA_MANIFEST, normalizeRef, ociRef, splitRef } from './build.js';
 import { getRecipe } from './recipes.js';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
@@ -130,6 +130,29 @@ export interface PushOptions {
   outDir?: string;
   /** Build first if needed (default true): push always sends what the recipe makes now. */
   build?: boolean;
+  /** Push even when the registry already has this exact manifest under the tag. */
+  force?: boolean;
+}
+
+/**
+ * The manifest digest the registry has under repo:tag, or undefined. A HEAD request is
+ * enough (Docker-Content-Digest), which lets `k8ts up` skip pushes that would change nothing.
+ */
+export async function registryDigest(registryHostPort: string, pathWithTag: string): Promise<string | undefined> {
+  const colon = pathWithTag.lastIndexOf(':');
+  const repo = pathWithTag.slice(0, colon);
+  const tag = pathWithTag.slice(colon + 1);
+  try {
+    const res = await fetch(`http://${registryHostPort}/v2/${repo}/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { Accept: `${MEDIA_MANIFEST}, application/vnd.docker.distribution.manifest.v2+json` },
+      signal: AbortSignal.timeout(3000),
+    });
+    if (res.status !== 200) return undefined;
+    return res.headers.get('docker-content-digest') ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Pushes every reference of a built image to the registry under its mirror path. Returns the pushed paths. */
@@ -139,8 +162,13 @@ export async function pushImage(name: string, registryHostPort: string, opts: Pu
       ? { ociDir: path.join(opts.outDir ?? defaultOutDir(), name), refs: getRecipe(name).refs.map(normalizeRef) }
       : await buildImage(name, { outDir: opts.outDir });
   const pushed: string[] = [];
+  const want = 'manifestDigest' in built ? built.manifestDigest : undefined;
   for (const ref of built.refs) {
     const dest = `${registryHostPort}/${mirrorPath(ref)}`;
+    if (!opts.force && want && (await registryDigest(registryHostPort, mirrorPath(ref))) === want) {
+      pushed.push(dest);
+      continue;
+    }
     await execa('skopeo', [
       'copy',
       '--quiet',

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../images/build.js';
-import { pushImage, startRegistry, type RegistryHandle } from '../../images/registry.js';
+import { pushImage, registryDigest, startRegistry, type RegistryHandle } from '../../images/registry.js';
 
 const haveTools = ['/usr/bin/docker-registry', '/usr/bin/skopeo', '/usr/bin/gcc'].every((p) => existsSync(p));
 if (!haveTools) console.warn('images-build: skipped, needs docker-registry, skopeo and gcc (scripts/install-deps.sh)');
@@ -114,6 +114,13 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
 
     const pause = JSON.parse((await execa('skopeo', ['inspect', '--tls-verify=false', `docker://127.0.0.1:${port}/pause:3.9`])).stdout);
     expect(pause.Digest).toBe(built.pause!.manifestDigest);
+
+    // What pushImage uses to skip a push that would change nothing.
+    expect(await registryDigest(registry.hostPort, 'library/busybox:1.36')).toBe(built.busybox!.manifestDigest);
+    expect(await registryDigest(registry.hostPort, 'library/busybox:nope')).toBeUndefined();
+    const t = Date.now();
+    expect(await pushImage('busybox', registry.hostPort, { outDir })).toHaveLength(2);
+    console.log(`second push of busybox (already there): ${Date.now() - t} ms`);
   });
 
   it('the pause binary exits 0 on SIGTERM and on SIGINT', async () => {
