@@ -134,6 +134,10 @@ export function defaultPod(pod: KObject): void {
   // Priority admission with no PriorityClass.
   if (spec.priority === undefined && !spec.priorityClassName) spec.priority = 0;
   spec.preemptionPolicy ??= 'PreemptLowerPriority';
+  // Upstream computes the QoS class when the pod is created; it never changes afterwards.
+  if (pod.status && typeof pod.status === 'object' && !Array.isArray(pod.status) && !pod.status.qosClass) {
+    pod.status.qosClass = podQOSClass(pod);
+  }
 }
 
 function defaultTemplate(spec: Obj): void {
@@ -223,6 +227,12 @@ export function defaultNamespace(ns: KObject): void {
 }
 
 export function defaultNode(node: KObject): void {
+  // podCIDR and podCIDRs are kept in sync, as the v1 conversion does.
+  const spec = node.spec;
+  if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
+    if (spec.podCIDR && (!Array.isArray(spec.podCIDRs) || spec.podCIDRs.length === 0)) spec.podCIDRs = [spec.podCIDR];
+    else if (!spec.podCIDR && Array.isArray(spec.podCIDRs) && spec.podCIDRs.length) spec.podCIDR = spec.podCIDRs[0];
+  }
   const status = node.status;
   if (status && typeof status === 'object' && status.capacity && !status.allocatable) status.allocatable = { ...status.capacity };
 }

@@ -1053,12 +1053,21 @@ export function validateEndpointSlice(es: KObject, old?: KObject): FieldError[] 
 // ---------- Event, Lease ----------
 
 export function validateEvent(ev: KObject, old?: KObject): FieldError[] {
-  const errs = metaCreateOrUpdate(ev, old, true, () => []);
+  const errs = metaCreateOrUpdate(ev, old, true, nameIsDNSSubdomain);
   const io: Obj = isObj(ev.involvedObject) ? ev.involvedObject : {};
-  const ns = ev.metadata?.namespace;
-  if (io.namespace && ns && io.namespace !== ns && ns !== 'default') errs.push(invalidField('involvedObject.namespace', io.namespace, 'does not match event.namespace'));
-  if (ev.type !== undefined && ev.type !== '' && !['Normal', 'Warning'].includes(ev.type) && ev.reportingController) {
-    errs.push(notSupportedField('type', ev.type, ['Normal', 'Warning']));
+  const ns: string = ev.metadata?.namespace ?? '';
+  const ioNs: string = io.namespace ?? '';
+  // Legacy (core/v1) events: the event lives in its object's namespace; cluster-scoped objects'
+  // events may live in "" or "default" for old clients.
+  if (!ev.eventTime) {
+    if (ioNs === '') {
+      if (ns !== '' && ns !== 'default') errs.push(invalidField('involvedObject.namespace', ioNs, 'does not match event.namespace'));
+    } else if (ns !== ioNs) {
+      errs.push(invalidField('involvedObject.namespace', ioNs, 'does not match event.namespace'));
+    }
+  } else {
+    if (ioNs !== '' && ns !== ioNs) errs.push(invalidField('involvedObject.namespace', ioNs, 'does not match event.namespace'));
+    if (ev.type !== undefined && ev.type !== 'Normal' && ev.type !== 'Warning') errs.push(invalidField('type', ev.type, 'has invalid value: ' + String(ev.type)));
   }
   if (typeof ev.count === 'number' && ev.count < 0) errs.push(invalidField('count', ev.count, 'must be greater than or equal to 0'));
   return errs;

@@ -292,3 +292,13 @@ describe('other kinds', () => {
     }
   });
 });
+
+describe('events', () => {
+  it('namespace must match the involved object (legacy events)', () => {
+    const ev = (ns: string, ioNs?: string) => ({ metadata: { name: 'e.1', namespace: ns }, involvedObject: { kind: 'Pod', name: 'p', namespace: ioNs }, reason: 'X' });
+    expect(messages('', 'events', ev('default', 'default'))).toEqual([]);
+    expect(messages('', 'events', ev('default'))).toEqual([]);
+    expect(messages('', 'events', ev('kube-system', 'default'))).toEqual(['involvedObject.namespace: Invalid value: "default": does not match event.namespace']);
+    expect(messages('', 'events', ev('dev'))).toEqual(['involvedObject.namespace: Invalid value: "": does not match event.namespace']);
+  });
+});
