@@ -262,6 +262,7 @@ export class ApiCore {
   }
 
   private async ensure(def: ResourceDef, ns: string | undefined, obj: KObject): Promise<void> {
+    if (await this.store.get(keyFor(def, ns, obj.metadata!.name))) return;
     try {
       await this.create(def, ns, obj, {});
     } catch (err) {
@@ -395,7 +396,7 @@ export class ApiCore {
     def.defaults(obj);
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
-    const release = this.allocateFor(def, obj, undefined);
+    const release = this.allocateFor(def, obj, undefined).rollback;
     try {
       if (o.dryRun) {
         release();
@@ -445,13 +446,18 @@ export class ApiCore {
     return errs;
   }
 
-  /** Allocates ClusterIP/NodePorts for a Service; returns a rollback. Throws 422 on conflicts. */
-  private allocateFor(def: ResourceDef, obj: KObject, old: KObject | undefined): () => void {
-    if (def !== this.svcDef) return () => {};
+  /**
+   * Allocates ClusterIP/NodePorts for a Service. Returns a rollback (for a failed write) and
+   * the old NodePorts to release once the write succeeded. Throws 422 on conflicts.
+   */
+  private allocateFor(def: ResourceDef, obj: KObject, old: KObject | undefined): { rollback: () => void; releaseAfter: number[] } {
+    if (def !== this.svcDef) return { rollback: () => {}, releaseAfter: [] };
     const undo: Array<() => void> = [];
     const rollback = () => undo.forEach((f) => f());
     const spec = (obj.spec ??= {});
     const type = spec.type ?? 'ClusterIP';
+    const oldPorts: number[] = (old?.spec?.ports ?? []).map((p: KObject) => p.nodePort).filter((p: unknown) => typeof p === 'number');
+    const kept = new Set<number>();
     try {
       if (type === 'ExternalName') {
         delete spec.clusterIP;
@@ -484,8 +490,6 @@ export class ApiCore {
         spec.internalTrafficPolicy ??= 'Cluster';
       }
       const wantsNodePorts = type === 'NodePort' || type === 'LoadBalancer';
-      const oldPorts: number[] = (old?.spec?.ports ?? []).map((p: KObject) => p.nodePort).filter((p: unknown) => typeof p === 'number');
-      const kept = new Set<number>();
       (spec.ports ?? []).forEach((p: KObject, i: number) => {
         if (!wantsNodePorts) {
           delete p.nodePort;
@@ -512,14 +516,12 @@ export class ApiCore {
         }
       });
       if (wantsNodePorts) spec.externalTrafficPolicy ??= 'Cluster';
-      // Old ports no longer used are released once the write succeeded; see commitServiceRelease.
-      (obj as KObject & { __releasePorts?: number[] }).__releasePorts = oldPorts.filter((p) => !kept.has(p));
     } catch (err) {
       rollback();
       if (err instanceof AllocationError) throw invalidOf(def, String(obj.metadata?.name ?? ''), [err.fieldError]);
       throw err;
     }
-    return rollback;
+    return { rollback, releaseAfter: oldPorts.filter((p) => !kept.has(p)) };
   }
 
   private releaseService(svc: KObject): void {
@@ -560,9 +562,7 @@ export class ApiCore {
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);
-      const release = this.allocateFor(def, obj, old);
-      const releasePorts = (obj as KObject & { __releasePorts?: number[] }).__releasePorts ?? [];
-      delete (obj as KObject & { __releasePorts?: number[] }).__releasePorts;
+      const { rollback: release, releaseAfter: releasePorts } = this.allocateFor(def, obj, old);
       obj.metadata!.resourceVersion = curRv;
       const newJson = encodeObject(obj);
       if (newJson === oldJson) {

@@ -303,7 +303,18 @@ export function createHandler(ctx: HandlerContext) {
         else writeBody(res, 200, d.json, false, q.get('hash') === d.hash ? { 'Cache-Control': 'public, immutable', Etag: `"${d.hash}"` } : { Etag: `"${d.hash}"` });
         return true;
       }
-      writeStatus(res, NOT_FOUND); // no /openapi/v2: kubectl uses v3 and falls back to built-in types
+      if (segs[1] === 'v2' && segs.length === 2) {
+        // An empty v2 document: kubectl learns field validation from v3 and uses its built-in
+        // types for apply; with an empty v2 it skips client-side validation of unknown kinds
+        // and reports "no matches for kind" as it does against upstream. (An empty protobuf
+        // message is zero bytes.)
+        if ((req.headers.accept ?? '').includes('protobuf')) {
+          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': 0 });
+          res.end();
+        } else writeBody(res, 200, { swagger: '2.0', info: { title: 'Kubernetes', version: 'v1.32.0' }, paths: {}, definitions: {} });
+        return true;
+      }
+      writeStatus(res, NOT_FOUND);
       return true;
     }
     if (segs[0] === 'apis' && segs[1] === 'bootstrap.k8ts.io' && segs[2] === 'v1' && segs[3] === 'nodecredentials' && segs.length === 4) {

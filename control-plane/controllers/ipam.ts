@@ -83,7 +83,7 @@ export class NodeIpamController extends Controller {
     this.nodes = this.ctx.informers.get<V1Node>('nodes');
     this.nodes.addHandlers({
       add: (n) => this.enqueue(n.metadata!.name),
-      update: (_o, n) => !n.spec?.podCIDR && this.enqueue(n.metadata!.name),
+      update: (_o, n) => (!n.spec?.podCIDR || this.pending.has(n.metadata!.name!)) && this.enqueue(n.metadata!.name),
       delete: (n) => {
         this.pending.delete(n.metadata!.name!);
         for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) this.allocator.release(c);

@@ -213,18 +213,24 @@ export class SqliteStore implements Store {
       // Per key, the newest row at or before the revision (SQLite takes the bare column
       // `deleted` from the row that MAX() picked); keys whose newest row is a tombstone did
       // not exist then. The grouping walks the index in key order and stops at the limit.
+      // No outer ORDER BY: it would sort whole rows (values included) in a temp b-tree;
+      // the join keeps the subquery's key order, and list() checks that cheaply.
       listAt: db.prepare(
         `SELECT ${cols} FROM
            (SELECT MAX(revision) AS rev, deleted AS d FROM log INDEXED BY log_key
              WHERE key >= ? AND key < ? AND revision <= ? GROUP BY key HAVING d = 0 ORDER BY key LIMIT ?) m
-         JOIN log l ON l.revision = m.rev ORDER BY l.key`,
+         JOIN log l ON l.revision = m.rev`,
       ),
       countAt: db.prepare(
         `SELECT COUNT(*) AS n FROM
            (SELECT MAX(revision) AS rev, deleted AS d FROM log INDEXED BY log_key
              WHERE key >= ? AND key < ? AND revision <= ? GROUP BY key HAVING d = 0)`,
       ),
-      replay: db.prepare(`SELECT ${cols} FROM log l WHERE l.revision > ? AND l.key >= ? AND l.key < ? ORDER BY l.revision`),
+      // Walk the log by revision (the primary key); `+key` keeps the planner off the key
+      // index, which would read the prefix's whole history and sort it.
+      replay: db.prepare(
+        `SELECT ${cols} FROM log l WHERE l.revision > ? AND +l.key >= ? AND +l.key < ? ORDER BY l.revision`,
+      ),
       getMeta: db.prepare('SELECT value FROM meta WHERE name = ?'),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)'),
       // A row is garbage once a later row of the same key at or before the compaction
@@ -397,6 +403,12 @@ export class SqliteStore implements Store {
       throw new Error(`revision ${opts.revision} is in the future (current ${this.rev})`);
     }
     rows = this.stmt.listAt.all(start, end, revision, fetch);
+    for (let i = 1; i < rows.length; i++) {
+      if (rows[i - 1]!.key > rows[i]!.key) {
+        rows.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+        break;
+      }
+    }
     const more = limit > 0 && rows.length > limit;
     if (more) rows.length = limit;
     return { items: rows.map(toKv), revision, more };

@@ -1,0 +1,156 @@
+// The controller manager: every controller on one shared set of informers, started when
+// this instance holds the kube-system/kube-controller-manager Lease (or at once without
+// leader election).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { logger } from '../../api/log.js';
+import { makeClients } from './base/clients.js';
+import type { Controller, ControllerContext } from './base/controller.js';
+import { InformerFactory } from './base/informer.js';
+import { startLeaderElection, type LeaderElector } from './base/leader.js';
+import { DaemonSetController } from './daemonset.js';
+import { DeploymentController } from './deployment.js';
+import { EndpointsController } from './endpoints.js';
+import { GarbageCollector } from './garbagecollector.js';
+import { NodeIpamController } from './ipam.js';
+import { NamespaceController } from './namespace.js';
+import { NodeLifecycleController } from './nodelifecycle.js';
+import { PodGCController } from './podgc.js';
+import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
+
+export const ALL_CONTROLLERS = [
+  'replicationcontroller',
+  'replicaset',
+  'deployment',
+  'daemonset',
+  'endpoints',
+  'nodelifecycle',
+  'nodeipam',
+  'namespace',
+  'garbagecollector',
+  'podgc',
+] as const;
+export type ControllerName = (typeof ALL_CONTROLLERS)[number];
+
+export interface ControllerManagerOptions {
+  kubeConfig: KubeConfig;
+  /** run only while holding kube-system/kube-controller-manager (default false) */
+  leaderElect?: boolean;
+  leaderElectIdentity?: string;
+  leaseDurationMs?: number;
+  /** pod CIDR to carve /24s from; undefined or '' disables node IPAM */
+  clusterCIDR?: string;
+  nodeCIDRMaskSize?: number;
+  /** upstream --node-monitor-grace-period (40 s) */
+  nodeMonitorGracePeriodMs?: number;
+  nodeMonitorPeriodMs?: number;
+  /** eviction delay on unreachable nodes for pods without a toleration, and a cap on tolerationSeconds when set */
+  podEvictionTimeoutMs?: number;
+  terminatedPodGCThreshold?: number;
+  podGCPeriodMs?: number;
+  /** subset of ALL_CONTROLLERS to run (default: all) */
+  controllers?: ControllerName[];
+}
+
+export interface ControllerManager {
+  stop(): Promise<void>;
+  /** resolves once controllers run (immediately when not leader-electing and synced) */
+  readonly started: Promise<void>;
+  isLeader(): boolean;
+}
+
+interface Running {
+  informers: InformerFactory;
+  controllers: Controller[];
+  podgc?: PodGCController;
+}
+
+async function runControllers(o: ControllerManagerOptions): Promise<Running> {
+  const clients = makeClients(o.kubeConfig);
+  const informers = new InformerFactory(clients);
+  const ctx: ControllerContext = { clients, informers };
+  const want = new Set<ControllerName>(o.controllers ?? ALL_CONTROLLERS);
+  const controllers: Controller[] = [];
+  if (want.has('replicationcontroller')) controllers.push(new ReplicaSetController(ctx, REPLICATION_CONTROLLER));
+  if (want.has('replicaset')) controllers.push(new ReplicaSetController(ctx, REPLICA_SET));
+  if (want.has('deployment')) controllers.push(new DeploymentController(ctx));
+  if (want.has('daemonset')) controllers.push(new DaemonSetController(ctx));
+  if (want.has('endpoints')) controllers.push(new EndpointsController(ctx));
+  if (want.has('nodelifecycle')) {
+    controllers.push(
+      new NodeLifecycleController(ctx, {
+        gracePeriodMs: o.nodeMonitorGracePeriodMs,
+        monitorPeriodMs: o.nodeMonitorPeriodMs,
+        podEvictionTimeoutMs: o.podEvictionTimeoutMs,
+      }),
+    );
+  }
+  if (want.has('nodeipam') && o.clusterCIDR) controllers.push(new NodeIpamController(ctx, o.clusterCIDR, o.nodeCIDRMaskSize ?? 24));
+  if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
+  if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
+  let podgc: PodGCController | undefined;
+  if (want.has('podgc')) {
+    podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });
+    podgc.register();
+  }
+  for (const c of controllers) c.register();
+  await informers.start();
+  // act only on a complete picture: a controller acting on a half-listed cache would
+  // create pods that already exist
+  await informers.waitForSync();
+  for (const c of controllers) c.run();
+  podgc?.run();
+  return { informers, controllers, podgc };
+}
+
+async function stopControllers(r: Running | undefined): Promise<void> {
+  if (!r) return;
+  r.informers.stop();
+  await r.podgc?.stop();
+  await Promise.all(r.controllers.map((c) => c.stop()));
+}
+
+export function startControllerManager(o: ControllerManagerOptions): ControllerManager {
+  const log = logger('controller-manager');
+  let running: Running | undefined;
+  let starting: Promise<void> | undefined;
+  let resolveStarted!: () => void;
+  const started = new Promise<void>((r) => (resolveStarted = r));
+  const start = async () => {
+    starting = runControllers(o).then((r) => {
+      running = r;
+      log.info({ controllers: r.controllers.map((c) => c.name) }, 'controllers started');
+      resolveStarted();
+    });
+    await starting;
+  };
+  const stopAll = async () => {
+    await starting?.catch(() => {});
+    const r = running;
+    running = undefined;
+    starting = undefined;
+    await stopControllers(r);
+  };
+  let elector: LeaderElector | undefined;
+  if (o.leaderElect) {
+    elector = startLeaderElection({
+      kubeConfig: o.kubeConfig,
+      name: 'kube-controller-manager',
+      identity: o.leaderElectIdentity,
+      leaseDurationMs: o.leaseDurationMs,
+      renewDeadlineMs: o.leaseDurationMs ? Math.floor((o.leaseDurationMs * 2) / 3) : undefined,
+      retryPeriodMs: o.leaseDurationMs ? Math.max(200, Math.floor(o.leaseDurationMs / 7)) : undefined,
+      onStartedLeading: start,
+      onStoppedLeading: stopAll,
+    });
+  } else {
+    void start().catch((err) => log.error({ err }, 'controller manager failed to start'));
+  }
+  return {
+    started,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    async stop() {
+      if (elector) await elector.stop();
+      await stopAll();
+    },
+  };
+}
