@@ -221,26 +221,33 @@ function fixedFilter(): string[] {
 const NODEPORTS_LAST = `-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`;
 
 export interface RenderResult {
+  /** restore input; '' when a partial sync found nothing to write */
   text: string;
   /** nat chains (service/endpoint) that exist after this restore */
   chains: Set<string>;
   /** number of rules written or kept (for the rules gauge) */
   ruleCount: number;
+  /** the top-level chains' content, to skip rewriting them next time when unchanged */
+  top: { nat: string; filter: string };
 }
 
 /**
  * Renders a restore text. With `onlyChanged` (partial), only those service ports' chains are
  * declared and written; others are left untouched in the kernel. `existing` lists our
  * per-service chains known to be in the kernel, so stale ones can be flushed and deleted.
+ * A partial sync goes one step beyond KEP-3453: when the top-level chains (KUBE-SERVICES,
+ * KUBE-NODEPORTS, filter) would come out identical to `prevTop`, they are not rewritten
+ * either, so an endpoint change writes only that service's own chains.
  */
 export function renderIptables(
   model: ProxyModel,
   rendered: Map<string, RenderedService>,
   existing: Set<string>,
   onlyChanged?: Set<string>,
+  prevTop?: { nat: string; filter: string },
 ): RenderResult {
-  const filterRules: string[] = [...fixedFilter()];
-  const natTop: string[] = [...fixedNat()];
+  const filterRules: string[] = fixedFilter();
+  const natTop: string[] = fixedNat();
   const natNodePorts: string[] = [];
   const chainDecl: string[] = [];
   const chainRules: string[] = [];
@@ -250,10 +257,10 @@ export function renderIptables(
   const keys = [...model.services.keys()].sort();
   for (const key of keys) {
     const r = rendered.get(key)!;
-    natTop.push(...r.natServices);
-    natNodePorts.push(...r.natNodePorts);
-    filterRules.push(...r.filterServices);
-    filterExternal.push(...r.filterExternal);
+    for (const l of r.natServices) natTop.push(l);
+    for (const l of r.natNodePorts) natNodePorts.push(l);
+    for (const l of r.filterServices) filterRules.push(l);
+    for (const l of r.filterExternal) filterExternal.push(l);
     const write = !onlyChanged || onlyChanged.has(key);
     for (const [name, rules] of r.natChains) {
       chains.add(name);
@@ -271,29 +278,37 @@ export function renderIptables(
   stale.sort();
   ruleCount += natTop.length + natNodePorts.length + filterRules.length + filterExternal.length;
 
-  const out: string[] = [
-    '*filter',
-    `:${KUBE_SERVICES} - [0:0]`,
-    `:${KUBE_EXTERNAL_SERVICES} - [0:0]`,
-    `:${KUBE_FORWARD} - [0:0]`,
-    ...filterRules,
-    ...filterExternal,
-    'COMMIT',
-    '*nat',
-    `:${KUBE_SERVICES} - [0:0]`,
-    `:${KUBE_NODEPORTS} - [0:0]`,
-    `:${KUBE_POSTROUTING} - [0:0]`,
-    `:${KUBE_MARK_MASQ} - [0:0]`,
-    ...chainDecl,
-    ...stale.map((c) => `:${c} - [0:0]`),
-    ...natTop,
-    ...natNodePorts,
-    ...chainRules,
-    ...stale.map((c) => `-X ${c}`),
-    'COMMIT',
-    '',
-  ];
-  return { text: out.join('\n'), chains, ruleCount };
+  const natTopText = natTop.concat(natNodePorts).join('\n');
+  const filterText = filterRules.concat(filterExternal).join('\n');
+  const top = { nat: natTopText, filter: filterText };
+  const partial = onlyChanged !== undefined && prevTop !== undefined;
+  const writeFilter = !partial || prevTop.filter !== filterText;
+  const writeNatTop = !partial || prevTop.nat !== natTopText;
+
+  let out: string[] = [];
+  if (writeFilter)
+    out = out.concat(
+      ['*filter', `:${KUBE_SERVICES} - [0:0]`, `:${KUBE_EXTERNAL_SERVICES} - [0:0]`, `:${KUBE_FORWARD} - [0:0]`],
+      filterRules,
+      filterExternal,
+      ['COMMIT'],
+    );
+  if (writeNatTop || chainDecl.length || stale.length) {
+    out.push('*nat');
+    if (writeNatTop)
+      out.push(`:${KUBE_SERVICES} - [0:0]`, `:${KUBE_NODEPORTS} - [0:0]`, `:${KUBE_POSTROUTING} - [0:0]`, `:${KUBE_MARK_MASQ} - [0:0]`);
+    out = out.concat(
+      chainDecl,
+      stale.map((c) => `:${c} - [0:0]`),
+      writeNatTop ? natTop : [],
+      writeNatTop ? natNodePorts : [],
+      chainRules,
+      stale.map((c) => `-X ${c}`),
+      ['COMMIT'],
+    );
+  }
+  if (out.length) out.push('');
+  return { text: out.join('\n'), chains, ruleCount, top };
 }
 
 export interface SyncStats {
@@ -312,6 +327,17 @@ export interface ProxyBackend {
   cleanup(): Promise<void>;
 }
 
+const JUMP_RECHECK_MS = 60_000;
+
+function sameChains(a: RenderedService, b: RenderedService): boolean {
+  if (a.natChains.size !== b.natChains.size) return false;
+  for (const [name, rules] of a.natChains) {
+    const o = b.natChains.get(name);
+    if (!o || o.length !== rules.length || o.some((l, i) => l !== rules[i])) return false;
+  }
+  return true;
+}
+
 /** Upstream's iptables proxier core: cached per-service rendering, partial restores. */
 export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
@@ -320,6 +346,8 @@ export class IptablesBackend implements ProxyBackend {
   private existing = new Set<string>();
   private needFull = true;
   private jumpsEnsured = false;
+  private jumpsCheckedAt = 0;
+  private top: { nat: string; filter: string } | undefined;
 
   constructor(private readonly ipt: Iptables) {}
 
@@ -334,29 +362,35 @@ export class IptablesBackend implements ProxyBackend {
     const changedSet = changed === 'all' ? undefined : changed;
     for (const k of this.rendered.keys()) if (!model.services.has(k)) this.rendered.delete(k);
     for (const [k, sp] of model.services) {
-      if (!full && changedSet && !changedSet.has(k) && this.rendered.has(k)) continue; // unchanged
-      this.rendered.set(k, renderService(sp, model.clusterCIDR));
+      const prev = this.rendered.get(k);
+      if (!full && changedSet && !changedSet.has(k) && prev) continue; // unchanged
+      const next = renderService(sp, model.clusterCIDR);
+      this.rendered.set(k, next);
+      // A reported change that renders the same chains (e.g. a label edit) writes nothing.
+      if (!full && prev && sameChains(prev, next)) continue;
       changedKeys.add(k);
     }
-    const res = renderIptables(model, this.rendered, this.existing, full ? undefined : changedKeys);
+    const res = renderIptables(model, this.rendered, this.existing, full ? undefined : changedKeys, this.top);
     const t1 = performance.now();
     try {
-      if (full && this.jumpsEnsured) {
-        // Re-check jumps on every full sync: someone may have flushed the builtin chains.
-        this.jumpsEnsured = false;
-      }
-      await this.ipt.restore(res.text);
+      // Re-check the jumps now and then on full syncs: someone may have flushed the builtin
+      // chains (e.g. a firewall reload).
+      if (full && Date.now() - this.jumpsCheckedAt > JUMP_RECHECK_MS) this.jumpsEnsured = false;
+      if (res.text) await this.ipt.restore(res.text);
       if (!this.jumpsEnsured) {
-        for (const [table, chain, args] of IPTABLES_JUMPS) await this.ipt.ensureJump(table, chain, args);
+        await this.ipt.ensureJumps(IPTABLES_JUMPS);
         this.jumpsEnsured = true;
+        this.jumpsCheckedAt = Date.now();
       }
     } catch (err) {
       // We no longer know what the kernel holds: next time write everything.
       this.needFull = true;
       this.jumpsEnsured = false;
+      this.top = undefined;
       throw err;
     }
     this.existing = res.chains;
+    this.top = res.top;
     this.needFull = false;
     return {
       full,
@@ -371,6 +405,7 @@ export class IptablesBackend implements ProxyBackend {
     await cleanupIptables(this.ipt);
     this.existing.clear();
     this.rendered.clear();
+    this.top = undefined;
     this.needFull = true;
     this.jumpsEnsured = false;
   }

@@ -370,10 +370,10 @@ export class ChangeTracker {
       const [namespace, name] = k.split('/') as [string, string];
       const slices = this.slices.get(k);
       const raw: RawEndpoint[] = [];
-      if (slices && slices.size > 0) for (const s of slices.values()) raw.push(...sliceEndpoints(s));
+      if (slices && slices.size > 0) for (const s of slices.values()) for (const x of sliceEndpoints(s)) raw.push(x);
       else {
         const e = this.endpoints.get(k);
-        if (e) raw.push(...endpointsObjEndpoints(e));
+        if (e) for (const x of endpointsObjEndpoints(e)) raw.push(x);
       }
       const keys: string[] = [];
       for (const ps of servicePorts(svc)) {

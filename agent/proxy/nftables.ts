@@ -243,12 +243,15 @@ export function renderNftables(
   }
   // Sets before the chains whose rules reference them; deletions of old map elements before
   // the new ones (the same key may be re-added with another verdict).
-  out.push(...setLines, ...elementLines('delete', dels), ...chainDecl, ...chainLines, ...elementLines('add', adds));
-  for (const c of [...existingChains].sort()) if (!chains.has(c)) out.push(`delete chain ${T} ${c}`);
-  for (const s of [...existingSets].sort()) if (!sets.has(s)) out.push(`delete set ${T} ${s}`);
+  // (concat, not push(...): these arrays can exceed the engine's argument limit)
+  let all = out.concat(setLines, elementLines('delete', dels), chainDecl, chainLines, elementLines('add', adds));
+  const tail: string[] = [];
+  for (const c of [...existingChains].sort()) if (!chains.has(c)) tail.push(`delete chain ${T} ${c}`);
+  for (const s of [...existingSets].sort()) if (!sets.has(s)) tail.push(`delete set ${T} ${s}`);
   ruleCount += 16;
-  out.push('');
-  return { text: out.join('\n'), chains, sets, ruleCount };
+  tail.push('');
+  all = all.concat(tail);
+  return { text: all.join('\n'), chains, sets, ruleCount };
 }
 
 export interface Nft {

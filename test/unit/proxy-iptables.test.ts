@@ -181,6 +181,9 @@ describe('IptablesBackend', () => {
     const partial = f.restores.at(-1)!;
     expect(partial).toContain(':KUBE-SVC-CDGGSHYLG3RE2FKL - [0:0]');
     expect(partial).toContain('-X KUBE-SEP-4EX2N4PG4ASNZOBF');
+    // an endpoint change leaves KUBE-SERVICES as it was: only the service's own chains move
+    expect(partial).not.toContain(':KUBE-SERVICES');
+    expect(partial).not.toContain('*filter');
     expect(partial).not.toMatch(/^:KUBE-SVC-.*other/m);
     expect(partial).not.toContain(`:KUBE-SVC-${portProtoHash('default/other', 'TCP')}`);
     expect(f.chains('nat')).not.toContain('KUBE-SEP-4EX2N4PG4ASNZOBF');
@@ -188,6 +191,20 @@ describe('IptablesBackend', () => {
     expect(f.rules('nat', `KUBE-SVC-${portProtoHash('default/other', 'TCP')}`).length).toBeGreaterThan(0);
     // second sync ensured jumps only once
     expect(f.rules('nat', 'PREROUTING')).toHaveLength(1);
+
+    // losing the last endpoint changes KUBE-SERVICES (REJECT instead of the jump): rewritten
+    m.services.set(web.key, { ...web, endpoints: [] });
+    await b.sync(m, new Set([web.key]));
+    const p3 = f.restores.at(-1)!;
+    expect(p3).toContain(':KUBE-SERVICES - [0:0]');
+    expect(f.rules('filter', 'KUBE-SERVICES')).toEqual([
+      '-A KUBE-SERVICES -m comment --comment "default/web:http has no endpoints" -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j REJECT',
+    ]);
+    expect(f.chains('nat').filter((c) => c.includes('CDGGSHYLG3RE2FKL'))).toEqual([]);
+    // nothing changed: nothing written
+    const before = f.restores.length;
+    await b.sync(m, new Set([web.key]));
+    expect(f.restores.length).toBe(before);
   });
 
   it('a failed restore forces the next sync to be full', async () => {
@@ -199,6 +216,7 @@ describe('IptablesBackend', () => {
     f.restore = async () => {
       throw new Error('boom');
     };
+    m.services.set(web.key, { ...web, endpoints: [web.endpoints[1]!] });
     await expect(b.sync(m, new Set([web.key]))).rejects.toThrow('boom');
     f.restore = orig;
     const s = await b.sync(m, new Set());
