@@ -604,12 +604,13 @@ function appsSelectorImmutable(o: KObject, old: KObject | undefined): FieldError
 
 export function validateReplicaSet(rs: KObject, old?: KObject): FieldError[] {
   const errs = metaCreateOrUpdate(rs, old, true, nameIsDNSSubdomain);
-  errs.push(...appsSelectorImmutable(rs, old));
   const spec: Obj = isObj(rs.spec) ? rs.spec : {};
   errs.push(...checkInt(spec.replicas, 'spec.replicas'), ...validateNonnegative(spec.replicas, 'spec.replicas'));
   errs.push(...validateNonnegative(spec.minReadySeconds, 'spec.minReadySeconds'));
   // Upstream's ReplicaSet message really says "for deployment".
   errs.push(...validateAppsSelectorAndTemplate(spec, 'ReplicaSet', 'deployment'));
+  // Upstream's strategy appends the selector immutability check after the spec checks.
+  errs.push(...appsSelectorImmutable(rs, old));
   return errs;
 }
 
@@ -656,7 +657,6 @@ function validateRollingUpdate(ru: Obj, path: string, allowBothZero = false): Fi
 
 export function validateDeployment(d: KObject, old?: KObject): FieldError[] {
   const errs = metaCreateOrUpdate(d, old, true, nameIsDNSSubdomain);
-  errs.push(...appsSelectorImmutable(d, old));
   const spec: Obj = isObj(d.spec) ? d.spec : {};
   errs.push(...checkInt(spec.replicas, 'spec.replicas'), ...validateNonnegative(spec.replicas, 'spec.replicas'));
   errs.push(...validateAppsSelectorAndTemplate(spec, 'ReplicaSet', 'deployment'));
@@ -678,12 +678,12 @@ export function validateDeployment(d: KObject, old?: KObject): FieldError[] {
       errs.push(invalidField('spec.progressDeadlineSeconds', spec.progressDeadlineSeconds, 'must be greater than minReadySeconds'));
     }
   }
+  errs.push(...appsSelectorImmutable(d, old));
   return errs;
 }
 
 export function validateDaemonSet(ds: KObject, old?: KObject): FieldError[] {
   const errs = metaCreateOrUpdate(ds, old, true, nameIsDNSSubdomain);
-  errs.push(...appsSelectorImmutable(ds, old));
   const spec: Obj = isObj(ds.spec) ? ds.spec : {};
   errs.push(...validateAppsSelectorAndTemplate(spec, 'DaemonSet', 'daemonset'));
   errs.push(...validateNonnegative(spec.minReadySeconds, 'spec.minReadySeconds'));
@@ -695,6 +695,7 @@ export function validateDaemonSet(ds: KObject, old?: KObject): FieldError[] {
   } else if (us.type !== 'OnDelete') {
     errs.push(notSupportedField('spec.updateStrategy.type', us.type ?? '', ['OnDelete', 'RollingUpdate']));
   }
+  errs.push(...appsSelectorImmutable(ds, old));
   return errs;
 }
 
