@@ -11,6 +11,9 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./control-plane.js'),
   import('./kubeconfig.js'),
   import('./proxy.js'),
+  import('./scheduler.js'),
+  import('./controller-manager.js'),
+  import('./up.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 

@@ -229,6 +229,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           '--root-dir', join(nodeDir, 'kubelet'),
           '--log-dir', join(nodeDir, 'pods'),
           '--cni-conf-dir', dirs.cniConfDir,
+          '--cni-ipam-dir', join(nodeDir, 'cni-ipam'),
           '--cluster-cidr', CLUSTER_CIDR,
         ],
         join(logs, `${w.name}-agent.log`),
