@@ -154,3 +154,19 @@ export function startControllerManager(o: ControllerManagerOptions): ControllerM
     },
   };
 }
+
+/**
+ * A `components` entry for startControlPlane (control-plane/apiserver/index.ts): runs the
+ * controller manager in-process against the control plane's admin kubeconfig.
+ */
+export function controllerManagerComponent(
+  o: Omit<ControllerManagerOptions, 'kubeConfig'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
+): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
+  return async (cp) => {
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.adminKubeconfig);
+    const m = startControllerManager({ ...o, kubeConfig: kc });
+    return { stop: () => m.stop() };
+  };
+}

@@ -94,3 +94,19 @@ export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
     },
   };
 }
+
+/**
+ * A `components` entry for startControlPlane (control-plane/apiserver/index.ts): runs the
+ * scheduler in-process against the control plane's admin kubeconfig.
+ */
+export function schedulerComponent(
+  o: Omit<StartSchedulerOptions, 'kubeConfig'> = { leaderElect: true },
+): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
+  return async (cp) => {
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.adminKubeconfig);
+    const s = startScheduler({ ...o, kubeConfig: kc });
+    return { stop: () => s.stop() };
+  };
+}

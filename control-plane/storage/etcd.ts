@@ -284,7 +284,11 @@ export class EtcdStore implements Store {
             return;
           }
         }
-        fail(COMPACTED_RE.test(err.message) ? new StoreError('Compacted', err.message) : err);
+        fail(
+          COMPACTED_RE.test(err.message)
+            ? new StoreError('Compacted', err.message)
+            : new StoreError('Unavailable', `etcd watch failed: ${err.message}`),
+        );
       })();
     });
     return handle;

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { logger, setLogLevel } from '../api/log.js';
+
+export function register(program: Command): void {
+  program
+    .command('scheduler')
+    .description('Run the scheduler as its own process against an apiserver')
+    .requiredOption('--kubeconfig <file>', 'kubeconfig of the apiserver to schedule for')
+    .option('--leader-elect <bool>', 'hold kube-system/kube-scheduler before scheduling', 'true')
+    .option('--scheduler-name <name>', 'pods with this spec.schedulerName are ours', 'default-scheduler')
+    .option('--bind-concurrency <n>', 'binds in flight at once', '64')
+    .option('--percentage-of-nodes-to-score <n>', '0 = adaptive, as upstream', '0')
+    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .action(async (o) => {
+      setLogLevel(o.logLevel);
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { startScheduler } = await import('../control-plane/scheduler/index.js');
+      const kc = new KubeConfig();
+      kc.loadFromFile(o.kubeconfig);
+      const s = startScheduler({
+        kubeConfig: kc,
+        leaderElect: o.leaderElect !== 'false',
+        schedulerName: o.schedulerName,
+        bindConcurrency: Number(o.bindConcurrency),
+        percentageOfNodesToScore: Number(o.percentageOfNodesToScore),
+      });
+      const log = logger('scheduler');
+      const stop = async (sig: string) => {
+        log.info({ signal: sig }, 'stopping');
+        const t = setTimeout(() => process.exit(1), 10_000);
+        t.unref();
+        await s.stop();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      process.once('SIGINT', () => void stop('SIGINT'));
+    });
+}
