@@ -13,8 +13,6 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./proxy.js'),
   import('./scheduler.js'),
   import('./controller-manager.js'),
-  import('./scheduler.js'),
-  import('./controller-manager.js'),
   import('./up.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
