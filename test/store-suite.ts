@@ -172,6 +172,21 @@ export function storeContractSuite(name: string, open: OpenStore, cleanup?: (sto
       ]);
     });
 
+    it('list at a future revision is refused, not answered with the present', async () => {
+      await store.create(`${P}/a`, 'x');
+      const cur = await store.currentRevision();
+      let err: unknown;
+      try {
+        await store.list(`${P}/`, { revision: cur + 1000 });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(Error);
+      expect((err as StoreError).code).not.toBe('Compacted');
+      // revision 0 means "now".
+      expect((await store.list(`${P}/`, { revision: 0 })).items).toHaveLength(1);
+    });
+
     it('limit/startAfter paging, also at a fixed revision while writes go on', async () => {
       const names = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
       for (const n of names) await store.create(`${P}/${n}`, n);
