@@ -194,7 +194,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private eventsStream?: Readable;
   private eventsRetry?: NodeJS.Timeout;
-  private readonly followers = new Map<string, Promise<void>>();
+  private readonly followers = new Map<string, { done: Promise<void>; stream?: Readable }>();
   private closed = false;
   private readonly resumed: Promise<void>;
 
@@ -538,7 +538,8 @@ export class DockerRuntime implements ContainerRuntime {
   private follow(info: Docker.ContainerInspectInfo): void {
     const logPath = info.Config.Labels?.[L.logPath];
     if (!logPath || this.followers.has(info.Id) || this.closed) return;
-    const job = (async () => {
+    const entry: { done: Promise<void>; stream?: Readable } = { done: Promise.resolve() };
+    entry.done = (async () => {
       const after = await lastTimestamp(logPath);
       const stream = (await this.docker.getContainer(info.Id).logs({
         follow: true,
@@ -547,11 +548,13 @@ export class DockerRuntime implements ContainerRuntime {
         timestamps: true,
         since: after ? (sinceParam(after) as unknown as number) : 0,
       })) as unknown as Readable;
+      entry.stream = stream;
+      if (this.closed) stream.destroy();
       await pumpDockerLogs(stream, logPath, !!info.Config.Tty, after);
     })()
       .catch(() => {})
       .finally(() => this.followers.delete(info.Id));
-    this.followers.set(info.Id, job);
+    this.followers.set(info.Id, entry);
   }
 
   private async resumeLogs(): Promise<void> {
@@ -566,7 +569,7 @@ export class DockerRuntime implements ContainerRuntime {
   /** Resolves when the log copier of `id` has written everything (the container exited). */
   async flushLogs(id: string): Promise<void> {
     await this.resumed;
-    await this.followers.get(id);
+    await this.followers.get(id)?.done;
   }
 
   async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
@@ -939,9 +942,14 @@ export class DockerRuntime implements ContainerRuntime {
     s?.destroy();
   }
 
+  /** Stops event and log streams; containers keep running and a new instance resumes the logs. */
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
     this.stopEvents();
+    await this.resumed;
+    const pending = [...this.followers.values()];
+    for (const f of pending) f.stream?.destroy();
+    await Promise.all(pending.map((f) => f.done));
   }
 }
