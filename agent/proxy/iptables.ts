@@ -41,9 +41,19 @@ function base32(buf: Buffer): string {
   return out;
 }
 
+const hashMemo = new Map<string, string>();
+
 /** Upstream's portProtoHash: base32(sha256(servicePortName + lower(protocol)))[:16]. */
 export function portProtoHash(key: string, protocol: string, endpoint = ''): string {
-  return base32(createHash('sha256').update(key + protocol.toLowerCase() + endpoint).digest()).slice(0, 16);
+  const input = key + protocol.toLowerCase() + endpoint;
+  let h = hashMemo.get(input);
+  if (h === undefined) {
+    // Names are asked for many times per sync; the memo is bounded by the cluster size.
+    if (hashMemo.size > 500_000) hashMemo.clear();
+    h = base32(createHash('sha256').update(input).digest()).slice(0, 16);
+    hashMemo.set(input, h);
+  }
+  return h;
 }
 
 export const svcChain = (sp: ServicePort): string => `KUBE-SVC-${portProtoHash(sp.key, sp.protocol)}`;
@@ -342,6 +352,8 @@ function sameChains(a: RenderedService, b: RenderedService): boolean {
 export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
   private rendered = new Map<string, RenderedService>();
+  /** the ServicePort object each rendering was made from (the tracker replaces changed ones) */
+  private renderedFrom = new Map<string, ServicePort>();
   private renderedCIDR = '';
   private existing = new Set<string>();
   private needFull = true;
@@ -354,18 +366,26 @@ export class IptablesBackend implements ProxyBackend {
   async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
     const t0 = performance.now();
     const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
-    if (full) {
+    if (this.renderedCIDR !== model.clusterCIDR) {
       this.rendered.clear();
+      this.renderedFrom.clear();
       this.renderedCIDR = model.clusterCIDR;
     }
     const changedKeys = new Set<string>();
     const changedSet = changed === 'all' ? undefined : changed;
-    for (const k of this.rendered.keys()) if (!model.services.has(k)) this.rendered.delete(k);
+    for (const k of this.rendered.keys())
+      if (!model.services.has(k)) {
+        this.rendered.delete(k);
+        this.renderedFrom.delete(k);
+      }
     for (const [k, sp] of model.services) {
       const prev = this.rendered.get(k);
       if (!full && changedSet && !changedSet.has(k) && prev) continue; // unchanged
+      // A full sync rewrites every chain, but re-renders only what the model replaced.
+      if (full && prev && this.renderedFrom.get(k) === sp) continue;
       const next = renderService(sp, model.clusterCIDR);
       this.rendered.set(k, next);
+      this.renderedFrom.set(k, sp);
       // A reported change that renders the same chains (e.g. a label edit) writes nothing.
       if (!full && prev && sameChains(prev, next)) continue;
       changedKeys.add(k);
@@ -405,6 +425,7 @@ export class IptablesBackend implements ProxyBackend {
     await cleanupIptables(this.ipt);
     this.existing.clear();
     this.rendered.clear();
+    this.renderedFrom.clear();
     this.top = undefined;
     this.needFull = true;
     this.jumpsEnsured = false;

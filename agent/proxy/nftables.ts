@@ -274,6 +274,8 @@ export class NftCmd implements Nft {
 export class NftablesBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
   private rendered = new Map<string, NftRenderedService>();
+  /** the ServicePort object each rendering was made from (the tracker replaces changed ones) */
+  private renderedFrom = new Map<string, ServicePort>();
   private renderedCIDR = '';
   private chains = new Set<string>();
   private sets = new Set<string>();
@@ -287,8 +289,9 @@ export class NftablesBackend implements ProxyBackend {
     const previous = new Map<string, NftRenderedService>();
     const changedKeys = new Set<string>();
     const changedSet = changed === 'all' ? undefined : changed;
-    if (full) {
+    if (this.renderedCIDR !== model.clusterCIDR) {
       this.rendered.clear();
+      this.renderedFrom.clear();
       this.renderedCIDR = model.clusterCIDR;
     }
     for (const [k, r] of this.rendered)
@@ -296,12 +299,16 @@ export class NftablesBackend implements ProxyBackend {
         previous.set(k, r);
         changedKeys.add(k);
         this.rendered.delete(k);
+        this.renderedFrom.delete(k);
       }
     for (const [k, sp] of model.services) {
-      if (!full && changedSet && !changedSet.has(k) && this.rendered.has(k)) continue; // unchanged
       const prev = this.rendered.get(k);
+      if (!full && changedSet && !changedSet.has(k) && prev) continue; // unchanged
+      // A full sync rewrites everything, but re-renders only what the model replaced.
+      if (full && prev && this.renderedFrom.get(k) === sp) continue;
       if (prev) previous.set(k, prev);
       this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
+      this.renderedFrom.set(k, sp);
       changedKeys.add(k);
     }
     const res = renderNftables(
@@ -333,6 +340,7 @@ export class NftablesBackend implements ProxyBackend {
   async cleanup(): Promise<void> {
     await cleanupNftables(this.nft);
     this.rendered.clear();
+    this.renderedFrom.clear();
     this.chains.clear();
     this.sets.clear();
     this.needFull = true;
