@@ -1,0 +1,121 @@
+// Shared setup for the scheduler/controller integration tests: the real control plane
+// process, simulated nodes, and our scheduler + controller manager in-process against it.
+import { KubeConfig } from '@kubernetes/client-node';
+import { startControllerManager, type ControllerManager, type ControllerManagerOptions } from '../../control-plane/controllers/index.js';
+import { rawRequest } from '../../control-plane/controllers/base/clients.js';
+import { startScheduler, type RunningScheduler } from '../../control-plane/scheduler/index.js';
+import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
+import { startSimNodes, type SimNodes, type SimNodesOptions } from '../helpers/simnodes.js';
+
+// deno-lint-ignore no-explicit-any
+export type Obj = any;
+
+export interface Cluster {
+  cp: TestControlPlane;
+  kc: KubeConfig;
+  nodes: SimNodes;
+  scheduler: RunningScheduler;
+  cm: ControllerManager;
+  get<T = Obj>(path: string): Promise<T>;
+  post<T = Obj>(path: string, body: unknown): Promise<T>;
+  patch<T = Obj>(path: string, body: unknown): Promise<T>;
+  del(path: string, body?: unknown): Promise<void>;
+  pods(ns: string, selector?: string): Promise<Obj[]>;
+  /** restarts the in-process controller manager (same options) */
+  restartControllers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(o: {
+  nodes?: Partial<SimNodesOptions>;
+  cm?: Partial<ControllerManagerOptions>;
+} = {}): Promise<Cluster> {
+  const cp = await startTestControlPlane();
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  let nodes: SimNodes | undefined;
+  let scheduler: RunningScheduler | undefined;
+  let cm: ControllerManager | undefined;
+  const cmOpts: ControllerManagerOptions = {
+    kubeConfig: kc,
+    clusterCIDR: '10.244.0.0/16',
+    nodeMonitorGracePeriodMs: 40_000,
+    podGCPeriodMs: 1000,
+    ...o.cm,
+  };
+  try {
+    nodes = await startSimNodes({ kubeConfig: kc, count: 3, ...o.nodes });
+    scheduler = startScheduler({ kubeConfig: kc, initialBackoffMs: 200, maxBackoffMs: 2000 });
+    cm = startControllerManager(cmOpts);
+    await Promise.all([scheduler.started, cm.started]);
+  } catch (err) {
+    await nodes?.close();
+    await scheduler?.stop();
+    await cm?.stop();
+    await cp.stop();
+    throw err;
+  }
+  const c: Cluster = {
+    cp,
+    kc,
+    nodes,
+    scheduler,
+    cm,
+    get: (p) => rawRequest(kc, 'GET', p),
+    post: (p, b) => rawRequest(kc, 'POST', p, b),
+    patch: (p, b) => rawRequest(kc, 'PATCH', p, b, 'application/merge-patch+json'),
+    del: async (p, b) => {
+      await rawRequest(kc, 'DELETE', p, b);
+    },
+    async pods(ns, selector) {
+      const q = selector ? `?labelSelector=${encodeURIComponent(selector)}` : '';
+      return ((await rawRequest<Obj>(kc, 'GET', `/api/v1/namespaces/${ns}/pods${q}`)).items ?? []) as Obj[];
+    },
+    async restartControllers() {
+      await c.cm.stop();
+      c.cm = startControllerManager(cmOpts);
+      await c.cm.started;
+    },
+    async close() {
+      await c.nodes.close();
+      await c.scheduler.stop();
+      await c.cm.stop();
+      await cp.stop();
+    },
+  };
+  return c;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const isActive = (p: Obj) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+export const isReady = (p: Obj) => p.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+
+export function rc(name: string, replicas: number, extra: Obj = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'ReplicationController',
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { app: name },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } }, ...extra.container }] },
+      },
+    },
+  };
+}
