@@ -14,5 +14,14 @@ if [ "${GET_HOSTS_FROM:-dns}" = "env" ]; then
     fi
   done
 fi
+# php does not handle SIGTERM, and as PID 1 of the container an unhandled SIGTERM is ignored:
+# `kubectl delete pod` would wait out the whole grace period. So this shell stays PID 1,
+# forwards the signal to php (not PID 1, so it dies) and exits.
 # K8TS_LISTEN only for tests that run the rootfs on a shared host.
-exec php -S "${K8TS_LISTEN:-0.0.0.0:80}" -t /var/www/html
+php -S "${K8TS_LISTEN:-0.0.0.0:80}" -t /var/www/html &
+php_pid=$!
+trap 'kill -TERM "$php_pid" 2>/dev/null; wait "$php_pid"; exit 0' TERM INT
+wait "$php_pid"
+status=$?
+# wait returns early (>128) when a trapped signal arrives; the trap then exits.
+exit "$status"

@@ -130,6 +130,26 @@ describe.skipIf(!canRun)('images in a private containerd', () => {
     expect(res.exitCode).toBe(0);
   });
 
+  it('the php frontend serves inside its container and stops promptly on SIGTERM', async () => {
+    await loadIntoContainerd('guestbook-php-frontend', { address: sock }, { outDir: outDir() });
+    const id = `k8ts-fe-${process.pid}`;
+    // ctr gives the container its own network namespace with only lo: port 80 stays inside.
+    const run = execa('ctr', ['--address', sock, '-n', 'k8s.io', 'run', '--rm', 'docker.io/kubeguide/guestbook-php-frontend:latest', id], {
+      reject: false,
+    });
+    let page = '';
+    for (let i = 0; i < 50 && !page.includes('Guestbook'); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await ctr('tasks', 'exec', '--exec-id', `probe${i}`, id, 'wget', '-q', '-O', '-', 'http://127.0.0.1:80/').catch(() => undefined);
+      page = r?.stdout ?? '';
+    }
+    expect(page).toContain('<title>Guestbook</title>');
+    // If PID 1 ignored SIGTERM the task would never exit and this test would time out.
+    await ctr('tasks', 'kill', '--signal', 'SIGTERM', id);
+    const res = await run;
+    expect(res.exitCode).toBe(0);
+  });
+
   it('a pull of the upstream names through the registry mirror gets the built digests', async () => {
     const hostPort = registry!.hostPort;
     await pushImage('busybox', hostPort, { outDir: outDir() });

@@ -70,6 +70,9 @@ describe.skipIf(!isRoot)('guestbook images run from their rootfs', () => {
       const t = Date.now();
       const r = await buildImage(name, { outDir: path.join(tmp, 'out'), keepRootfs: rootfs[name] });
       console.log(`${name}: built in ${Date.now() - t} ms, layer ${r.layerDigest}`);
+      // A container runtime populates /dev; plain chroot does not, and sh needs /dev/null
+      // for background jobs (start.sh runs php in the background).
+      await execa('mknod', ['-m', '666', path.join(rootfs[name]!, 'dev', 'null'), 'c', '1', '3']);
     }
     [masterPort, slavePort, webPort] = [await freePort(), await freePort(), await freePort()];
   });
