@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { HostGw, desiredRoutes, renderHostGwRules } from '../../agent/network/hostgw.js';
+import type { Runner } from '../../agent/proxy/exec.js';
+import { FakeIptables } from '../../agent/proxy/iptables-util.js';
+
+const node = (name: string, ip: string | undefined, cidr?: string) => ({
+  metadata: { name },
+  spec: { podCIDR: cidr },
+  status: { addresses: ip ? [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }] : [] },
+});
+
+describe('host-gw', () => {
+  it('routes every other node\'s pod CIDR via its InternalIP, skipping itself and incomplete nodes', () => {
+    expect(
+      desiredRoutes(
+        [node('node-1', '192.168.56.11', '10.244.1.0/24'), node('node-2', '192.168.56.12', '10.244.2.0/24'), node('node-3', '192.168.56.13'), node('node-4', undefined, '10.244.4.0/24')],
+        'node-1',
+      ),
+    ).toEqual([{ cidr: '10.244.2.0/24', via: '192.168.56.12', node: 'node-2' }]);
+  });
+
+  it('forward-accept and masquerade rules parse as valid iptables-restore input', async () => {
+    const f = new FakeIptables();
+    await f.restore(renderHostGwRules('10.244.0.0/16'));
+    expect(f.rules('nat', 'K8TS-POSTROUTING')).toEqual([
+      '-A K8TS-POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "k8ts pod to pod: keep source" -j RETURN',
+      '-A K8TS-POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "k8ts pod traffic leaving the cluster" -j MASQUERADE --random-fully',
+    ]);
+    expect(f.rules('filter', 'K8TS-FORWARD')).toHaveLength(2);
+  });
+
+  it('adds missing routes, replaces moved ones and deletes routes of nodes that left', async () => {
+    const calls: string[] = [];
+    const run: Runner = async (cmd, args) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      if (cmd === 'ip' && args.includes('show'))
+        return { stdout: '10.244.2.0/24 via 192.168.56.99 dev eth0 proto 188\n10.244.9.0/24 via 192.168.56.19 dev eth0 proto 188\n', stderr: '', exitCode: 0 };
+      return { stdout: '', stderr: '', exitCode: cmd === 'iptables' && args.includes('-C') ? 1 : 0 };
+    };
+    const gw = new HostGw('node-1', '10.244.0.0/16', run);
+    await gw.sync([node('node-1', '192.168.56.11', '10.244.1.0/24'), node('node-2', '192.168.56.12', '10.244.2.0/24'), node('node-3', '192.168.56.13', '10.244.3.0/24')]);
+    const routeCalls = calls.filter((c) => c.startsWith('ip route'));
+    expect(routeCalls).toEqual([
+      'ip route replace 10.244.2.0/24 via 192.168.56.12 proto 188',
+      'ip route replace 10.244.3.0/24 via 192.168.56.13 proto 188',
+      'ip route del 10.244.9.0/24 proto 188',
+    ]);
+    expect(calls).toContain('sysctl -q -w net.ipv4.ip_forward=1');
+    expect(calls.some((c) => c.startsWith('iptables-restore'))).toBe(true);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { Proxier } from '../../agent/proxy/proxier.js';
+import { ChangeTracker, type ProxyModel } from '../../agent/proxy/model.js';
+import type { ProxyBackend, SyncStats } from '../../agent/proxy/iptables.js';
+import { logger } from '../../api/log.js';
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 20));
+}
+
+class FakeBackend implements ProxyBackend {
+  readonly mode = 'iptables' as const;
+  calls: Array<{ changed: string[] | 'all'; at: number }> = [];
+  failNext = 0;
+  async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
+    this.calls.push({ changed: changed === 'all' ? 'all' : [...changed].sort(), at: Date.now() });
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('restore failed');
+    }
+    return { full: changed === 'all', ruleCount: model.services.size, renderMs: 1, applyMs: 1, bytes: 0 };
+  }
+  async cleanup() {}
+}
+
+const svc = (name: string) => ({ metadata: { name, namespace: 'default' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } });
+
+describe('Proxier', () => {
+  it('first sync is full, then only changed service ports are passed; metrics are recorded', async () => {
+    const b = new FakeBackend();
+    const t = new ChangeTracker('n', '');
+    const reg = new Registry();
+    const p = new Proxier({ backend: b, tracker: t, minSyncPeriodMs: 0, registry: reg, log: logger('t') });
+    t.onService(svc('a'));
+    await p.syncNow();
+    t.onService(svc('b'));
+    await p.syncNow();
+    expect(b.calls.map((c) => c.changed)).toEqual(['all', ['default/b']]);
+    const text = await reg.metrics();
+    expect(text).toContain('k8ts_proxy_sync_proxy_rules_duration_seconds_count{mode="iptables",kind="full"} 1');
+    expect(text).toContain('k8ts_proxy_rules{mode="iptables",node="n"} 2');
+    await p.stop();
+  });
+
+  it('collapses bursts of requests into few syncs spaced by minSyncPeriod', async () => {
+    const b = new FakeBackend();
+    const t = new ChangeTracker('n', '');
+    const p = new Proxier({ backend: b, tracker: t, minSyncPeriodMs: 200, registry: new Registry(), log: logger('t') });
+    await p.syncNow();
+    for (let i = 0; i < 50; i++) {
+      t.onService(svc(`s${i}`));
+      p.requestSync();
+    }
+    await until(() => b.calls.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.calls.length).toBe(2);
+    expect((b.calls[1]!.changed as string[]).length).toBe(50);
+    expect(b.calls[1]!.at - b.calls[0]!.at).toBeGreaterThanOrEqual(190);
+    await p.stop();
+  });
+
+  it('a failed sync is retried as a full sync, and failures are counted', async () => {
+    const b = new FakeBackend();
+    const t = new ChangeTracker('n', '');
+    const reg = new Registry();
+    const p = new Proxier({ backend: b, tracker: t, minSyncPeriodMs: 0, registry: reg, log: logger('t') });
+    await p.syncNow();
+    b.failNext = 1;
+    t.onService(svc('a'));
+    await expect(p.syncNow()).rejects.toThrow('restore failed');
+    await until(() => b.calls.length >= 3); // the retry backs off 500 ms
+    expect(b.calls.at(-1)!.changed).toBe('all');
+    expect(b.calls.length).toBe(3);
+    expect(await reg.metrics()).toContain('k8ts_proxy_sync_failures_total{mode="iptables"} 1');
+    await p.stop();
+  });
+});
