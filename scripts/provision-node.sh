@@ -103,7 +103,8 @@ install -d -m 0755 /etc/k8ts
 log "k8ts-agent as ${NODE_NAME} (${NODE_IP}) -> ${K8TS_APISERVER}"
 # --node-ip is the private-network address: it becomes the Node's InternalIP, the address
 # pods' traffic to other nodes is routed to, and where NodePorts are reached. Without it the
-# agent could pick eth0's 10.0.2.15, which every VirtualBox VM has.
+# agent could pick eth0's NAT address, which is the same on every VirtualBox VM.
+# --address: the kubelet's HTTPS server (logs, exec) listens there too, not on all interfaces.
 cat >/etc/systemd/system/k8ts-agent.service <<UNIT
 [Unit]
 Description=k8ts agent (kubelet + kube-proxy) for ${NODE_NAME}
@@ -114,7 +115,7 @@ Wants=network-online.target
 Environment=K8TS_LOG_LEVEL=info
 # K8TS_JOIN_TOKEN, from a root-only file rather than the world-readable unit.
 EnvironmentFile=/etc/k8ts/agent.env
-ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js agent --node-name ${NODE_NAME} --server ${K8TS_APISERVER} --token \${K8TS_JOIN_TOKEN} --runtime ${K8TS_RUNTIME:-cri} --runtime-endpoint ${RUNTIME_ENDPOINT} --node-ip ${NODE_IP}${K8TS_AGENT_EXTRA_ARGS:+ ${K8TS_AGENT_EXTRA_ARGS}}
+ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js agent --node-name ${NODE_NAME} --server ${K8TS_APISERVER} --token \${K8TS_JOIN_TOKEN} --runtime ${K8TS_RUNTIME:-cri} --runtime-endpoint ${RUNTIME_ENDPOINT} --node-ip ${NODE_IP} --address ${NODE_IP}${K8TS_AGENT_EXTRA_ARGS:+ ${K8TS_AGENT_EXTRA_ARGS}}
 Restart=always
 RestartSec=2
 # Pods' containers belong to containerd's shims, not to this unit: stopping the agent must

@@ -49,7 +49,7 @@ describe('Vagrantfile and provisioning', () => {
     const node = read('scripts/provision-node.sh');
     const agent = node.split('\n').find((l) => l.startsWith('ExecStart=') && l.includes(' agent '));
     expect(agent).toBeDefined();
-    for (const flag of ['--node-name ${NODE_NAME}', '--server ${K8TS_APISERVER}', '--token', '--runtime-endpoint', '--node-ip ${NODE_IP}']) {
+    for (const flag of ['--node-name ${NODE_NAME}', '--server ${K8TS_APISERVER}', '--token', '--runtime-endpoint', '--node-ip ${NODE_IP}', '--address ${NODE_IP}']) {
       expect(agent, flag).toContain(flag);
     }
     expect(read('scripts/vagrant/lib.sh')).toContain('K8TS_APISERVER="https://${K8TS_CP_IP}:6443"');
