@@ -196,13 +196,19 @@ export class EtcdStore implements Store {
 
   /**
    * etcd answers a watch asynchronously, so a compacted fromRevision is reported through
-   * onError(StoreError('Compacted')), never thrown. The watch survives etcd restarts and
+   * onError(StoreError('Compacted')), unless this client already knows the compacted
+   * revision (it compacted, or asked compactedRevision()), in which case it throws. The watch survives etcd restarts and
    * connection loss (it resumes after the last delivered revision, dropping anything at or
    * below it); it ends with onError(StoreError('Unavailable')) after watchUnavailableMs
    * without a connection.
    */
   watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): Watcher {
     if (this.closed) throw new StoreError('Unavailable', 'store is closed');
+    // When this client compacted (or saw the compacted revision) it can tell at once, as
+    // the SQLite store does; otherwise etcd's answer arrives through onError.
+    if (fromRevision + 1 < this.knownCompacted) {
+      throw new StoreError('Compacted', `revision ${fromRevision} has been compacted (compacted revision ${this.knownCompacted})`);
+    }
     const r = this.range(prefix);
     let last = fromRevision;
     let stopped = false;

@@ -41,6 +41,42 @@ describe('EtcdStore specifics', () => {
     }
   });
 
+  it('a client that did not compact learns Compacted from etcd, through onError', async () => {
+    const a = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp' });
+    const b = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp' });
+    try {
+      const first = await a.create('/k', '0');
+      for (let i = 1; i < 5; i++) await a.update('/k', String(i));
+      const cur = await a.currentRevision();
+      await a.compact(cur);
+      const outcome = await new Promise<unknown>((resolve) => {
+        const t = setTimeout(() => resolve(new Error('no error within 10 s')), 10_000);
+        try {
+          b.watch(
+            '/',
+            first.modRevision,
+            () => undefined,
+            (err) => {
+              clearTimeout(t);
+              resolve(err);
+            },
+          );
+        } catch (err) {
+          clearTimeout(t);
+          resolve(new Error(`threw synchronously: ${String(err)}`));
+        }
+      });
+      expect(outcome).toBeInstanceOf(StoreError);
+      expect((outcome as StoreError).code).toBe('Compacted');
+      // Once b has looked the compacted revision up, it refuses at once like sqlite does.
+      expect(await b.compactedRevision()).toBe(cur);
+      expect(() => b.watch('/', first.modRevision, () => undefined)).toThrow(StoreError);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('openStore fails with Unavailable when no etcd answers', async () => {
     const err = await openStore({ etcdServers: ['http://127.0.0.1:1'], compaction: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
