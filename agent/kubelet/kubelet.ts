@@ -87,6 +87,9 @@ export class Kubelet {
   private gone = new Map<string, Pod>();
   private workers = new Map<string, Worker>();
   private containerToPod = new Map<string, string>();
+  private sandboxIPs = new Map<string, string>();
+  private exitedCache = new Map<string, ContainerStatus>();
+  private startedCache = new Map<string, Date>();
   private services = new Map<string, Service>();
   private configMaps = new Map<string, ConfigMap>();
   private secrets = new Map<string, Secret>();
@@ -357,9 +360,42 @@ export class Kubelet {
       this.metrics.timed('list_containers', () => this.runtime.listContainers({ labels: { [L_POD_UID]: uid } })),
     ]);
     sbs.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.attempt - a.attempt);
+    // ListPodSandbox carries no IP (CRI); ask once per sandbox and remember it.
+    const newest = sbs[0];
+    if (newest && newest.state === 'ready' && !newest.ip) {
+      let ip = this.sandboxIPs.get(newest.id);
+      if (ip === undefined) {
+        const st = await this.runtime.podSandboxStatus(newest.id).catch(() => undefined);
+        ip = st?.ip ?? '';
+        if (st) this.sandboxIPs.set(newest.id, ip);
+      }
+      newest.ip = ip;
+    }
     cs.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
     for (const s of sbs) this.containerToPod.set(s.id, uid);
     for (const c of cs) this.containerToPod.set(c.id, uid);
+    // CRI's ListContainers has no exit code, times or log path: complete exited containers
+    // (immutable, so cached) and running ones' start time from ContainerStatus.
+    await Promise.all(
+      cs.map(async (c, i) => {
+        if (c.state === 'exited') {
+          let full = this.exitedCache.get(c.id);
+          if (!full && !c.finishedAt) {
+            full = await this.runtime.containerStatus(c.id).catch(() => undefined);
+            if (full && full.state === 'exited') this.exitedCache.set(c.id, full);
+          }
+          if (full) cs[i] = { ...c, ...full, labels: c.labels, annotations: { ...full.annotations, ...c.annotations } };
+        } else if (c.state === 'running' && !c.startedAt) {
+          let started = this.startedCache.get(c.id);
+          if (!started) {
+            const full = await this.runtime.containerStatus(c.id).catch(() => undefined);
+            started = full?.startedAt;
+            if (started) this.startedCache.set(c.id, started);
+          }
+          if (started) cs[i] = { ...c, startedAt: started };
+        }
+      }),
+    );
     const first = sbs[0] ?? cs[0];
     return {
       uid,
@@ -431,6 +467,7 @@ export class Kubelet {
         this.metrics.stageDuration.observe({ stage: 'sandbox' }, (performance.now() - t0) / 1000);
         const st = await this.runtime.podSandboxStatus(sandboxId);
         podIP = st.ip;
+        this.sandboxIPs.set(sandboxId, st.ip);
         this.containerToPod.set(sandboxId, uid);
         changed = true;
       } catch (e) {
@@ -837,8 +874,11 @@ export class Kubelet {
       await this.metrics.timed('remove_podsandbox', () => this.runtime.removePodSandbox(s.id)).catch(() => undefined);
     }
     await this.volumes.teardown(uid).catch(() => undefined);
-    for (const c of rt.containers) this.containerToPod.delete(c.id);
-    for (const s of rt.sandboxes) this.containerToPod.delete(s.id);
+    for (const c of rt.containers) this.forgetContainer(c.id);
+    for (const s of rt.sandboxes) {
+      this.containerToPod.delete(s.id);
+      this.sandboxIPs.delete(s.id);
+    }
     this.crashBackoff.resetPrefix(uid + '/');
     this.gone.delete(uid);
     const w = this.workers.get(uid);
@@ -858,7 +898,7 @@ export class Kubelet {
       for (const c of list.slice(2)) {
         if (c.state === 'running') continue;
         await this.metrics.timed('remove_container', () => this.runtime.removeContainer(c.id)).catch(() => undefined);
-        this.containerToPod.delete(c.id);
+        this.forgetContainer(c.id);
       }
     }
     // Old sandboxes of a pod whose newest sandbox is ready.
@@ -867,6 +907,12 @@ export class Kubelet {
       await this.runtime.stopPodSandbox(s.id).catch(() => undefined);
       await this.runtime.removePodSandbox(s.id).catch(() => undefined);
     }
+  }
+
+  private forgetContainer(id: string): void {
+    this.containerToPod.delete(id);
+    this.exitedCache.delete(id);
+    this.startedCache.delete(id);
   }
 
   private async housekeeping(): Promise<void> {
@@ -995,11 +1041,13 @@ export class Kubelet {
     const rt = await this.runtimePodStatus(pod.metadata.uid!);
     const mine = rt.containers.filter((c) => c.name === name).sort((a, b) => attemptOf(b) - attemptOf(a) || b.createdAt.getTime() - a.createdAt.getTime());
     if (mine.length === 0) return { pod, containerName: name, error: `container "${name}" in pod "${podName}" is waiting to start: ContainerCreating` };
-    if (!previous) return { pod, status: mine[0], containerName: name };
+    // List results may lack the log path (CRI ListContainers has none): ask for the full status.
+    const full = async (c: ContainerStatus) => (c.logPath ? c : await this.runtime.containerStatus(c.id).catch(() => c));
+    if (!previous) return { pod, status: await full(mine[0]!), containerName: name };
     const waiting = this.pods.get(pod.metadata.uid!)?.waiting.get(name);
     const prevC = mine[0]!.state === 'exited' && waiting ? mine[0] : mine[1];
     if (!prevC) return { pod, containerName: name, error: `previous terminated container "${name}" in pod "${podName}" not found` };
-    return { pod, status: prevC, containerName: name };
+    return { pod, status: await full(prevC), containerName: name };
   }
 
   async sandboxFor(pod: Pod): Promise<SandboxStatus | undefined> {
