@@ -55,6 +55,8 @@ export function defaultContainer(c: Obj, hostNetwork: boolean): void {
   c.imagePullPolicy ??= defaultImagePullPolicy(c.image);
   c.terminationMessagePath ??= '/dev/termination-log';
   c.terminationMessagePolicy ??= 'File';
+  // The internal type holds resources by value, so upstream always serializes "resources: {}".
+  if (c.resources === undefined || c.resources === null) c.resources = {};
   for (const p of arr(c.ports)) {
     if (!p || typeof p !== 'object') continue;
     p.protocol ??= 'TCP';

@@ -33,6 +33,7 @@ import {
 } from './validation.js';
 import { parseQuantity, QUANTITY_FORMAT_ERROR, compareQuantity } from './quantity.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type MetaLabelSelector } from './selectors.js';
+import { defaultPod } from './defaults.js';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -458,7 +459,11 @@ function validatePodUpdate(pod: KObject, old: KObject): FieldError[] {
   const errs = validateObjectMetaUpdate(meta(pod), meta(old));
   errs.push(...validatePodSpec(pod.spec, 'spec'));
   const newSpec: Obj = isObj(pod.spec) ? JSON.parse(JSON.stringify(pod.spec)) : {};
-  const oldSpec: Obj = isObj(old.spec) ? old.spec : {};
+  // Compare against the stored pod as today's defaults would read it, so a pod stored before a
+  // default was added is not "changed" by every later update (upstream defaults on decode).
+  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ spec: isObj(old.spec) ? old.spec : {} }));
+  defaultPod(oldDefaulted);
+  const oldSpec: Obj = oldDefaulted.spec;
   // Munge the allowed changes back to the old values, then anything left is forbidden.
   for (const f of ['containers', 'initContainers'] as const) {
     const nc = list(newSpec[f]);

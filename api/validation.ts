@@ -1,7 +1,10 @@
 // Generic validators from k8s.io/apimachinery/pkg/util/validation and api/validation,
 // returning FieldErrors with upstream's exact messages.
 import type { FieldError } from './registry.js';
-import { invalidField, requiredField, tooLongField } from './field.js';
+import { forbiddenField, invalidField, requiredField, tooLongField } from './field.js';
+
+/** Finalizer names Kubernetes itself uses without a domain prefix. */
+export const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
 
 const dns1123LabelFmt = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const dns1123SubdomainFmt = `${dns1123LabelFmt}(\\.${dns1123LabelFmt})*`;
@@ -227,8 +230,17 @@ export function validateObjectMeta(meta: Record<string, any> | undefined, opts: 
     else
       m.finalizers.forEach((f: unknown, i: number) => {
         if (typeof f !== 'string') errs.push(invalidField(`${path}.finalizers[${i}]`, f, 'must be a string'));
-        else for (const msg of isQualifiedName(f)) errs.push(invalidField(`${path}.finalizers[${i}]`, f, msg));
+        else {
+          const qn = isQualifiedName(f);
+          for (const msg of qn) errs.push(invalidField(`${path}.finalizers`, f, msg));
+          if (qn.length === 0 && !f.includes('/') && !STANDARD_FINALIZERS.has(f)) {
+            errs.push(invalidField(`${path}.finalizers`, f, 'name is neither a standard finalizer name nor is it fully qualified'));
+          }
+        }
       });
+    if (m.finalizers.includes('orphan') && m.finalizers.includes('foregroundDeletion')) {
+      errs.push(invalidField(`${path}.finalizers`, m.finalizers, 'finalizer orphan and foregroundDeletion cannot be both set'));
+    }
   }
   return errs;
 }
@@ -273,6 +285,15 @@ export function validateObjectMetaUpdate(meta: Record<string, any> | undefined, 
   errs.push(...validateLabels(m.labels, `${path}.labels`));
   errs.push(...validateAnnotations(m.annotations, `${path}.annotations`));
   if (m.ownerReferences !== undefined) errs.push(...validateOwnerReferences(m.ownerReferences, `${path}.ownerReferences`));
+  if (Array.isArray(m.finalizers)) {
+    // Finalizer names are checked on update too (controllers add them then).
+    errs.push(...validateObjectMeta({ name: 'x', finalizers: m.finalizers }, { namespaced: false, nameFn: () => [] }, path).filter((e) => e.field.startsWith(`${path}.finalizers`)));
+    if (m.deletionTimestamp && Array.isArray(o.finalizers)) {
+      for (const f of m.finalizers) {
+        if (!o.finalizers.includes(f)) errs.push(forbiddenField(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers []string{${JSON.stringify(f)}}`));
+      }
+    }
+  }
   return errs;
 }
 

@@ -302,3 +302,24 @@ describe('events', () => {
     expect(messages('', 'events', ev('dev'))).toEqual(['involvedObject.namespace: Invalid value: "": does not match event.namespace']);
   });
 });
+
+describe('pod updates against pods stored before a default existed', () => {
+  it('a status-style update of an undefaulted stored pod is not a spec change', () => {
+    const d = findResource('', 'v1', 'pods')!;
+    const stored: KObject = { metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'a', image: 'x' }] } };
+    const next = JSON.parse(JSON.stringify(stored));
+    d.defaults(next);
+    next.status = { phase: 'Running' };
+    expect(d.validate(next, stored)).toEqual([]);
+  });
+});
+
+describe('finalizers', () => {
+  it('standard or domain-qualified names only', () => {
+    const cm = (finalizers: string[]) => ({ metadata: { name: 'c', namespace: 'default', finalizers } });
+    expect(messages('', 'configmaps', cm(['kubernetes', 'foregroundDeletion', 'orphan', 'example.com/x']))).toEqual([]);
+    expect(messages('', 'configmaps', cm(['mine']))).toEqual([
+      'metadata.finalizers: Invalid value: "mine": name is neither a standard finalizer name nor is it fully qualified',
+    ]);
+  });
+});
