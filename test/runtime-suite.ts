@@ -20,6 +20,8 @@ export interface SuiteEnv {
   podCIDR: string;
   /** host-local's lease dir for the network (one file per leased IP). */
   ipamLeaseDir: string;
+  /** A second, independent runtime instance on the same daemon: the kubelet after a restart. */
+  reopen(): ContainerRuntime;
   teardown(): Promise<void>;
 }
 
@@ -477,6 +479,41 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
       });
     });
 
+    describe('agent restart', () => {
+      it('a new runtime instance adopts running pods by label and continues logs without duplicates', async () => {
+        const first = env.reopen();
+        const config = sandboxConfig();
+        await mkdir(config.logDirectory, { recursive: true });
+        const sbId = await first.runPodSandbox(config);
+        sandboxes.push(sbId);
+        const cid = await first.createContainer(
+          sbId,
+          containerConfig(config, 'counter', { command: ['sh', '-c', 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo line-$i; sleep 0.1; done'], args: [] }),
+          config,
+        );
+        await first.startContainer(cid);
+        await waitFor('some lines', async () => (await readLog(config, 'counter')).includes('line-5'));
+        await first.close(); // the agent dies; the container keeps running
+        await new Promise((r) => setTimeout(r, 1500));
+        const second = env.reopen();
+        try {
+          const sbs = await second.listPodSandboxes({ labels: { 'io.kubernetes.pod.uid': config.uid } });
+          expect(sbs.map((s) => s.id)).toEqual([sbId]);
+          const cs = await second.listContainers({ labels: { 'io.kubernetes.pod.uid': config.uid } });
+          expect(cs.map((c) => [c.id, c.name])).toEqual([[cid, 'counter']]);
+          await waitExited(cid, 30_000);
+          const log = await waitFor('all 60 lines', async () => {
+            const t = await readLog(config, 'counter');
+            return t.includes(' line-60\n') ? t : undefined;
+          });
+          const msgs = log.trimEnd().split('\n').map((l) => l.split(' ').slice(3).join(' '));
+          expect(msgs).toEqual(Array.from({ length: 60 }, (_, i) => `line-${i + 1}`));
+        } finally {
+          await second.close();
+        }
+      });
+    });
+
     describe('pid namespace sharing', () => {
       it('shows the pause process to app containers only with sharePid', async () => {
         const shared = await runSandbox({ sharePid: true });
@@ -488,6 +525,18 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const ps2 = await rt.execSync(b, ['ps', '-o', 'pid,args'], 10);
         expect(ps2.stdout.toString()).not.toMatch(/\/pause/);
         expect(ps2.stdout.toString()).toMatch(/^\s*1\s+sleep 3600/m);
+      });
+
+      it('runs hostNetwork pods in the node network namespace', async () => {
+        const sb = await runSandbox({ hostNetwork: true });
+        const st = await rt.podSandboxStatus(sb.id);
+        expect(st.state).toBe('ready');
+        expect(st.ip).toBe('');
+        const id = await runContainer(sb, 'hostnet');
+        const links = (await rt.execSync(id, ['cat', '/proc/net/dev'], 10)).stdout.toString();
+        const hostLinks = await readFile('/proc/net/dev', 'utf8');
+        const names = (t: string) => t.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
+        expect(names(links)).toEqual(names(hostLinks));
       });
 
       it('uses the pod hostname', async () => {

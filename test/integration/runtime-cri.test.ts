@@ -28,6 +28,7 @@ if (isRoot) {
         runtime,
         podCIDR: net.podCIDR,
         ipamLeaseDir: join(c.ipamDataDir, net.netName),
+        reopen: () => createRuntime({ kind: 'cri', endpoint: c.endpoint }),
         async teardown() {
           await runtime.close();
           await c.stop();

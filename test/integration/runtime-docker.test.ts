@@ -27,17 +27,16 @@ if (isRoot) {
       const ipamDataDir = join(dir, 'ipam');
       await writeBridgeConf(cniConfDir, { podCIDR: net.podCIDR, bridge: net.bridge, name: net.netName, ipamDataDir });
       await net.addForwardRules();
-      const runtime = createRuntime({
-        kind: 'docker',
-        endpoint: dd.host,
-        docker: { cniConfDir, stateDir: join(dir, 'state') },
-      });
+      const open = (endpoint: string) =>
+        createRuntime({ kind: 'docker', endpoint, docker: { cniConfDir, stateDir: join(dir, 'state') } });
+      const runtime = open(dd.host);
       const d = dd;
       const r = reg;
       return {
         runtime,
         podCIDR: net.podCIDR,
         ipamLeaseDir: join(ipamDataDir, net.netName),
+        reopen: () => open(d.host),
         async teardown() {
           // Sandboxes left by failed tests: CNI DEL through the runtime before dockerd goes.
           for (const s of await runtime.listPodSandboxes().catch(() => [])) await runtime.removePodSandbox(s.id).catch(() => {});
