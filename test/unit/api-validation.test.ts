@@ -317,9 +317,17 @@ describe('pod updates against pods stored before a default existed', () => {
 describe('finalizers', () => {
   it('standard or domain-qualified names only', () => {
     const cm = (finalizers: string[]) => ({ metadata: { name: 'c', namespace: 'default', finalizers } });
-    expect(messages('', 'configmaps', cm(['kubernetes', 'foregroundDeletion', 'orphan', 'example.com/x']))).toEqual([]);
+    expect(messages('', 'configmaps', cm(['kubernetes', 'foregroundDeletion', 'example.com/x']))).toEqual([]);
     expect(messages('', 'configmaps', cm(['mine']))).toEqual([
       'metadata.finalizers: Invalid value: "mine": name is neither a standard finalizer name nor is it fully qualified',
+    ]);
+  });
+});
+
+describe('finalizer conflicts', () => {
+  it('orphan and foregroundDeletion cannot both be set', () => {
+    expect(messages('', 'configmaps', { metadata: { name: 'c', namespace: 'default', finalizers: ['orphan', 'foregroundDeletion'] } })).toEqual([
+      'metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set',
     ]);
   });
 });
