@@ -35,8 +35,8 @@ async function writeAndKill(start: number, minAcks: number): Promise<Ack[]> {
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`writer printed too little within 15 s: ${out.length} bytes; stderr: ${err}`));
-    }, 15_000);
+      reject(new Error(`writer printed too little within 30 s: ${out.length} bytes; stderr: ${err}`));
+    }, 30_000);
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.split('\n').length > minAcks) {
@@ -61,7 +61,7 @@ async function writeAndKill(start: number, minAcks: number): Promise<Ack[]> {
 }
 
 describe('SqliteStore durability', () => {
-  it('every acknowledged write survives kill -9, round after round', { timeout: 60_000 }, async () => {
+  it('every acknowledged write survives kill -9, round after round', { timeout: 120_000 }, async () => {
     let start = 0;
     let lastRevision = 0;
     for (let round = 0; round < 3; round++) {
