@@ -288,9 +288,12 @@ export function validateObjectMetaUpdate(meta: Record<string, any> | undefined, 
   if (Array.isArray(m.finalizers)) {
     // Finalizer names are checked on update too (controllers add them then).
     errs.push(...validateObjectMeta({ name: 'x', finalizers: m.finalizers }, { namespaced: false, nameFn: () => [] }, path).filter((e) => e.field.startsWith(`${path}.finalizers`)));
-    if (m.deletionTimestamp && Array.isArray(o.finalizers)) {
-      for (const f of m.finalizers) {
-        if (!o.finalizers.includes(f)) errs.push(forbiddenField(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers []string{${JSON.stringify(f)}}`));
+    // Only an object already being deleted refuses new finalizers (the delete itself may add some).
+    if (o.deletionTimestamp) {
+      const before: unknown[] = Array.isArray(o.finalizers) ? o.finalizers : [];
+      const extra = [...new Set((m.finalizers as unknown[]).filter((f) => !before.includes(f)).map(String))].sort();
+      if (extra.length) {
+        errs.push(forbiddenField(`${path}.finalizers`, `no new finalizers can be added if the object is being deleted, found new finalizers []string{${extra.map((f) => JSON.stringify(f)).join(', ')}}`));
       }
     }
   }

@@ -331,3 +331,15 @@ describe('finalizer conflicts', () => {
     ]);
   });
 });
+
+describe('finalizers during deletion', () => {
+  it('no new finalizers once deletionTimestamp is set on the stored object', () => {
+    const old = { metadata: { name: 'c', namespace: 'default', deletionTimestamp: '2024-01-01T00:00:00Z', finalizers: ['a.io/x'] } };
+    expect(messages('', 'configmaps', { metadata: { ...old.metadata, finalizers: ['a.io/x', 'b.io/y'] } }, old)).toEqual([
+      'metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"b.io/y"}',
+    ]);
+    // The delete itself (old without deletionTimestamp) may add foregroundDeletion.
+    const live = { metadata: { name: 'c', namespace: 'default' } };
+    expect(messages('', 'configmaps', { metadata: { ...live.metadata, deletionTimestamp: '2024-01-01T00:00:00Z', finalizers: ['foregroundDeletion'] } }, live)).toEqual([]);
+  });
+});
