@@ -44,9 +44,10 @@ export function register(program: Command): void {
     .requiredOption('--registry <host:port>', 'registry address (plain http)')
     .argument('[names...]', 'recipe names')
     .option('--out-dir <dir>', 'output directory (default images/out)')
-    .action(async (names: string[], o: { registry: string; outDir?: string }) => {
+    .option('--force', 'push even tags the registry already has with the same digest', false)
+    .action(async (names: string[], o: { registry: string; outDir?: string; force: boolean }) => {
       for (const name of pick(names)) {
-        for (const dest of await pushImage(name, o.registry, { outDir: o.outDir })) console.log(`pushed ${dest}`);
+        for (const dest of await pushImage(name, o.registry, { outDir: o.outDir, force: o.force })) console.log(`pushed ${dest}`);
       }
     });
 

@@ -86,11 +86,9 @@ export async function startRegistry(opts: RegistryOptions): Promise<RegistryHand
   const configPath = path.join(opts.dataDir, 'config.yml');
   await fs.writeFile(configPath, registryConfig(opts.dataDir, opts.listen));
 
-  const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group so stop() can take down anything it forks.
-    detached: false,
-  });
+  // A direct child (not detached): if this process dies, the registry does not outlive it
+  // holding the port. docker-registry forks nothing, so killing the pid is enough.
+  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (b: Buffer) => {
     output = (output + b.toString()).slice(-4000);
