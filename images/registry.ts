@@ -86,8 +86,8 @@ export async function startRegistry(opts: RegistryOptions): Promise<RegistryHand
   const configPath = path.join(opts.dataDir, 'config.yml');
   await fs.writeFile(configPath, registryConfig(opts.dataDir, opts.listen));
 
-  // A direct child (not detached): if this process dies, the registry does not outlive it
-  // holding the port. docker-registry forks nothing, so killing the pid is enough.
+  // Not detached: it stays in our process group, so a Ctrl-C on the terminal stops it too.
+  // docker-registry forks nothing, so stop() killing the pid is enough.
   const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (b: Buffer) => {
