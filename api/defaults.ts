@@ -241,6 +241,13 @@ export function defaultNode(node: KObject): void {
 
 export function defaultSecret(s: KObject): void {
   s.type ??= 'Opaque';
+  // stringData is write-only: upstream's v1 conversion folds it into data (base64) and drops it.
+  const sd = s.stringData;
+  if (sd && typeof sd === 'object' && !Array.isArray(sd)) {
+    const data = s.data && typeof s.data === 'object' && !Array.isArray(s.data) ? s.data : (s.data = {});
+    for (const [k, v] of Object.entries(sd)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+    delete s.stringData;
+  }
 }
 
 export function defaultEndpoints(ep: KObject): void {

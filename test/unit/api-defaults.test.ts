@@ -170,3 +170,11 @@ describe('defaulting', () => {
     expect(svc.spec.ports[0].nodePort).toBe(30001);
   });
 });
+
+describe('secrets', () => {
+  it('stringData folds into data as base64 and is dropped', () => {
+    const s: any = { metadata: { name: 's' }, data: { a: 'YQ==' }, stringData: { b: 'hello', a: 'override' } };
+    findResource('', 'v1', 'secrets')!.defaults(s);
+    expect(s).toEqual({ metadata: { name: 's' }, type: 'Opaque', data: { a: 'b3ZlcnJpZGU=', b: 'aGVsbG8=' } });
+  });
+});
