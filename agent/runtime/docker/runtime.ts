@@ -530,16 +530,19 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       throw mapDockerError(err, 'start container');
     }
-    const info = await c.inspect().catch(() => undefined);
-    if (info) this.follow(info);
+    // The log copier reads Docker's json log from the start, so it need not hold up the caller.
+    this.follow(id);
   }
 
   /** Copies the container's output into its CRI log file until it exits. */
-  private follow(info: Docker.ContainerInspectInfo): void {
-    const logPath = info.Config.Labels?.[L.logPath];
-    if (!logPath || this.followers.has(info.Id) || this.closed) return;
+  private follow(id: string, known?: Docker.ContainerInspectInfo): void {
+    if (this.followers.has(id) || this.closed) return;
     const entry: { done: Promise<void>; stream?: Readable } = { done: Promise.resolve() };
+    this.followers.set(id, entry);
     entry.done = (async () => {
+      const info = known ?? (await this.docker.getContainer(id).inspect());
+      const logPath = info.Config.Labels?.[L.logPath];
+      if (!logPath) return;
       const after = await lastTimestamp(logPath);
       const stream = (await this.docker.getContainer(info.Id).logs({
         follow: true,
@@ -553,16 +556,14 @@ export class DockerRuntime implements ContainerRuntime {
       await pumpDockerLogs(stream, logPath, !!info.Config.Tty, after);
     })()
       .catch(() => {})
-      .finally(() => this.followers.delete(info.Id));
-    this.followers.set(info.Id, entry);
+      .finally(() => this.followers.delete(id));
   }
 
   private async resumeLogs(): Promise<void> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${L.type}=container`] } });
     for (const c of list) {
       if (c.State === 'created') continue;
-      const info = await this.docker.getContainer(c.Id).inspect().catch(() => undefined);
-      if (info) this.follow(info);
+      this.follow(c.Id);
     }
   }
 
