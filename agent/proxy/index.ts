@@ -76,6 +76,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyHandle> {
     fullSyncPeriodMs: o.fullSyncPeriodMs,
     registry: o.registry,
     log,
+    conntrack: run,
   });
   const kc = o.kubeConfig;
   const core = kc.makeApiClient(CoreV1Api);

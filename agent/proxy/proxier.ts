@@ -4,7 +4,8 @@
 // backoff (the backend itself then writes everything, since the kernel state is unknown).
 import { Counter, Gauge, Histogram, type Registry, register as defaultRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { ChangeTracker } from './model.js';
+import { type ChangeTracker, type ProxyModel, clusterEndpoints, externalEndpoints } from './model.js';
+import type { Runner } from './exec.js';
 import type { ProxyBackend, SyncStats } from './iptables.js';
 
 export interface ProxierOptions {
@@ -16,6 +17,49 @@ export interface ProxierOptions {
   fullSyncPeriodMs?: number;
   registry?: Registry;
   log: Logger;
+  /**
+   * Runs `conntrack` after syncs to drop UDP flows pinned to endpoints that went away (and
+   * flows to a UDP Service recorded while it had no endpoints), as upstream does: UDP has no
+   * connection end, so without this a client keeps talking to a dead pod.
+   */
+  conntrack?: Runner;
+}
+
+/** `conntrack -D` argument lists for UDP flows made stale between two models. Pure. */
+export function staleUdpFlows(prev: Map<string, Set<string>>, model: ProxyModel, changed: Set<string> | 'all'): string[][] {
+  const out: string[][] = [];
+  const keys = changed === 'all' ? new Set([...prev.keys(), ...model.services.keys()]) : changed;
+  for (const k of keys) {
+    const sp = model.services.get(k);
+    const before = prev.get(k) ?? new Set<string>();
+    const now = new Set<string>();
+    if (sp && sp.protocol === 'UDP') {
+      for (const e of clusterEndpoints(sp)) now.add(`${e.ip}:${e.port}`);
+      for (const e of externalEndpoints(sp)) now.add(`${e.ip}:${e.port}`);
+      if (before.size === 0 && now.size > 0 && prev.has(k))
+        out.push(['-D', '-p', 'udp', '--orig-dst', sp.clusterIP, '--orig-port-dst', String(sp.port)]);
+    }
+    for (const ep of before)
+      if (!now.has(ep)) {
+        const [ip, port] = ep.split(':') as [string, string];
+        out.push(['-D', '-p', 'udp', '--reply-src', ip, '--reply-port-src', port]);
+      }
+  }
+  return out;
+}
+
+function udpEndpoints(model: ProxyModel, keys: Iterable<string>, into: Map<string, Set<string>>): void {
+  for (const k of keys) {
+    const sp = model.services.get(k);
+    if (!sp || sp.protocol !== 'UDP') {
+      into.delete(k);
+      continue;
+    }
+    const s = new Set<string>();
+    for (const e of clusterEndpoints(sp)) s.add(`${e.ip}:${e.port}`);
+    for (const e of externalEndpoints(sp)) s.add(`${e.ip}:${e.port}`);
+    into.set(k, s);
+  }
 }
 
 export interface ProxyMetrics {
@@ -63,6 +107,7 @@ export class Proxier {
   private fullTimer: NodeJS.Timeout | undefined;
   readonly metrics: ProxyMetrics;
   lastStats: SyncStats | undefined;
+  private udp = new Map<string, Set<string>>();
   syncCount = 0;
 
   constructor(private readonly o: ProxierOptions) {
@@ -114,6 +159,7 @@ export class Proxier {
       this.metrics.rules.set({ mode, node: model.nodeName }, stats.ruleCount);
       this.metrics.lastSync.set({ mode, node: model.nodeName }, Date.now() / 1000);
       this.o.log.debug({ ...stats, services: model.services.size }, 'synced proxy rules');
+      await this.clearStaleUdp(model, full ? 'all' : changed);
     } catch (err) {
       this.metrics.syncFailures.inc({ mode });
       this.forceFull = true;
@@ -124,6 +170,17 @@ export class Proxier {
     }
     // Changes that arrived during the sync.
     if (this.o.tracker.pending) this.requestSync();
+  }
+
+  private async clearStaleUdp(model: ProxyModel, changed: Set<string> | 'all'): Promise<void> {
+    const flows = staleUdpFlows(this.udp, model, changed);
+    udpEndpoints(model, changed === 'all' ? new Set([...this.udp.keys(), ...model.services.keys()]) : changed, this.udp);
+    if (!this.o.conntrack) return;
+    for (const args of flows) {
+      // exit 1 = no matching flow; anything else is only worth a log line
+      const r = await this.o.conntrack('conntrack', args).catch((e) => ({ exitCode: -1, stderr: String(e), stdout: '' }));
+      if (r.exitCode > 1) this.o.log.warn({ args, stderr: r.stderr.trim() }, 'conntrack cleanup failed');
+    }
   }
 
   async stop(): Promise<void> {

@@ -77,3 +77,38 @@ describe('Proxier', () => {
     await p.stop();
   });
 });
+
+describe('UDP conntrack cleanup', () => {
+  it('deletes flows to removed UDP endpoints and stale flows to a Service that gains its first endpoint', async () => {
+    const { staleUdpFlows } = await import('../../agent/proxy/proxier.js');
+    const t = new ChangeTracker('n', '');
+    const dns = { metadata: { name: 'dns', namespace: 'kube-system' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } };
+    const slice = (ips: string[]) => ({
+      metadata: { name: 'dns-1', namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'dns' } },
+      endpoints: ips.map((ip) => ({ addresses: [ip] })),
+      ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+    });
+    const calls: string[] = [];
+    const p = new Proxier({
+      backend: new FakeBackend(),
+      tracker: t,
+      minSyncPeriodMs: 0,
+      registry: new Registry(),
+      log: logger('t'),
+      conntrack: async (cmd, args) => {
+        calls.push(`${cmd} ${args.join(' ')}`);
+        return { stdout: '', stderr: '', exitCode: 1 };
+      },
+    });
+    t.onService(dns);
+    await p.syncNow();
+    t.onEndpointSlice(slice(['10.244.1.5', '10.244.2.5']));
+    await p.syncNow();
+    expect(calls).toEqual(['conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53']);
+    t.onEndpointSlice(slice(['10.244.2.5']));
+    await p.syncNow();
+    expect(calls.at(-1)).toBe('conntrack -D -p udp --reply-src 10.244.1.5 --reply-port-src 53');
+    expect(staleUdpFlows(new Map(), t.current, 'all')).toEqual([]);
+    await p.stop();
+  });
+});
