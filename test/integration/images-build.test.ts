@@ -142,8 +142,8 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
     const bin = path.join(tmp, 'pause-rootfs', 'pause');
     // unshare forks pause as PID 1 of a new PID namespace (the shared-PID pod case).
     const holder = spawn('unshare', ['--pid', '--fork', bin], { stdio: 'ignore' });
+    let pausePid = 0;
     try {
-      let pausePid = 0;
       for (let i = 0; i < 50 && !pausePid; i++) {
         await new Promise((r) => setTimeout(r, 100));
         const kids = await fs.readFile(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').catch(() => '');
@@ -158,15 +158,15 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
       expect(children).toBe('');
       expect(holder.exitCode).toBeNull();
     } finally {
-      holder.kill('SIGKILL');
-      const kids = await fs.readFile(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').catch(() => '');
-      for (const k of kids.trim().split(/\s+/).filter(Boolean)) {
+      // pause first: once unshare is gone it could no longer be found through its parent.
+      if (pausePid) {
         try {
-          process.kill(Number(k), 'SIGKILL');
+          process.kill(pausePid, 'SIGKILL');
         } catch {
           // gone
         }
       }
+      holder.kill('SIGKILL');
     }
   });
 });
