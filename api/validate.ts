@@ -219,7 +219,6 @@ function validateEnv(env: unknown, path: string): FieldError[] {
 
 interface ContainerCtx {
   volumes: Set<string>;
-  portNames: Set<string>;
   names: Set<string>;
 }
 
@@ -246,6 +245,7 @@ function validateContainer(c: unknown, path: string, ctx: ContainerCtx, requireI
   if (c.command !== undefined && c.command !== null && !Array.isArray(c.command)) errs.push(invalidField(`${path}.command`, c.command, 'must be a list of strings'));
   if (c.args !== undefined && c.args !== null && !Array.isArray(c.args)) errs.push(invalidField(`${path}.args`, c.args, 'must be a list of strings'));
   // Ports.
+  const portNames = new Set<string>();
   if (c.ports !== undefined && c.ports !== null) {
     if (!Array.isArray(c.ports)) errs.push(invalidField(`${path}.ports`, c.ports, 'must be a list'));
     else
@@ -258,9 +258,13 @@ function validateContainer(c: unknown, path: string, ctx: ContainerCtx, requireI
         if (port.name !== undefined && port.name !== '') {
           if (typeof port.name !== 'string') errs.push(invalidField(`${p}.name`, port.name, 'must be a string'));
           else {
-            for (const m of isValidPortName(port.name)) errs.push(invalidField(`${p}.name`, port.name, m));
-            if (ctx.portNames.has(port.name)) errs.push(duplicateField(`${p}.name`, port.name));
-            ctx.portNames.add(port.name);
+            // Port names are unique within one container (not across the pod), as upstream.
+            const msgs = isValidPortName(port.name);
+            for (const m of msgs) errs.push(invalidField(`${p}.name`, port.name, m));
+            if (msgs.length === 0) {
+              if (portNames.has(port.name)) errs.push(duplicateField(`${p}.name`, port.name));
+              portNames.add(port.name);
+            }
           }
         }
         if (port.containerPort === undefined || port.containerPort === 0) errs.push(requiredField(`${p}.containerPort`));
@@ -384,7 +388,7 @@ export function validatePodSpec(spec: unknown, path: string, opts: PodSpecOption
   const errs: FieldError[] = [];
   const vol = validateVolumes(spec.volumes, `${path}.volumes`);
   errs.push(...vol.errs);
-  const ctx: ContainerCtx = { volumes: vol.names, portNames: new Set(), names: new Set() };
+  const ctx: ContainerCtx = { volumes: vol.names, names: new Set() };
   if (!Array.isArray(spec.containers) || spec.containers.length === 0) {
     if (spec.containers !== undefined && spec.containers !== null && !Array.isArray(spec.containers))
       errs.push(invalidField(`${path}.containers`, spec.containers, 'must be a list'));
@@ -426,7 +430,7 @@ export function validatePodSpec(spec: unknown, path: string, opts: PodSpecOption
     list(spec.containers).forEach((c: any, i: number) =>
       list(c?.ports).forEach((p: any, j: number) => {
         if (isObj(p) && p.hostPort !== undefined && p.hostPort !== p.containerPort)
-          errs.push(invalidField(`${path}.containers[${i}].ports[${j}].containerPort`, p.containerPort, '`containerPort` must match `hostPort` if `hostPort` is set'));
+          errs.push(invalidField(`${path}.containers[${i}].ports[${j}].containerPort`, p.containerPort, 'must match `hostPort` when `hostNetwork` is true'));
       }),
     );
   }
@@ -805,10 +809,10 @@ export function validateService(svc: KObject, old?: KObject): FieldError[] {
       errs.push(invalidField('spec.sessionAffinityConfig.clientIP.timeoutSeconds', t, 'must be greater than 0 and less than 86400'));
   }
   if (typeof spec.clusterIP === 'string' && spec.clusterIP !== '' && spec.clusterIP !== 'None' && !isIP(spec.clusterIP)) {
-    errs.push(invalidField('spec.clusterIPs[0]', spec.clusterIP, 'must be a valid IP address (e.g. 10.9.8.7 or 2001:db8::ffff)'));
+    errs.push(invalidField('spec.clusterIPs[0]', spec.clusterIP, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'));
   }
   list(spec.externalIPs).forEach((ip: unknown, i: number) => {
-    if (typeof ip !== 'string' || !isIP(ip)) errs.push(invalidField(`spec.externalIPs[${i}]`, ip, 'must be a valid IP address (e.g. 10.9.8.7 or 2001:db8::ffff)'));
+    if (typeof ip !== 'string' || !isIP(ip)) errs.push(invalidField(`spec.externalIPs[${i}]`, ip, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'));
   });
   if (!type) errs.push(requiredField('spec.type'));
   else if (!SERVICE_TYPES.includes(type)) errs.push(notSupportedField('spec.type', type, SERVICE_TYPES));
@@ -995,7 +999,7 @@ export function validateEndpoints(ep: KObject, old?: KObject): FieldError[] {
     for (const f of ['addresses', 'notReadyAddresses']) {
       list(ss[f]).forEach((a: any, j: number) => {
         const ap = `${p}.${f}[${j}]`;
-        if (!isObj(a) || typeof a.ip !== 'string' || !isIP(a.ip)) errs.push(invalidField(`${ap}.ip`, a?.ip ?? '', 'must be a valid IP address'));
+        if (!isObj(a) || typeof a.ip !== 'string' || !isIP(a.ip)) errs.push(invalidField(`${ap}.ip`, a?.ip ?? '', 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'));
         if (isObj(a) && a.hostname) for (const m of isDNS1123Label(String(a.hostname))) errs.push(invalidField(`${ap}.hostname`, a.hostname, m));
       });
     }

@@ -343,3 +343,17 @@ describe('finalizers during deletion', () => {
     expect(messages('', 'configmaps', { metadata: { ...live.metadata, deletionTimestamp: '2024-01-01T00:00:00Z', finalizers: ['foregroundDeletion'] } }, live)).toEqual([]);
   });
 });
+
+describe('container port names', () => {
+  it('unique per container, may repeat across containers', () => {
+    const pod = (containers: object[]) => ({ metadata: { name: 'p', namespace: 'default' }, spec: { containers } });
+    expect(messages('', 'pods', pod([
+      { name: 'a', image: 'x', ports: [{ name: 'metrics', containerPort: 9090 }] },
+      { name: 'b', image: 'x', ports: [{ name: 'metrics', containerPort: 9091 }] },
+    ]))).toEqual([]);
+    expect(messages('', 'pods', pod([{ name: 'a', image: 'x', ports: [{ name: 'http', containerPort: 80 }, { name: 'http', containerPort: 81 }, { name: 'Bad', containerPort: 82 }] }]))).toEqual([
+      'spec.containers[0].ports[1].name: Duplicate value: "http"',
+      'spec.containers[0].ports[2].name: Invalid value: "Bad": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)',
+    ]);
+  });
+});
