@@ -71,7 +71,7 @@ export class Algorithm {
     const reasons = new Map<string, number>();
     const start = this.nextStartNodeIndex % n;
     let processed = 0;
-    const filters = this.profile.filters;
+    const filters = this.profile.filters.filter((f) => !f.skip?.(state, pod));
     for (let i = 0; i < n && feasible.length < want; i++) {
       const node = nodes[(start + i) % n]!;
       processed++;

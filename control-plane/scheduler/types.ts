@@ -89,6 +89,8 @@ export interface FilterPlugin {
   name: string;
   /** Returns a status to skip the whole cycle (e.g. an invalid spec), or undefined. */
   preFilter?(state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot): Status | undefined;
+  /** true when the plugin has nothing to check for this pod (upstream's PreFilter Skip): Filter is not called. */
+  skip?(state: CycleState, pod: PodInfo): boolean;
   /** undefined = fits. Must be cheap: it runs for many nodes per pod. */
   filter(state: CycleState, pod: PodInfo, node: NodeInfo): Status | undefined;
 }

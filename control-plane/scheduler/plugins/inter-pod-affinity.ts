@@ -69,6 +69,7 @@ export function newPlugin(): FilterPlugin {
       state.set(STATE, computeForbidden(pod, snapshot));
       return undefined;
     },
+    skip: (state: CycleState) => state.get(STATE) === undefined,
     filter: (state: CycleState, _pod: PodInfo, node: NodeInfo) => {
       const f = state.get(STATE) as Forbidden | undefined;
       if (!f) return undefined;

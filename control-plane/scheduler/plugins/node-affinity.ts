@@ -53,6 +53,7 @@ export function fits(
 export function newPlugin(): FilterPlugin {
   return {
     name: NAME,
+    skip: (_s, pod) => !pod.pod.spec?.nodeSelector && !pod.pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
     filter: (_s, pod, node) => {
       const spec = pod.pod.spec;
       const req = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;

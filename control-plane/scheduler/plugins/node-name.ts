@@ -12,6 +12,7 @@ export function fits(requested: string | undefined, nodeName: string): boolean {
 export function newPlugin(): FilterPlugin {
   return {
     name: NAME,
+    skip: (_s, pod) => !pod.pod.spec?.nodeName,
     filter: (_s, pod, node) => (fits(pod.pod.spec?.nodeName, node.name) ? undefined : unresolvable(REASON)),
   };
 }

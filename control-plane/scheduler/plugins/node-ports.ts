@@ -18,6 +18,7 @@ export function fits(wanted: readonly HostPort[], used: readonly HostPort[]): bo
 export function newPlugin(): FilterPlugin {
   return {
     name: NAME,
+    skip: (_s, pod) => pod.hostPorts.length === 0,
     filter: (_s, pod, node) =>
       pod.hostPorts.length === 0 || fits(pod.hostPorts, node.usedPorts) ? undefined : unschedulable(REASON),
   };

@@ -14,15 +14,18 @@ export function insufficient(req: Resources, node: Pick<NodeInfo, 'allocatable' 
 }
 
 export function fits(req: Resources, node: Pick<NodeInfo, 'allocatable' | 'requested'>): boolean {
-  return insufficient(req, node).length === 0;
+  const a = node.allocatable, r = node.requested;
+  return (
+    r.pods + 1 <= a.pods &&
+    (req.milliCPU <= 0 || r.milliCPU + req.milliCPU <= a.milliCPU) &&
+    (req.memory <= 0 || r.memory + req.memory <= a.memory)
+  );
 }
 
 export function newPlugin(): FilterPlugin {
   return {
     name: NAME,
-    filter: (_s, pod, node) => {
-      const r = insufficient(pod.requests, node);
-      return r.length ? unschedulable(...r) : undefined;
-    },
+    // the allocation-free check first: this runs for hundreds of nodes per pod
+    filter: (_s, pod, node) => (fits(pod.requests, node) ? undefined : unschedulable(...insufficient(pod.requests, node))),
   };
 }
