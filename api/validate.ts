@@ -711,7 +711,16 @@ export function validateDaemonSet(ds: KObject, old?: KObject): FieldError[] {
 // ---------- Service ----------
 
 const SERVICE_TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
+/** The NodePort range validation checks against; the apiserver sets it from --service-node-port-range. */
 export const NODE_PORT_RANGE = { base: 30000, size: 2768 };
+
+/** Sets NODE_PORT_RANGE from "30000-32767" (upstream's flag syntax); throws on a malformed range. */
+export function setNodePortRange(spec: string): void {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(spec);
+  if (!m || Number(m[2]) < Number(m[1])) throw new Error(`invalid port range ${JSON.stringify(spec)}`);
+  NODE_PORT_RANGE.base = Number(m[1]);
+  NODE_PORT_RANGE.size = Number(m[2]) - Number(m[1]) + 1;
+}
 
 function servicePortRepr(protocol: unknown, port: unknown): string {
   return `core.ServicePort{Name:"", Protocol:${formatValue(protocol ?? '')}, AppProtocol:(*string)(nil), Port:${Number(port) || 0}, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}`;

@@ -357,3 +357,20 @@ describe('container port names', () => {
     ]);
   });
 });
+
+describe('node port range', () => {
+  it('follows the configured range', async () => {
+    const { setNodePortRange, NODE_PORT_RANGE } = await import('../../api/validate.js');
+    const saved = { ...NODE_PORT_RANGE };
+    try {
+      setNodePortRange('20000-20010');
+      const svc = { metadata: { name: 's', namespace: 'default' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30001 }] } };
+      expect(messages('', 'services', svc)).toEqual([
+        'spec.ports[0].nodePort: Invalid value: 30001: provided port is not in the valid range. The range of valid ports is 20000-20010',
+      ]);
+      expect(() => setNodePortRange('nope')).toThrow();
+    } finally {
+      Object.assign(NODE_PORT_RANGE, saved);
+    }
+  });
+});
