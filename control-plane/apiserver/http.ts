@@ -636,7 +636,13 @@ export function createHandler(ctx: HandlerContext) {
     const nodeDef = core.find('', 'v1', 'nodes');
     if (def.plural === 'pods') {
       pod = await core.get(def, ns, name);
-      if (pod.spec?.nodeName && nodeDef) node = await core.get(nodeDef, undefined, pod.spec.nodeName).catch(() => undefined);
+      if (pod.spec?.nodeName && nodeDef) {
+        try {
+          node = await core.get(nodeDef, undefined, pod.spec.nodeName);
+        } catch {
+          node = undefined; // the kubelet proxy reports the missing node itself
+        }
+      }
     } else if (def.plural === 'nodes') {
       node = await core.get(def, undefined, name);
     }

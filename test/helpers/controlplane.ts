@@ -50,6 +50,8 @@ export interface TestControlPlaneOptions {
   etcd?: boolean;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Extra node flags for the control plane process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -99,6 +101,7 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions = {}):
 
   async function launch(): Promise<void> {
     const args = [
+      ...(opts.nodeArgs ?? []),
       ...cliCommand(),
       'control-plane',
       '--data-dir',

@@ -1,0 +1,232 @@
+// The HTTPS layer in-process over an in-memory Store: authentication, discovery, Table and
+// YAML output, watch semantics (selector transitions, resume, 410), body limits, node
+// credentials and the node authorizer.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import https from 'node:https';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApiServer, type ApiServer } from '../../control-plane/apiserver/server.js';
+import { parseRoute } from '../../control-plane/apiserver/http.js';
+import { MemStore } from '../helpers/memstore.js';
+
+interface Creds {
+  cert?: string;
+  key?: string;
+  token?: string;
+}
+
+describe('apiserver over HTTPS (in-memory store)', () => {
+  let s: ApiServer;
+  let dir: string;
+  let store: MemStore;
+  const admin: Creds = {};
+
+  function req(method: string, path: string, opts: { creds?: Creds; body?: string | Buffer; headers?: Record<string, string> } = {}) {
+    const creds = opts.creds ?? admin;
+    return new Promise<{ status: number; text: string; json: any; headers: Record<string, unknown> }>((resolve, reject) => {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      if (creds.token) headers.Authorization = `Bearer ${creds.token}`;
+      if (opts.body !== undefined && !headers['Content-Type']) headers['Content-Type'] = 'application/json';
+      if (opts.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(opts.body));
+      const r = https.request(`${s.url}${path}`, { method, ca: s.caPem, cert: creds.cert, key: creds.key, headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, text, json, headers: res.headers });
+        });
+      });
+      r.on('error', reject);
+      r.end(opts.body);
+    });
+  }
+
+  function watch(path: string) {
+    const events: any[] = [];
+    let buf = '';
+    const r = https.get(`${s.url}${path}`, { ca: s.caPem, cert: admin.cert, key: admin.key, agent: false }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buf.slice(0, i)));
+          buf = buf.slice(i + 1);
+        }
+      });
+    });
+    r.on('error', () => {});
+    return { events, stop: () => r.destroy() };
+  }
+
+  async function until(fn: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!fn()) {
+      if (Date.now() > end) throw new Error('timeout');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'k8ts-apiserver-unit-'));
+    store = new MemStore();
+    s = await startApiServer({ dataDir: dir, store, securePort: 0, bindAddress: '127.0.0.1' });
+    admin.cert = s.pki.admin.certPem;
+    admin.key = s.pki.admin.keyPem;
+  });
+  afterAll(async () => {
+    await s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('parses resource routes', () => {
+    expect(parseRoute(['api', 'v1', 'namespaces', 'ns1', 'pods', 'p', 'status'])).toMatchObject({ group: '', version: 'v1', namespace: 'ns1', plural: 'pods', name: 'p', subresource: 'status' });
+    expect(parseRoute(['api', 'v1', 'namespaces', 'ns1'])).toMatchObject({ plural: 'namespaces', name: 'ns1' });
+    expect(parseRoute(['api', 'v1', 'namespaces', 'ns1', 'finalize'])).toMatchObject({ plural: 'namespaces', name: 'ns1', subresource: 'finalize' });
+    expect(parseRoute(['apis', 'apps', 'v1', 'watch', 'namespaces', 'x', 'deployments'])).toMatchObject({ group: 'apps', legacyWatch: true, namespace: 'x', plural: 'deployments' });
+    expect(parseRoute(['api', 'v1'])).toBeUndefined();
+  });
+
+  it('anonymous: health and version only', async () => {
+    const anon: Creds = {};
+    expect((await req('GET', '/healthz', { creds: anon })).text).toBe('ok');
+    expect((await req('GET', '/readyz', { creds: anon })).status).toBe(200);
+    expect((await req('GET', '/version', { creds: anon })).json.major).toBe('1');
+    const r = await req('GET', '/api/v1/namespaces', { creds: anon });
+    expect(r.status).toBe(401);
+    expect(r.json).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect((await req('GET', '/api', { creds: { token: 'wrong' } })).status).toBe(401);
+  });
+
+  it('discovery', async () => {
+    expect((await req('GET', '/api')).json.versions).toEqual(['v1']);
+    const groups = (await req('GET', '/apis')).json.groups.map((g: any) => g.name);
+    expect(groups).toEqual(expect.arrayContaining(['apps', 'coordination.k8s.io', 'discovery.k8s.io']));
+    const v1 = (await req('GET', '/api/v1')).json;
+    const podsRes = v1.resources.find((r: any) => r.name === 'pods');
+    expect(podsRes).toMatchObject({ kind: 'Pod', namespaced: true, singularName: 'pod', shortNames: ['po'], categories: ['all'] });
+    expect(podsRes.verbs).toEqual(expect.arrayContaining(['create', 'get', 'list', 'watch', 'patch', 'update', 'delete', 'deletecollection']));
+    expect(v1.resources.find((r: any) => r.name === 'replicationcontrollers/scale')).toMatchObject({ kind: 'Scale', group: 'autoscaling', version: 'v1' });
+    const oa = (await req('GET', '/openapi/v3')).json;
+    expect(Object.keys(oa.paths)).toEqual(expect.arrayContaining(['api/v1', 'apis/apps/v1']));
+  });
+
+  it('Table and YAML output', async () => {
+    const t = await req('GET', '/api/v1/namespaces', { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } });
+    expect(t.json.kind).toBe('Table');
+    expect(t.json.columnDefinitions[0].name).toBe('Name');
+    expect(t.json.rows.map((r: any) => r.cells[0])).toEqual(expect.arrayContaining(['default', 'kube-system']));
+    expect(t.json.rows[0].object.kind).toBe('PartialObjectMetadata');
+    const y = await req('GET', '/api/v1/namespaces/default', { headers: { Accept: 'application/yaml' } });
+    expect(y.headers['content-type']).toBe('application/yaml');
+    expect(y.text).toMatch(/^apiVersion: v1\nkind: Namespace/m);
+    const created = await req('POST', '/api/v1/namespaces/default/configmaps', {
+      body: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fromyaml\ndata:\n  a: b\n',
+      headers: { 'Content-Type': 'application/yaml' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.data).toEqual({ a: 'b' });
+  });
+
+  it('refuses bodies over 3 MiB with 413', async () => {
+    const big = JSON.stringify({ metadata: { name: 'big' }, data: { a: 'x'.repeat(3 * 1024 * 1024 + 10) } });
+    const r = await req('POST', '/api/v1/namespaces/default/configmaps', { body: big });
+    expect(r.status).toBe(413);
+    expect((await req('GET', '/api/v1/namespaces/default/configmaps/big')).status).toBe(404);
+  });
+
+  it('unsupported patch types answer 415 with a clear message', async () => {
+    const r = await req('PATCH', '/api/v1/namespaces/default/configmaps/fromyaml', { body: 'data: {}', headers: { 'Content-Type': 'application/apply-patch+yaml' } });
+    expect(r.status).toBe(415);
+    expect(r.json.message).toContain('server-side apply');
+  });
+
+  it('watch: label selector transitions, resume without gap, bookmarks-free timeout, 410 after compaction', async () => {
+    const base = (await req('GET', '/api/v1/namespaces/default/configmaps')).json.metadata.resourceVersion;
+    const w = watch(`/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dweb&resourceVersion=${base}`);
+    const all = watch(`/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${base}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await req('POST', '/api/v1/namespaces/default/configmaps', { body: JSON.stringify({ metadata: { name: 'w1', labels: { app: 'web' } } }) });
+    expect(c.status).toBe(201);
+    await req('PATCH', '/api/v1/namespaces/default/configmaps/w1', { body: JSON.stringify({ metadata: { labels: { app: 'db' } } }), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    await req('PATCH', '/api/v1/namespaces/default/configmaps/w1', { body: JSON.stringify({ metadata: { labels: { app: 'web' } } }), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    await req('DELETE', '/api/v1/namespaces/default/configmaps/w1');
+    await until(() => w.events.length >= 4 && all.events.length >= 4);
+    expect(w.events.map((e) => e.type)).toEqual(['ADDED', 'DELETED', 'ADDED', 'DELETED']);
+    expect(all.events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'MODIFIED', 'DELETED']);
+    const revs = all.events.map((e) => Number(e.object.metadata.resourceVersion));
+    expect([...revs].sort((a, b) => a - b)).toEqual(revs);
+    w.stop();
+    all.stop();
+    // resume from the middle: exactly the later events
+    const resumed = watch(`/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${revs[1]}`);
+    await until(() => resumed.events.length >= 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(resumed.events.map((e) => Number(e.object.metadata.resourceVersion))).toEqual(revs.slice(2));
+    resumed.stop();
+    // timeoutSeconds ends the stream
+    const t0 = Date.now();
+    const timed = await req('GET', `/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&resourceVersion=${revs[3]}`);
+    expect(timed.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    // after compaction, an old revision is 410 Expired in the stream
+    await store.compact(revs[3]);
+    const old = await req('GET', `/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=2&resourceVersion=1`);
+    const ev = JSON.parse(old.text.trim().split('\n')[0]);
+    expect(ev.type).toBe('ERROR');
+    expect(ev.object).toMatchObject({ kind: 'Status', code: 410, reason: 'Expired' });
+  });
+
+  it('node join: credentials for the join token, then only node-scoped access', async () => {
+    const anonCreds = await req('POST', '/apis/bootstrap.k8ts.io/v1/nodecredentials', { creds: {}, body: JSON.stringify({ nodeName: 'n1', nodeIP: '10.0.0.5' }) });
+    expect(anonCreds.status).toBe(401);
+    const r = await req('POST', '/apis/bootstrap.k8ts.io/v1/nodecredentials', { creds: { token: s.joinToken }, body: JSON.stringify({ nodeName: 'n1', nodeIP: '10.0.0.5' }) });
+    expect(r.status).toBe(201);
+    expect(r.json.caPem).toBe(s.caPem);
+    const node: Creds = { cert: r.json.clientCertPem, key: r.json.clientKeyPem };
+    // the join token itself can do nothing else
+    expect((await req('GET', '/api/v1/pods', { creds: { token: s.joinToken } })).status).toBe(403);
+
+    const nodeBody = (name: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.5' }] } });
+    expect((await req('POST', '/api/v1/nodes', { creds: node, body: nodeBody('n1') })).status).toBe(201);
+    const other = await req('POST', '/api/v1/nodes', { creds: node, body: nodeBody('n2') });
+    expect(other.status).toBe(403);
+    expect(other.json.message).toContain('User "system:node:n1" cannot create resource "nodes" in API group "" at the cluster scope');
+    expect((await req('GET', '/api/v1/pods', { creds: node })).status).toBe(200);
+    expect((await req('GET', '/api/v1/namespaces/default/secrets', { creds: node })).status).toBe(200);
+    const cm = await req('POST', '/api/v1/namespaces/default/configmaps', { creds: node, body: JSON.stringify({ metadata: { name: 'no' } }) });
+    expect(cm.status).toBe(403);
+    expect(cm.json.message).toBe('configmaps "no" is forbidden: User "system:node:n1" cannot create resource "configmaps" in API group "" in the namespace "default"');
+    // lease: own only, in kube-node-lease
+    const lease = (name: string) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: name } });
+    expect((await req('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { creds: node, body: lease('n1') })).status).toBe(201);
+    expect((await req('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { creds: node, body: lease('n2') })).status).toBe(403);
+    // pod status: only pods bound to n1
+    for (const [name, nodeName] of [['mine', 'n1'], ['theirs', 'n2']]) {
+      await req('POST', '/api/v1/namespaces/default/pods', { body: JSON.stringify({ metadata: { name }, spec: { containers: [{ name: 'c', image: 'x' }] } }) });
+      await req('POST', `/api/v1/namespaces/default/pods/${name}/binding`, { body: JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { kind: 'Node', name: nodeName } }) });
+    }
+    const patchStatus = (name: string) =>
+      req('PATCH', `/api/v1/namespaces/default/pods/${name}/status`, { creds: node, body: JSON.stringify({ status: { phase: 'Running' } }), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    expect((await patchStatus('mine')).status).toBe(200);
+    expect((await patchStatus('theirs')).status).toBe(403);
+    expect((await req('DELETE', '/api/v1/namespaces/default/pods/theirs', { creds: node })).status).toBe(403);
+    const del = await req('DELETE', '/api/v1/namespaces/default/pods/mine', { creds: node, body: JSON.stringify({ gracePeriodSeconds: 0 }) });
+    expect(del.status, del.text).toBe(200);
+    expect((await req('GET', '/api/v1/namespaces/default/pods/mine')).status).toBe(404);
+  });
+
+  it('pods/log goes through the kubelet proxy: a pod on an unknown node is a clear Status error', async () => {
+    const r = await req('GET', '/api/v1/namespaces/default/pods/theirs/log');
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.json).toMatchObject({ kind: 'Status', status: 'Failure' });
+    expect(r.json.message).toContain('n2');
+  });
+});
