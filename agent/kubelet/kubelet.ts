@@ -293,7 +293,7 @@ export class Kubelet {
     try {
       const st = await this.runtime.containerStatus(id);
       const uid = st.labels[L_POD_UID];
-      if (uid) {
+      if (uid && st.labels[L_MANAGED] === 'true') {
         this.containerToPod.set(id, uid);
         this.enqueue(uid);
       }
@@ -356,8 +356,10 @@ export class Kubelet {
 
   async runtimePodStatus(uid: string): Promise<RuntimePodStatus> {
     const [sbs, cs] = await Promise.all([
-      this.metrics.timed('list_podsandbox', () => this.runtime.listPodSandboxes({ labels: { [L_POD_UID]: uid } })),
-      this.metrics.timed('list_containers', () => this.runtime.listContainers({ labels: { [L_POD_UID]: uid } })),
+      // Only what this kubelet created (the managed label): other users of the same runtime
+      // (benchmarks, crictl, another kubelet) may reuse the pod-uid label.
+      this.metrics.timed('list_podsandbox', () => this.runtime.listPodSandboxes({ labels: { [L_POD_UID]: uid, [L_MANAGED]: 'true' } })),
+      this.metrics.timed('list_containers', () => this.runtime.listContainers({ labels: { [L_POD_UID]: uid, [L_MANAGED]: 'true' } })),
     ]);
     sbs.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.attempt - a.attempt);
     // ListPodSandbox carries no IP (CRI); ask once per sandbox and remember it.

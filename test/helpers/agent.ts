@@ -32,6 +32,8 @@ export interface StartTestAgentOptions {
   crashLoopBackoffMs?: number;
   podManifestPath?: string;
   extraArgs?: string[];
+  /** Run the compiled CLI (dist/, after `npm run build`) instead of the TypeScript sources via tsx. */
+  compiled?: boolean;
 }
 
 export interface TestAgent {
@@ -42,6 +44,10 @@ export interface TestAgent {
   dataDir: string;
   logDir: string;
   runtimeEndpoint: string;
+  /** Where the agent writes the pod network conflist (the docker runtime reads it). */
+  cniConfDir: string;
+  /** PID of the current agent process. */
+  pid(): number | undefined;
   containerd?: ContainerdHandle;
   dockerd?: DockerdHandle;
   /** Output of the current agent process (stdout+stderr). */
@@ -122,10 +128,9 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
   const nodeIP = o.nodeIP ?? '127.0.0.1';
   let proc: ChildProcess | undefined;
   let out = '';
+  const entry = o.compiled ? [join(ROOT, 'bin', 'k8ts.js')] : ['--import', 'tsx', join(ROOT, 'cli', 'main.ts')];
   const args = [
-    '--import',
-    'tsx',
-    join(ROOT, 'cli', 'main.ts'),
+    ...entry,
     'agent',
     '--node-name', o.nodeName,
     '--server', o.controlPlane.url,
@@ -201,6 +206,8 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
     dataDir,
     logDir,
     runtimeEndpoint: endpoint!,
+    cniConfDir: confDir,
+    pid: () => proc?.pid,
     containerd,
     dockerd,
     output: () => out,
