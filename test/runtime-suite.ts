@@ -539,6 +539,21 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         expect(names(links)).toEqual(names(hostLinks));
       });
 
+      it('maps a hostPort to the pod (portmap)', async () => {
+        const hostPort = 30000 + Math.floor(Math.random() * 2000);
+        const sb = await runSandbox({ portMappings: [{ protocol: 'TCP', containerPort: 8080, hostPort }] });
+        await runContainer(sb, 'web', {
+          command: ['sh', '-c'],
+          args: ['mkdir -p /www && echo via-hostport > /www/index.html && exec httpd -f -p 8080 -h /www'],
+        });
+        // The bridge's gateway address is a local address of the node: OUTPUT-chain DNAT applies.
+        const gw = env.podCIDR.replace(/\.0\/\d+$/, '.1');
+        const body = await waitFor('hostPort reachable', () => httpGet(gw, hostPort), 15_000);
+        expect(body).toContain('via-hostport');
+        await rt.stopPodSandbox(sb.id);
+        expect(await httpGet(gw, hostPort, 1500).catch(() => 'closed')).toBe('closed');
+      });
+
       it('uses the pod hostname', async () => {
         const sb = await runSandbox({ hostname: 'my-pod-host' });
         const id = await runContainer(sb, 'h');

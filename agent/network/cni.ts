@@ -113,6 +113,18 @@ export interface CniInvokeOptions {
 
 const DEFAULT_CACHE_DIR = '/var/lib/cni/k8ts-results';
 
+// Plugins that do nothing unless given one of their capabilities (portmap without
+// portMappings passes prevResult through): skipping them saves an exec per pod start.
+const CAPABILITY_ONLY = new Set(['portmap', 'bandwidth']);
+
+function idle(plugin: CniPluginConf, rc: CniRuntimeConfig): boolean {
+  if (!CAPABILITY_ONLY.has(plugin.type) || !plugin.capabilities) return false;
+  return Object.entries(plugin.capabilities).every(([cap, on]) => {
+    const v = rc[cap];
+    return !on || v === undefined || (Array.isArray(v) && v.length === 0);
+  });
+}
+
 function cachePath(cacheDir: string, network: string, containerId: string, ifName: string): string {
   return join(cacheDir, `${network}-${containerId}-${ifName}.json`);
 }
@@ -182,6 +194,7 @@ export async function cniAdd(
   const done: CniPluginConf[] = [];
   try {
     for (const plugin of confList.plugins) {
+      if (idle(plugin, runtimeConfig)) continue;
       prev = (await invokePlugin('ADD', plugin, confList, netnsPath, containerId, ifName, runtimeConfig, prev, opts)) ?? prev;
       done.push(plugin);
     }
@@ -220,6 +233,7 @@ export async function cniDel(
   const rc = runtimeConfig ?? cached.runtimeConfig ?? {};
   let firstErr: unknown;
   for (const plugin of [...confList.plugins].reverse()) {
+    if (idle(plugin, rc)) continue;
     try {
       await invokePlugin('DEL', plugin, confList, netnsPath, containerId, ifName, rc, cached.result, opts);
     } catch (err) {

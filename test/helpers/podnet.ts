@@ -36,8 +36,26 @@ export function uniquePodNet(prefix: string): TestPodNet {
     async cleanup() {
       for (const r of rules) await execa('iptables', ['-w', '-D', ...r], { reject: false });
       await execa('ip', ['link', 'del', bridge], { reject: false });
+      await removeIdlePortmapChains();
     },
   };
+}
+
+/**
+ * portmap leaves its shared top-level chains behind on purpose. Remove them once no pod on
+ * this machine uses a hostPort any more (portmap re-creates them on its next ADD).
+ */
+export async function removeIdlePortmapChains(): Promise<void> {
+  const dnat = await execa('iptables', ['-w', '-t', 'nat', '-S', 'CNI-HOSTPORT-DNAT'], { reject: false });
+  if (dnat.exitCode !== 0 || dnat.stdout.split('\n').some((l) => l.startsWith('-A '))) return;
+  const nat = (args: string[]) => execa('iptables', ['-w', '-t', 'nat', ...args], { reject: false });
+  await nat(['-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT']);
+  await nat(['-D', 'OUTPUT', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT']);
+  await nat(['-D', 'POSTROUTING', '-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ']);
+  for (const chain of ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK']) {
+    await nat(['-F', chain]);
+    await nat(['-X', chain]);
+  }
 }
 
 export interface TestRegistry {
