@@ -91,7 +91,8 @@ export class Scheduler {
         this.queue.delete(uid);
       },
     });
-    this.loopDone = this.loop();
+    // Scheduling before the node list is in would call every pod unschedulable ("0/0 nodes")
+    this.loopDone = Promise.all([pods.synced, nodes.synced]).then(() => this.loop());
   }
 
   private onPod(old: V1Pod | undefined, p: V1Pod): void {

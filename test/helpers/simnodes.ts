@@ -102,13 +102,16 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
     const body = nodeBody(name, i, o);
     ips.set(name, body.status.addresses[0].address);
     nodeIndex.set(name, i);
+    let created: Obj | undefined;
     try {
-      await rawRequest(kc, 'POST', '/api/v1/nodes', body);
+      created = await rawRequest<Obj>(kc, 'POST', '/api/v1/nodes', body);
     } catch (err) {
       if (errorCode(err) !== 409) throw err;
     }
-    // node creation may drop status, as upstream's does for some fields: write it explicitly
-    await rawRequest(kc, 'PATCH', `/api/v1/nodes/${name}/status`, { status: body.status }, 'application/merge-patch+json');
+    // an apiserver may drop status on create: then write it through the status subresource
+    if (!created?.status?.conditions?.length || !created?.status?.allocatable) {
+      await rawRequest(kc, 'PATCH', `/api/v1/nodes/${name}/status`, { status: body.status }, 'application/merge-patch+json');
+    }
   });
 
   const renew = async (name: string, create = false) => {

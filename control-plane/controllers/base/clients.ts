@@ -95,6 +95,18 @@ export function errorMessage(err: unknown): string {
   return e?.message ?? String(err);
 }
 
+const optionCache = new WeakMap<KubeConfig, { at: number; opts: https.RequestOptions }>();
+
+/** applyToHTTPSOptions costs ~1 ms (it re-reads credentials); reuse it for a few seconds. */
+async function httpsOptions(kc: KubeConfig): Promise<https.RequestOptions> {
+  const hit = optionCache.get(kc);
+  if (hit && Date.now() - hit.at < 10_000) return hit.opts;
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  optionCache.set(kc, { at: Date.now(), opts });
+  return opts;
+}
+
 export class RawApiError extends Error {
   constructor(
     readonly code: number,
@@ -123,8 +135,7 @@ export async function rawRequest<T = unknown>(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('No currently active cluster');
   const url = new URL(cluster.server + path);
-  const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
+  const opts = await httpsOptions(kc);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string | number> = { ...(opts.headers as Record<string, string>), accept: 'application/json' };
   if (payload) {
