@@ -244,6 +244,8 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
       it('hairpin: a pod reaches itself through its Service', async () => {
         const r = await probe(lab, ns['pod-1a']!, '10.96.0.14', 80, 3);
         expect(r.map((x) => x.r.split(' ')[0])).toEqual(['pod-1a', 'pod-1a', 'pod-1a']);
+        // masqueraded to the node's bridge address: a reply to its own address would be dropped
+        expect(peers(r)).toEqual(new Set([NODES[0]!.gw]));
       });
 
       it(`cleanup leaves no rule, chain or table of ours (${mode})`, async () => {

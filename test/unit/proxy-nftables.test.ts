@@ -21,17 +21,16 @@ class RecordingNft implements Nft {
 }
 
 describe('nftables rendering', () => {
-  it('renders a service: numgen vmap over endpoint chains, masquerade for non-pod sources and hairpin', () => {
+  it('renders a service: DNAT through a numgen map, masquerade for non-pod sources, hairpin pairs', () => {
     const r = renderNftService(web, '10.244.0.0/16');
     expect(Object.fromEntries(r.chains)).toEqual({
       'svc-CDGGSHYLG3RE2FKL': [
         'ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
-        'numgen random mod 2 vmap { 0 : goto sep-UIQK3OSOSTRHRPBX, 1 : goto sep-4EX2N4PG4ASNZOBF }',
+        'meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }',
       ],
       'ext-CDGGSHYLG3RE2FKL': ['jump mark-for-masquerade', 'goto svc-CDGGSHYLG3RE2FKL'],
-      'sep-UIQK3OSOSTRHRPBX': ['ip saddr 10.244.1.2 jump mark-for-masquerade', 'meta l4proto tcp dnat to 10.244.1.2:8080'],
-      'sep-4EX2N4PG4ASNZOBF': ['ip saddr 10.244.2.2 jump mark-for-masquerade', 'meta l4proto tcp dnat to 10.244.2.2:8080'],
     });
+    expect(r.hairpin).toEqual(['10.244.1.2 . 10.244.1.2', '10.244.2.2 . 10.244.2.2']);
     expect(r.elements).toEqual([
       { map: 'service-ips', key: '10.96.0.10 . tcp . 80', value: 'goto svc-CDGGSHYLG3RE2FKL' },
       { map: 'service-nodeports', key: 'tcp . 30001', value: 'goto ext-CDGGSHYLG3RE2FKL' },
@@ -64,7 +63,7 @@ describe('nftables rendering', () => {
       'fib saddr type local goto svc-CDGGSHYLG3RE2FKL',
       'goto svl-CDGGSHYLG3RE2FKL',
     ]);
-    expect(local.chains.get('svl-CDGGSHYLG3RE2FKL')).toEqual(['goto sep-UIQK3OSOSTRHRPBX']);
+    expect(local.chains.get('svl-CDGGSHYLG3RE2FKL')).toEqual(['meta l4proto tcp dnat ip to 10.244.1.2:8080']);
   });
 });
 
@@ -85,24 +84,20 @@ describe('NftablesBackend', () => {
     expect(nft.texts[1]).toBe(`add table ip k8ts
 delete element ip k8ts service-ips { 10.96.0.10 . tcp . 80, 10.96.0.12 . udp . 53 }
 delete element ip k8ts service-nodeports { tcp . 30001 }
+delete element ip k8ts hairpin { 10.244.2.2 . 10.244.2.2, 10.244.1.3 . 10.244.1.3 }
 add chain ip k8ts svc-CDGGSHYLG3RE2FKL
 flush chain ip k8ts svc-CDGGSHYLG3RE2FKL
 add chain ip k8ts ext-CDGGSHYLG3RE2FKL
 flush chain ip k8ts ext-CDGGSHYLG3RE2FKL
-add chain ip k8ts sep-UIQK3OSOSTRHRPBX
-flush chain ip k8ts sep-UIQK3OSOSTRHRPBX
-flush chain ip k8ts sep-4EX2N4PG4ASNZOBF
 flush chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 flush chain ip k8ts sep-UAOFKSVRZAMC2PVA
 add rule ip k8ts svc-CDGGSHYLG3RE2FKL ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-add rule ip k8ts svc-CDGGSHYLG3RE2FKL goto sep-UIQK3OSOSTRHRPBX
+add rule ip k8ts svc-CDGGSHYLG3RE2FKL meta l4proto tcp dnat ip to 10.244.1.2:8080
 add rule ip k8ts ext-CDGGSHYLG3RE2FKL jump mark-for-masquerade
 add rule ip k8ts ext-CDGGSHYLG3RE2FKL goto svc-CDGGSHYLG3RE2FKL
-add rule ip k8ts sep-UIQK3OSOSTRHRPBX ip saddr 10.244.1.2 jump mark-for-masquerade
-add rule ip k8ts sep-UIQK3OSOSTRHRPBX meta l4proto tcp dnat to 10.244.1.2:8080
 add element ip k8ts service-ips { 10.96.0.10 . tcp . 80 : goto svc-CDGGSHYLG3RE2FKL }
 add element ip k8ts service-nodeports { tcp . 30001 : goto ext-CDGGSHYLG3RE2FKL }
-delete chain ip k8ts sep-4EX2N4PG4ASNZOBF
+add element ip k8ts hairpin { 10.244.1.2 . 10.244.1.2 }
 delete chain ip k8ts sep-UAOFKSVRZAMC2PVA
 delete chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 delete set ip k8ts aff-UAOFKSVRZAMC2PVA-60
