@@ -14,6 +14,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./scheduler.js'),
   import('./controller-manager.js'),
   import('./up.js'),
+  import('./node.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 
