@@ -5,7 +5,7 @@
 import type { CoreV1Event, V1Node, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { logger } from '../../api/log.js';
-import { type Clients, errorCode, errorMessage, mergePatch } from '../controllers/base/clients.js';
+import { type Clients, errorCode, errorMessage, mergePatch, rawRequest } from '../controllers/base/clients.js';
 import type { InformerFactory } from '../controllers/base/informer.js';
 import { Algorithm, FitError } from './algorithm.js';
 import { isTerminal, SchedulerCache } from './cache.js';
@@ -89,6 +89,7 @@ export class Scheduler {
           this.queue.moveAllToActiveOrBackoff();
         }
         this.queue.delete(uid);
+        this.lastEvents.delete(uid);
       },
     });
     // Scheduling before the node list is in would call every pod unschedulable ("0/0 nodes")
@@ -222,9 +223,25 @@ export class Scheduler {
     await Promise.all(writes);
   }
 
+  /** FailedScheduling events already written, by pod uid, so repeats bump a count (as the event recorder's correlator does) */
+  private lastEvents = new Map<string, { name: string; message: string; count: number }>();
+
   private async event(pod: V1Pod, type: string, reason: string, message: string): Promise<void> {
     const now = new Date();
     const namespace = pod.metadata!.namespace!;
+    const uid = pod.metadata!.uid!;
+    const prev = reason === 'FailedScheduling' ? this.lastEvents.get(uid) : undefined;
+    if (prev && prev.message === message) {
+      prev.count++;
+      try {
+        await rawRequest(this.opts.clients.kc, 'PATCH', `/api/v1/namespaces/${namespace}/events/${prev.name}`,
+          { count: prev.count, lastTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') }, 'application/merge-patch+json');
+        return;
+      } catch {
+        this.lastEvents.delete(uid); // gone (TTL, namespace cleanup): write a new one
+      }
+    }
+    if (reason !== 'FailedScheduling') this.lastEvents.delete(uid);
     const body: CoreV1Event = {
       metadata: { name: `${pod.metadata!.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
       involvedObject: {
@@ -247,6 +264,10 @@ export class Scheduler {
     };
     try {
       await this.opts.clients.core.createNamespacedEvent({ namespace, body });
+      if (reason === 'FailedScheduling') {
+        if (this.lastEvents.size > 10_000) this.lastEvents.clear();
+        this.lastEvents.set(uid, { name: body.metadata!.name!, message, count: 1 });
+      }
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'event create failed');
     }
