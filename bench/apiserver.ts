@@ -93,9 +93,10 @@ function startWatchers(cp: TestControlPlane, ns: string, count: number, latencie
     cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
     key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
   });
-  const reqs: https.ClientRequest[] = [];
+  const reqs: ReturnType<typeof https.get>[] = [];
   let connected = 0;
   const ready = new Promise<void>((resolve) => {
+    if (count === 0) resolve();
     for (let w = 0; w < count; w++) {
       const req = https.get(`${cp.url}/api/v1/namespaces/${ns}/pods?watch=1&resourceVersion=0`, { agent }, (r) => {
         if (++connected === count) resolve();

@@ -25,6 +25,7 @@ import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type
 import { apiVersionOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
+import { decodeKubernetesProtobuf, ProtobufError } from './protobuf.js';
 import { openapiV3GroupVersion, unknownFields } from './schema.js';
 import { serveWatch } from './watch.js';
 import type { ClusterPki } from './pki.js';
@@ -198,7 +199,17 @@ function parseDoc(text: string, ct: string): unknown {
 
 function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
   const ct = mediaType(req);
-  if (ct.includes('protobuf')) throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`));
+  if (ct === 'application/vnd.kubernetes.protobuf') {
+    try {
+      return decodeKubernetesProtobuf(buf);
+    } catch (err) {
+      if (err instanceof ProtobufError) throw new StatusError(statusError(415, 'UnsupportedMediaType', err.message));
+      throw err;
+    }
+  }
+  if (ct.includes('protobuf') || ct.includes('cbor')) {
+    throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`));
+  }
   if (buf.length === 0) throw new StatusError(badRequest('the body of the request is empty'));
   const doc = parseDoc(buf.toString('utf8'), ct);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StatusError(badRequest("couldn't get version/kind; json parse error: the body is not a JSON object"));

@@ -241,6 +241,22 @@ export function kubectlSuite(name: string, opts: { etcd: boolean }): void {
       expect(r2.stderr).toContain('configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated');
     });
 
+    it('kubectl create <generator> (typed clients send protobuf bodies)', async () => {
+      await ok(['create', 'namespace', 'gen']);
+      await ok(['create', 'deployment', 'web', '--image=nginx:1', '--replicas=2', '--port=8080', '-n', 'gen']);
+      await ok(['create', 'configmap', 'cfg', '--from-literal=a=b', '-n', 'gen']);
+      await ok(['create', 'secret', 'generic', 'sec', '--from-literal=pw=s3cret', '-n', 'gen']);
+      await ok(['create', 'serviceaccount', 'robot', '-n', 'gen']);
+      await ok(['create', 'service', 'nodeport', 'np', '--tcp=80:8080', '--node-port=30080', '-n', 'gen']);
+      const d = JSON.parse(await ok(['get', 'deploy', 'web', '-n', 'gen', '-o', 'json']));
+      expect(d.spec.replicas).toBe(2);
+      expect(d.spec.selector.matchLabels).toEqual({ app: 'web' });
+      expect(d.spec.template.spec.containers[0]).toMatchObject({ name: 'nginx', image: 'nginx:1', ports: [{ containerPort: 8080, protocol: 'TCP' }] });
+      expect(await ok(['get', 'cm', 'cfg', '-n', 'gen', '-o', 'jsonpath={.data.a}'])).toBe('b');
+      expect(Buffer.from(await ok(['get', 'secret', 'sec', '-n', 'gen', '-o', 'jsonpath={.data.pw}']), 'base64').toString()).toBe('s3cret');
+      expect(await ok(['get', 'svc', 'np', '-n', 'gen', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).toBe('30080');
+    });
+
     it('a client-node informer sees ADDED, MODIFIED, DELETED in order', async () => {
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(cp.kubeconfigPath);
