@@ -13,10 +13,42 @@ export function register(program: Command): void {
     .option('--service-cluster-ip-range <cidr>', 'ClusterIP range', '10.96.0.0/12')
     .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
     .option('--tls-san <names>', 'extra serving certificate SANs (comma-separated)', '')
+    .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
+    .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
+    .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
+    .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
+    .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const adminKubeConfig = (path: string) => {
+        const kc = new KubeConfig();
+        kc.loadFromFile(path);
+        return kc;
+      };
+      // Scheduler and controllers are ordinary API clients of the apiserver (admin identity),
+      // started in-process by default, with leader election so several control planes can run.
+      const components: NonNullable<Parameters<typeof startControlPlane>[0]['components']> = [];
+      if (o.scheduler) {
+        components.push(async (cp) => {
+          const { startScheduler } = await import('../control-plane/scheduler/index.js');
+          return startScheduler({ kubeConfig: adminKubeConfig(cp.adminKubeconfig), leaderElect: true });
+        });
+      }
+      if (o.controllers) {
+        components.push(async (cp) => {
+          const { startControllerManager } = await import('../control-plane/controllers/index.js');
+          return startControllerManager({
+            kubeConfig: adminKubeConfig(cp.adminKubeconfig),
+            leaderElect: true,
+            clusterCIDR: o.clusterCidr,
+            nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
+            podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+          });
+        });
+      }
       const cp = await startControlPlane({
         dataDir: o.dataDir,
         etcdServers: o.etcdServers ? String(o.etcdServers).split(',').filter(Boolean) : undefined,
@@ -26,6 +58,7 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        components,
       });
       await cp.ready;
       // One line on stdout that scripts and tests wait for.
