@@ -131,8 +131,8 @@ export function containerdConfig(p: {
     `  path = ${toml(join(p.root, 'opt'))}`,
     `[${cri}]`,
     `  sandbox_image = ${toml(p.sandboxImage)}`,
-    // A fixed port per instance: containerd builds the exec/attach URLs from the configured
-    // address, so port 0 would hand out unusable URLs.
+    // Loopback only: the streaming server has no auth, the URLs are bearer tokens. (Port 0
+    // also works with 1.6.20: the URLs carry the bound port; a known port eases debugging.)
     '  stream_server_address = "127.0.0.1"',
     `  stream_server_port = ${toml(String(p.streamPort))}`,
     '  enable_selinux = false',

@@ -221,7 +221,13 @@ export class CriRuntime implements ContainerRuntime {
   }
 
   async status() {
-    const r = await this.call(this.rt, 'Status', { verbose: false });
+    let r: Msg;
+    try {
+      r = await this.call(this.rt, 'Status', { verbose: false }, 10_000);
+    } catch (err) {
+      // Same contract as the docker runtime: a down runtime is a status, not an exception.
+      return { runtimeReady: false, networkReady: false, message: (err as Error).message };
+    }
     const conds: Msg[] = r.status?.conditions ?? [];
     const get = (t: string) => conds.find((c) => c.type === t);
     const bad = conds.filter((c) => !c.status).map((c) => `${c.type}: ${c.reason} ${c.message}`.trim());
