@@ -38,6 +38,13 @@ import { labelSelectorFromMap, labelSelectorFromSpec, selectorToString } from '.
 
 type Obj = Record<string, any>;
 const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// Requests are arbitrary JSON: make sure there is an object to write into.
+function metaOf(obj: KObject): Obj {
+  if (!isObj(obj.metadata)) obj.metadata = {};
+  return obj.metadata as Obj;
+}
 
 interface Spec {
   group: string;
@@ -356,7 +363,7 @@ function sameJSON(a: unknown, b: unknown): boolean {
  * Call after defaults().
  */
 export function prepareForCreate(d: ResourceDef, obj: KObject): void {
-  const meta = (obj.metadata ??= {});
+  const meta = metaOf(obj);
   if (GENERATION_KINDS.has(d.plural)) meta.generation = 1;
   switch (d.plural) {
     case 'pods':
@@ -364,7 +371,8 @@ export function prepareForCreate(d: ResourceDef, obj: KObject): void {
       break;
     case 'namespaces': {
       obj.status = { phase: 'Active' };
-      const spec = (obj.spec ??= {});
+      if (!isObj(obj.spec)) obj.spec = {};
+      const spec = obj.spec;
       if (!Array.isArray(spec.finalizers)) spec.finalizers = [];
       if (!spec.finalizers.includes('kubernetes')) spec.finalizers.push('kubernetes');
       break;
@@ -378,13 +386,13 @@ export function prepareForCreate(d: ResourceDef, obj: KObject): void {
 
 /** Update of the main resource: status is kept from the stored object; generation bumps on spec change. */
 export function prepareForUpdate(d: ResourceDef, obj: KObject, old: KObject): void {
-  const meta = (obj.metadata ??= {});
+  const meta = metaOf(obj);
   if (d.hasStatus) {
     if (old.status === undefined) delete obj.status;
     else obj.status = old.status;
   }
   if (d.plural === 'namespaces') {
-    obj.spec = { ...(obj.spec ?? {}), finalizers: old.spec?.finalizers ?? [] };
+    obj.spec = { ...(isObj(obj.spec) ? obj.spec : {}), finalizers: old.spec?.finalizers ?? [] };
   }
   const oldGen = old.metadata?.generation ?? (GENERATION_KINDS.has(d.plural) ? 1 : undefined);
   if (GENERATION_KINDS.has(d.plural)) {
@@ -398,7 +406,7 @@ export function prepareForUpdate(d: ResourceDef, obj: KObject, old: KObject): vo
 export function prepareForStatusUpdate(d: ResourceDef, obj: KObject, old: KObject): void {
   if (old.spec === undefined) delete obj.spec;
   else obj.spec = old.spec;
-  const meta = (obj.metadata ??= {});
+  const meta = metaOf(obj);
   if (old.metadata?.generation !== undefined) meta.generation = old.metadata.generation;
   if (d.plural === 'pods') {
     // Old kubelets corrupted ownerReferences via the status endpoint; upstream ignores them there.

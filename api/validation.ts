@@ -238,7 +238,7 @@ export function validateObjectMeta(meta: Record<string, any> | undefined, opts: 
           }
         }
       });
-    if (m.finalizers.includes('orphan') && m.finalizers.includes('foregroundDeletion')) {
+    if (Array.isArray(m.finalizers) && m.finalizers.includes('orphan') && m.finalizers.includes('foregroundDeletion')) {
       errs.push(invalidField(`${path}.finalizers`, m.finalizers, 'finalizer orphan and foregroundDeletion cannot be both set'));
     }
   }
