@@ -3,7 +3,7 @@
 // pod network once the node has a podCIDR (CNI conf, host-gw routes), the kubelet and its
 // HTTPS server, and kube-proxy.
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { logger } from '../api/log.js';
 import { createRuntime } from './runtime/index.js';
@@ -34,6 +34,9 @@ export interface AgentOptions {
   kubeletAddress?: string;
   cniConfDir?: string;
   cniBinDir?: string;
+  /** Bridge and host-local state dir of the pod network (tests use unique ones). */
+  cniBridge?: string;
+  cniIpamDir?: string;
   /** Skip host-gw routes (single-node tests). */
   hostGw?: boolean;
   crashLoopBackoffMs?: number;
@@ -50,7 +53,9 @@ export interface AgentHandle {
   stop(): Promise<void>;
 }
 
-export function kubeConfigFor(server: string, c: NodeCredentials, nodeName: string): KubeConfig {
+/** kube-proxy and host-gw take a client-node KubeConfig; loaded lazily (it is a large module). */
+export async function kubeConfigFor(server: string, c: NodeCredentials, nodeName: string): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   kc.loadFromOptions({
@@ -112,7 +117,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   void node.waitForPodCIDR().then(async (podCIDR) => {
     for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
-        await writeBridgeConf(cniConfDir, { podCIDR, name: 'k8ts', bridge: 'cni0' });
+        await writeBridgeConf(cniConfDir, { podCIDR, name: 'k8ts', bridge: o.cniBridge ?? 'cni0', ipamDataDir: o.cniIpamDir });
         networkOk = true;
         log.info({ podCIDR, cniConfDir }, 'pod network configured');
         resolveNetwork();
@@ -130,8 +135,9 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   const port = await server.listen();
 
   const stops: (() => Promise<void>)[] = [];
-  const kc = kubeConfigFor(o.server, creds, o.nodeName);
-  if (o.hostGw !== false) {
+  const needKc = o.hostGw !== false || (o.proxyMode && o.proxyMode !== 'none');
+  const kc = needKc ? await kubeConfigFor(o.server, creds, o.nodeName) : undefined;
+  if (kc && o.hostGw !== false) {
     try {
       const { startHostGw } = await import('./network/hostgw.js');
       const h = await startHostGw({ kubeConfig: kc, nodeName: o.nodeName, clusterCIDR });
@@ -140,7 +146,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
       log.warn({ err: (e as Error).message }, 'host-gw routes not started');
     }
   }
-  if (o.proxyMode && o.proxyMode !== 'none') {
+  if (kc && o.proxyMode && o.proxyMode !== 'none') {
     try {
       const { startProxy } = await import('./proxy/index.js');
       const p = await startProxy({ kubeConfig: kc, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR });
