@@ -339,4 +339,70 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(gone.exitCode).not.toBe(0);
     expect(gone.all).toContain('NotFound');
   });
+
+  it('env (Service links, fieldRef, configMap/secret refs, envFrom) and volumes (configMap, secret, downwardAPI, emptyDir, subPath)', async () => {
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'redis-master', namespace: 'default' }, spec: { selector: { app: 'x' }, ports: [{ name: 'redis', port: 6379 }] } };
+    await apply(svc);
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { greeting: 'hi', 'app.conf': 'k=v\n' } });
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sec', namespace: 'default' }, data: { password: Buffer.from('s3cret').toString('base64') } });
+    await apply(
+      pod(
+        'envvol',
+        [
+          {
+            name: 'c',
+            image: BUSYBOX,
+            imagePullPolicy: 'IfNotPresent',
+            command: ['sleep', '3600'],
+            env: [
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+              { name: 'PASS', valueFrom: { secretKeyRef: { name: 'sec', key: 'password' } } },
+              { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'greeting' } } },
+              { name: 'COMBINED', value: '$(GREETING)-$(POD_NAME)' },
+            ],
+            envFrom: [{ prefix: 'CM_', configMapRef: { name: 'cfg' } }],
+            volumeMounts: [
+              { name: 'cfg', mountPath: '/etc/cfg' },
+              { name: 'sec', mountPath: '/etc/sec', readOnly: true },
+              { name: 'info', mountPath: '/etc/info' },
+              { name: 'scratch', mountPath: '/scratch' },
+              { name: 'cfg', mountPath: '/etc/app.conf', subPath: 'app.conf' },
+            ],
+          },
+        ],
+        {
+          volumes: [
+            { name: 'cfg', configMap: { name: 'cfg' } },
+            { name: 'sec', secret: { secretName: 'sec' } },
+            { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } },
+            { name: 'scratch', emptyDir: { medium: 'Memory' } },
+          ],
+        },
+      ),
+    );
+    const p = await running('envvol');
+    const env = (await kubectl(['exec', 'envvol', '--', 'env'])).stdout;
+    const svcIP = JSON.parse((await kubectl(['get', 'svc', 'redis-master', '-o', 'json'])).stdout).spec.clusterIP;
+    expect(env).toContain(`REDIS_MASTER_SERVICE_HOST=${svcIP}`);
+    expect(env).toContain('REDIS_MASTER_SERVICE_PORT=6379');
+    expect(env).toContain('REDIS_MASTER_SERVICE_PORT_REDIS=6379');
+    expect(env).toContain(`REDIS_MASTER_PORT=tcp://${svcIP}:6379`);
+    expect(env).toContain(`REDIS_MASTER_PORT_6379_TCP_ADDR=${svcIP}`);
+    expect(env).toMatch(/KUBERNETES_SERVICE_HOST=10\./);
+    expect(env).toContain('POD_NAME=envvol');
+    expect(env).toContain(`POD_IP=${p.status.podIP}`);
+    expect(env).toContain('PASS=s3cret');
+    expect(env).toContain('COMBINED=hi-envvol');
+    expect(env).toContain('CM_greeting=hi');
+    const sh = async (cmd: string) => (await kubectl(['exec', 'envvol', '--', 'sh', '-c', cmd])).stdout.trim();
+    expect(await sh('cat /etc/cfg/greeting')).toBe('hi');
+    expect(await sh('cat /etc/sec/password')).toBe('s3cret');
+    expect(await sh('cat /etc/info/name')).toBe('envvol');
+    expect(await sh('cat /etc/info/labels')).toBe('app="envvol"');
+    expect(await sh('cat /etc/app.conf')).toBe('k=v');
+    expect(await sh('readlink /etc/cfg/greeting')).toBe('..data/greeting');
+    expect(await sh('grep " /scratch " /proc/mounts | cut -d" " -f3')).toBe('tmpfs');
+    expect(await sh('touch /etc/sec/x 2>&1; echo rc=$?')).toMatch(/rc=1/);
+  });
 });
