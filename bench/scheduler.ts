@@ -112,7 +112,7 @@ async function countBound(kc: KubeConfig, ns: string): Promise<number> {
 }
 
 async function e2e(nodeCounts: number[], withRC: boolean): Promise<void> {
-  const cp = await startTestControlPlane({ env: { K8TS_LOG_LEVEL: 'warn' } });
+  const cp = await startTestControlPlane({ env: { K8TS_LOG_LEVEL: 'warn' }, extraArgs: ['--no-scheduler', '--no-controllers'] });
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   const N = 1000;

@@ -30,7 +30,8 @@ export async function startCluster(o: {
   nodes?: Partial<SimNodesOptions>;
   cm?: Partial<ControllerManagerOptions>;
 } = {}): Promise<Cluster> {
-  const cp = await startTestControlPlane();
+  // our scheduler and controllers run in this process with test flags, not in the control plane's
+  const cp = await startTestControlPlane({ extraArgs: ['--no-scheduler', '--no-controllers'] });
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   let nodes: SimNodes | undefined;

@@ -14,7 +14,7 @@ let cp: TestControlPlane;
 let kc: KubeConfig;
 let nodes: SimNodes;
 beforeAll(async () => {
-  cp = await startTestControlPlane();
+  cp = await startTestControlPlane({ extraArgs: ['--no-scheduler', '--no-controllers'] });
   kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => {});
