@@ -31,7 +31,6 @@ export class ClusterIPAllocator {
   readonly base: number;
   readonly size: number;
   private used = new Set<number>();
-  private next = 0;
 
   constructor(readonly cidr = '10.96.0.0/12') {
     const [ip, bits] = cidr.split('/');
@@ -78,18 +77,16 @@ export class ClusterIPAllocator {
     const usable = this.size - 2;
     if (this.used.size >= usable) throw new Error('range is full');
     // Random start, then scan: cheap while the range is sparse, always terminates.
-    let off = Math.floor(Math.random() * usable);
+    const off = Math.floor(Math.random() * usable);
     for (let i = 0; i < usable; i++) {
       const n = this.base + 1 + ((off + i) % usable);
       // Keep the first address for the kubernetes Service.
       if (n === this.base + 1) continue;
       if (!this.used.has(n)) {
         this.used.add(n);
-        this.next = off + i + 1;
         return intToIp(n);
       }
     }
-    off = this.next;
     throw new Error('range is full');
   }
 

@@ -11,8 +11,8 @@ import {
   conflict,
   expired,
   forbiddenStatus,
-  internalError,
   invalid,
+  statusError,
   notFound,
 } from '../../api/status.js';
 import {
@@ -859,11 +859,9 @@ function selectorString(obj: KObject): string {
 }
 
 function patchFailed(message: string, contentType: string) {
-  // Upstream: a JSON patch "test" failure or a bad path is 422, a malformed patch 400.
-  if (contentType.startsWith('application/json-patch+json')) {
-    return { ...invalid('', '', []), body: { ...invalid('', '', []).body, message, details: undefined } };
-  }
+  // Upstream: a JSON patch that cannot be applied (failed test, missing path) is 422, a
+  // malformed merge patch 400.
+  if (contentType.startsWith('application/json-patch+json')) return statusError(422, 'Invalid', message);
   return badRequest(message);
 }
 
-export { internalError };
