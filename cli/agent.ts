@@ -24,6 +24,8 @@ export function register(program: Command): void {
     .option('--address <ip>', 'kubelet listen address', '0.0.0.0')
     .option('--cni-conf-dir <dir>', 'where the pod network conflist is written', '/etc/cni/net.d')
     .option('--cni-bin-dir <dir>', 'CNI plugin binaries', '/usr/lib/cni')
+    .option('--cni-bridge <name>', 'Linux bridge of the pod network', 'cni0')
+    .option('--cni-ipam-dir <dir>', 'host-local IPAM state dir (default /var/lib/cni/networks)')
     .option('--no-host-gw', 'do not program routes to other nodes\' pod CIDRs')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
@@ -62,6 +64,8 @@ export function register(program: Command): void {
         kubeletAddress: o.address,
         cniConfDir: o.cniConfDir,
         cniBinDir: o.cniBinDir,
+        cniBridge: o.cniBridge,
+        cniIpamDir: o.cniIpamDir,
         hostGw: o.hostGw !== false,
         crashLoopBackoffMs: crash,
       });
