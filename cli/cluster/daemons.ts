@@ -8,7 +8,9 @@ export function spawnInNetns(netns: string, cmd: string, args: string[], logFile
   mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], {
+    // nsenter --net switches only the network namespace. `ip netns exec` would also give the
+    // process a private mount namespace with a fresh /sys, hiding /sys/fs/cgroup from runc.
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', cmd, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...env },
