@@ -112,9 +112,11 @@ export class NodeLifecycleController extends Controller {
   }
 
   /** Local time we last saw the lease change (upstream compares against its own clock, not the kubelet's). */
-  private lastHeard(name: string): number {
+  private lastHeard(name: string, node: V1Node): number {
     const lease = this.leases.get(`${LEASE_NS}/${name}`);
-    const renew = `${lease?.spec?.renewTime ?? ''}|${lease?.metadata?.resourceVersion ?? ''}`;
+    // a kubelet posting status also counts as alive (upstream looks at both)
+    const beat = node.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime as unknown as string | undefined;
+    const renew = `${lease?.spec?.renewTime ?? ''}|${lease?.metadata?.resourceVersion ?? ''}|${beat ?? ''}`;
     const p = this.probe.get(name);
     // first sight counts as a heartbeat: a restarted controller gives every node a full grace period
     if (!p || p.renew !== renew) this.probe.set(name, { renew, at: Date.now() });
@@ -125,7 +127,7 @@ export class NodeLifecycleController extends Controller {
     const name = key.slice('node/'.length);
     const node = this.nodes.get(name);
     if (!node) return;
-    const healthy = Date.now() - this.lastHeard(name) <= this.grace;
+    const healthy = Date.now() - this.lastHeard(name, node) <= this.grace;
     const taints = node.spec?.taints ?? [];
     const hasUnreachable = taints.some((t) => t.key === UNREACHABLE);
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
