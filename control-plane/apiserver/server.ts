@@ -20,6 +20,8 @@ const log = logger('apiserver');
 export interface ApiServerOptions {
   dataDir: string;
   etcdServers?: string[];
+  /** Prefix of every key in etcd (upstream's --etcd-prefix); store keys are /registry/... below it. */
+  etcdPrefix?: string;
   bindAddress?: string; // default 0.0.0.0
   advertiseAddress?: string; // default 127.0.0.1
   securePort?: number; // default 6443; 0 = any free port
@@ -71,7 +73,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   await mkdir(dataDir, { recursive: true });
   const advertise = opts.advertiseAddress ?? '127.0.0.1';
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
-  const store = opts.store ?? (await openStore(opts.etcdServers?.length ? { etcdServers: opts.etcdServers } : { dataDir }));
+  const store =
+    opts.store ??
+    (await openStore(opts.etcdServers?.length ? { etcdServers: opts.etcdServers, ...(opts.etcdPrefix ? { prefix: opts.etcdPrefix } : {}) } : { dataDir }));
   const joinToken = await ensureJoinToken(dataDir);
   const authn = new Authenticator();
   authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });

@@ -77,12 +77,14 @@ async function until<T>(fn: () => T | Promise<T>, timeoutMs = 30_000, what = 'co
   }
 }
 
-export function kubectlSuite(name: string, opts: { etcd: boolean }): void {
+export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: string[] }): void {
   describe(name, () => {
     let cp: TestControlPlane;
 
     beforeAll(async () => {
-      cp = await startTestControlPlane({ etcd: opts.etcd });
+      // The apiserver alone: no scheduler or controllers acting on the objects (their own
+      // suites cover them), so counts and phases below are deterministic.
+      cp = await startTestControlPlane({ etcd: opts.etcd, extraArgs: ['--no-scheduler', '--no-controllers', ...(opts.extraArgs ?? [])] });
     });
     afterAll(async () => {
       await cp?.stop();

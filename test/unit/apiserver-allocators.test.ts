@@ -57,7 +57,7 @@ describe('WatchCache', () => {
     expect(c.objects.has('/registry/core/configmaps/default/pre')).toBe(true);
     const start = c.rev;
     const seen: string[] = [];
-    c.addWatcher({ deliver: (e) => seen.push(`${e.type}:${e.obj.metadata.name}:${e.rev}`), terminate: () => {} });
+    c.addWatcher({ deliver: (e) => seen.push(`${e.type}:${e.obj.metadata?.name}:${e.rev}`), terminate: () => {} });
     for (let i = 0; i < 6; i++) await store.create(`/registry/core/configmaps/default/c${i}`, JSON.stringify({ metadata: { name: `c${i}` } }));
     await store.update('/registry/core/configmaps/default/c0', JSON.stringify({ metadata: { name: 'c0' }, data: { a: 'b' } }));
     await store.delete('/registry/core/configmaps/default/c1');
