@@ -2,11 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 // unit: no root, no daemons, run in parallel.
 // integration and e2e: real containerd/dockerd/iptables/etcd; they share the machine's
-// kernel state, so their files run one at a time.
+// kernel state, so their files run one at a time, and the groups run one after another
+// (unit, then integration, then e2e).
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, sequence: { groupOrder: 0 } } },
       {
         test: {
           name: 'integration',
@@ -14,6 +15,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -23,6 +25,7 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
