@@ -339,6 +339,64 @@ export interface ProxyBackend {
 
 const JUMP_RECHECK_MS = 60_000;
 
+interface ServiceDiff {
+  prev?: RenderedService;
+  next?: RenderedService;
+}
+
+interface PartialChains {
+  text: string;
+  added: string[];
+  removed: string[];
+  ruleDelta: number;
+}
+
+const sameLines = (a: string[], b: string[]) => a.length === b.length && a.every((l, i) => l === b[i]);
+
+/** Whether two renderings contribute the same lines to the top-level chains. */
+function sameTop(a: RenderedService | undefined, b: RenderedService | undefined): boolean {
+  const empty: string[] = [];
+  return (
+    sameLines(a?.natServices ?? empty, b?.natServices ?? empty) &&
+    sameLines(a?.natNodePorts ?? empty, b?.natNodePorts ?? empty) &&
+    sameLines(a?.filterServices ?? empty, b?.filterServices ?? empty) &&
+    sameLines(a?.filterExternal ?? empty, b?.filterExternal ?? empty)
+  );
+}
+
+/** A restore that rewrites only the given services' own chains (top-level ones unchanged). */
+function renderChainsOnly(diffs: ServiceDiff[], existing: Set<string>): PartialChains {
+  const decl: string[] = [];
+  const rules: string[] = [];
+  const added: string[] = [];
+  const now = new Set<string>();
+  let ruleDelta = 0;
+  for (const d of diffs)
+    for (const [name, rs] of d.next?.natChains ?? []) {
+      now.add(name);
+      decl.push(`:${name} - [0:0]`);
+      for (const l of rs) rules.push(l);
+      ruleDelta += rs.length;
+      if (!existing.has(name)) added.push(name);
+    }
+  const removed: string[] = [];
+  for (const d of diffs)
+    for (const [name, rs] of d.prev?.natChains ?? []) {
+      ruleDelta -= rs.length;
+      if (!now.has(name) && existing.has(name)) removed.push(name);
+    }
+  removed.sort();
+  if (!decl.length && !removed.length) return { text: '', added, removed, ruleDelta };
+  const out = ['*nat'].concat(
+    decl,
+    removed.map((c) => `:${c} - [0:0]`),
+    rules,
+    removed.map((c) => `-X ${c}`),
+    ['COMMIT', ''],
+  );
+  return { text: out.join('\n'), added, removed, ruleDelta };
+}
+
 function sameChains(a: RenderedService, b: RenderedService): boolean {
   if (a.natChains.size !== b.natChains.size) return false;
   for (const [name, rules] of a.natChains) {
@@ -360,6 +418,7 @@ export class IptablesBackend implements ProxyBackend {
   private jumpsEnsured = false;
   private jumpsCheckedAt = 0;
   private top: { nat: string; filter: string } | undefined;
+  private ruleCount = 0;
 
   constructor(private readonly ipt: Iptables) {}
 
@@ -371,32 +430,58 @@ export class IptablesBackend implements ProxyBackend {
       this.renderedFrom.clear();
       this.renderedCIDR = model.clusterCIDR;
     }
-    const changedKeys = new Set<string>();
+    let res: RenderResult | undefined;
+    let partialChains: PartialChains | undefined;
     const changedSet = changed === 'all' ? undefined : changed;
-    for (const k of this.rendered.keys())
-      if (!model.services.has(k)) {
-        this.rendered.delete(k);
-        this.renderedFrom.delete(k);
+    if (!full && changedSet) {
+      const changed = changedSet;
+      // O(changed): render only what was reported; touch the top-level chains only when one
+      // of their lines differs.
+      const diffs: ServiceDiff[] = [];
+      let topChanged = false;
+      for (const k of changed) {
+        const prev = this.rendered.get(k);
+        const sp = model.services.get(k);
+        const next = sp ? renderService(sp, model.clusterCIDR) : undefined;
+        if (sp && next) {
+          this.rendered.set(k, next);
+          this.renderedFrom.set(k, sp);
+        } else {
+          this.rendered.delete(k);
+          this.renderedFrom.delete(k);
+        }
+        const sameT = sameTop(prev, next);
+        if (prev && next && sameT && sameChains(prev, next)) continue;
+        if (!sameT) topChanged = true;
+        diffs.push({ prev, next });
       }
-    for (const [k, sp] of model.services) {
-      const prev = this.rendered.get(k);
-      if (!full && changedSet && !changedSet.has(k) && prev) continue; // unchanged
-      // A full sync rewrites every chain, but re-renders only what the model replaced.
-      if (full && prev && this.renderedFrom.get(k) === sp) continue;
-      const next = renderService(sp, model.clusterCIDR);
-      this.rendered.set(k, next);
-      this.renderedFrom.set(k, sp);
-      // A reported change that renders the same chains (e.g. a label edit) writes nothing.
-      if (!full && prev && sameChains(prev, next)) continue;
-      changedKeys.add(k);
+      if (!topChanged) partialChains = renderChainsOnly(diffs, this.existing);
+      else {
+        const keys = new Set<string>();
+        for (const k of changed) keys.add(k);
+        res = renderIptables(model, this.rendered, this.existing, keys, this.top);
+      }
+    } else {
+      for (const k of this.rendered.keys())
+        if (!model.services.has(k)) {
+          this.rendered.delete(k);
+          this.renderedFrom.delete(k);
+        }
+      for (const [k, sp] of model.services) {
+        // A full sync rewrites every chain, but re-renders only what the model replaced.
+        if (this.rendered.has(k) && this.renderedFrom.get(k) === sp) continue;
+        this.rendered.set(k, renderService(sp, model.clusterCIDR));
+        this.renderedFrom.set(k, sp);
+      }
+      res = renderIptables(model, this.rendered, this.existing, undefined, this.top);
     }
-    const res = renderIptables(model, this.rendered, this.existing, full ? undefined : changedKeys, this.top);
+    const text = res ? res.text : partialChains!.text;
     const t1 = performance.now();
     try {
       // Re-check the jumps now and then on full syncs: someone may have flushed the builtin
       // chains (e.g. a firewall reload).
       if (full && Date.now() - this.jumpsCheckedAt > JUMP_RECHECK_MS) this.jumpsEnsured = false;
-      if (res.text) await this.ipt.restore(res.text);
+      if (text) await this.ipt.restore(text);
       if (!this.jumpsEnsured) {
         await this.ipt.ensureJumps(IPTABLES_JUMPS);
         this.jumpsEnsured = true;
@@ -409,15 +494,22 @@ export class IptablesBackend implements ProxyBackend {
       this.top = undefined;
       throw err;
     }
-    this.existing = res.chains;
-    this.top = res.top;
+    if (res) {
+      this.existing = res.chains;
+      this.top = res.top;
+      this.ruleCount = res.ruleCount;
+    } else {
+      for (const c of partialChains!.removed) this.existing.delete(c);
+      for (const c of partialChains!.added) this.existing.add(c);
+      this.ruleCount += partialChains!.ruleDelta;
+    }
     this.needFull = false;
     return {
       full,
-      ruleCount: res.ruleCount,
+      ruleCount: this.ruleCount,
       renderMs: t1 - t0,
       applyMs: performance.now() - t1,
-      bytes: res.text.length,
+      bytes: text.length,
     };
   }
 

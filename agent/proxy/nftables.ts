@@ -287,6 +287,102 @@ export function renderNftables(
   return { text: all.join('\n'), chains, sets, ruleCount };
 }
 
+interface NftDiff {
+  prev?: NftRenderedService;
+  next?: NftRenderedService;
+}
+
+function sameNft(a: NftRenderedService, b: NftRenderedService): boolean {
+  const eq = (x: string[], y: string[]) => x.length === y.length && x.every((l, i) => l === y[i]);
+  if (a.chains.size !== b.chains.size || a.sets.size !== b.sets.size) return false;
+  for (const [n, r] of a.chains) {
+    const o = b.chains.get(n);
+    if (!o || !eq(r, o)) return false;
+  }
+  for (const [n, t] of a.sets) if (b.sets.get(n) !== t) return false;
+  const ek = (e: NftElement) => `${e.map} ${e.key} ${e.value}`;
+  return eq(a.elements.map(ek), b.elements.map(ek)) && eq(a.hairpin, b.hairpin);
+}
+
+export interface NftPartial {
+  text: string;
+  addedChains: string[];
+  removedChains: string[];
+  addedSets: string[];
+  removedSets: string[];
+  hairpinDelta: Map<string, number>;
+  ruleDelta: number;
+}
+
+/**
+ * A transaction rewriting only the given services: their chains, sets and map elements;
+ * hairpin pairs are reference-counted across services (one pod may back many).
+ */
+export function renderNftPartial(
+  diffs: NftDiff[],
+  existingChains: Set<string>,
+  existingSets: Set<string>,
+  hairpinRefs: Map<string, number>,
+): NftPartial {
+  const r: NftPartial = { text: '', addedChains: [], removedChains: [], addedSets: [], removedSets: [], hairpinDelta: new Map(), ruleDelta: 0 };
+  if (!diffs.length) return r;
+  const setLines: string[] = [];
+  const dels: NftElement[] = [];
+  const adds: NftElement[] = [];
+  const decl: string[] = [];
+  const rules: string[] = [];
+  const nowChains = new Set<string>();
+  const nowSets = new Set<string>();
+  const bump = (h: string, d: number) => r.hairpinDelta.set(h, (r.hairpinDelta.get(h) ?? 0) + d);
+  for (const { prev, next } of diffs) {
+    for (const e of prev?.elements ?? []) dels.push(e);
+    for (const h of prev?.hairpin ?? []) bump(h, -1);
+    for (const h of next?.hairpin ?? []) bump(h, +1);
+    for (const rs of prev?.chains.values() ?? []) r.ruleDelta -= rs.length;
+    if (!next) continue;
+    for (const [name, timeout] of next.sets) {
+      nowSets.add(name);
+      setLines.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
+      if (!existingSets.has(name)) r.addedSets.push(name);
+    }
+    for (const [name, rs] of next.chains) {
+      nowChains.add(name);
+      decl.push(`add chain ${T} ${name}`);
+      if (existingChains.has(name)) decl.push(`flush chain ${T} ${name}`);
+      else r.addedChains.push(name);
+      for (const rule of rs) rules.push(`add rule ${T} ${name} ${rule}`);
+      r.ruleDelta += rs.length;
+    }
+    for (const e of next.elements) adds.push(e);
+  }
+  for (const { prev } of diffs) {
+    for (const name of prev?.chains.keys() ?? [])
+      if (!nowChains.has(name) && existingChains.has(name)) r.removedChains.push(name);
+    for (const name of prev?.sets.keys() ?? []) if (!nowSets.has(name) && existingSets.has(name)) r.removedSets.push(name);
+  }
+  for (const [h, d] of r.hairpinDelta) {
+    const before = hairpinRefs.get(h) ?? 0;
+    if (before > 0 && before + d <= 0) dels.push({ map: 'hairpin', key: h, value: '' });
+    if (before <= 0 && before + d > 0) adds.push({ map: 'hairpin', key: h, value: '' });
+  }
+  r.removedChains.sort();
+  r.removedSets.sort();
+  // Stale chains may still be referenced by rules of chains deleted in the same transaction.
+  for (const c of r.removedChains) decl.push(`flush chain ${T} ${c}`);
+  const out = [`add table ${T}`].concat(
+    setLines,
+    elementLines('delete', dels),
+    decl,
+    rules,
+    elementLines('add', adds),
+    r.removedChains.map((c) => `delete chain ${T} ${c}`),
+    r.removedSets.map((c) => `delete set ${T} ${c}`),
+    [''],
+  );
+  r.text = out.join('\n');
+  return r;
+}
+
 export interface Nft {
   /** `nft -f -` with `text` on stdin: one atomic transaction. */
   apply(text: string): Promise<void>;
@@ -312,61 +408,96 @@ export class NftablesBackend implements ProxyBackend {
   private renderedCIDR = '';
   private chains = new Set<string>();
   private sets = new Set<string>();
+  /** how many services use each hairpin pair (the set element goes when the count is 0) */
+  private hairpinRefs = new Map<string, number>();
+  private ruleCount = 0;
   private needFull = true;
+  /** the last transaction written (for benchmarks and debugging) */
+  lastText = '';
 
   constructor(private readonly nft: Nft) {}
 
   async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
     const t0 = performance.now();
     const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
-    const previous = new Map<string, NftRenderedService>();
-    const changedKeys = new Set<string>();
-    const changedSet = changed === 'all' ? undefined : changed;
     if (this.renderedCIDR !== model.clusterCIDR) {
       this.rendered.clear();
       this.renderedFrom.clear();
       this.renderedCIDR = model.clusterCIDR;
     }
-    for (const [k, r] of this.rendered)
-      if (!model.services.has(k)) {
-        previous.set(k, r);
-        changedKeys.add(k);
-        this.rendered.delete(k);
-        this.renderedFrom.delete(k);
+    let text: string;
+    let commit: () => void;
+    const changedSet = changed === 'all' ? undefined : changed;
+    if (!full && changedSet) {
+      // O(changed): only the reported services are rendered and written.
+      const diffs: NftDiff[] = [];
+      for (const k of [...changedSet].sort()) {
+        const prev = this.rendered.get(k);
+        const sp = model.services.get(k);
+        const next = sp ? renderNftService(sp, model.clusterCIDR) : undefined;
+        if (sp && next) {
+          this.rendered.set(k, next);
+          this.renderedFrom.set(k, sp);
+        } else {
+          this.rendered.delete(k);
+          this.renderedFrom.delete(k);
+        }
+        if (prev && next && sameNft(prev, next)) continue;
+        diffs.push({ prev, next });
       }
-    for (const [k, sp] of model.services) {
-      const prev = this.rendered.get(k);
-      if (!full && changedSet && !changedSet.has(k) && prev) continue; // unchanged
-      // A full sync rewrites everything, but re-renders only what the model replaced.
-      if (full && prev && this.renderedFrom.get(k) === sp) continue;
-      if (prev) previous.set(k, prev);
-      this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
-      this.renderedFrom.set(k, sp);
-      changedKeys.add(k);
+      const p = renderNftPartial(diffs, this.chains, this.sets, this.hairpinRefs);
+      text = p.text;
+      commit = () => {
+        for (const c of p.removedChains) this.chains.delete(c);
+        for (const c of p.addedChains) this.chains.add(c);
+        for (const c of p.removedSets) this.sets.delete(c);
+        for (const c of p.addedSets) this.sets.add(c);
+        for (const [h, d] of p.hairpinDelta) {
+          const n = (this.hairpinRefs.get(h) ?? 0) + d;
+          if (n > 0) this.hairpinRefs.set(h, n);
+          else this.hairpinRefs.delete(h);
+        }
+        this.ruleCount += p.ruleDelta;
+      };
+    } else {
+      for (const k of this.rendered.keys())
+        if (!model.services.has(k)) {
+          this.rendered.delete(k);
+          this.renderedFrom.delete(k);
+        }
+      for (const [k, sp] of model.services) {
+        // A full sync rewrites everything, but re-renders only what the model replaced.
+        if (this.rendered.has(k) && this.renderedFrom.get(k) === sp) continue;
+        this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
+        this.renderedFrom.set(k, sp);
+      }
+      const res = renderNftables(model, this.rendered, this.chains, this.sets);
+      text = res.text;
+      commit = () => {
+        this.chains = res.chains;
+        this.sets = res.sets;
+        this.hairpinRefs = new Map();
+        for (const r of this.rendered.values())
+          for (const h of r.hairpin) this.hairpinRefs.set(h, (this.hairpinRefs.get(h) ?? 0) + 1);
+        this.ruleCount = res.ruleCount + BASE_CHAIN_COUNT;
+      };
     }
-    const res = renderNftables(
-      model,
-      this.rendered,
-      this.chains,
-      this.sets,
-      full ? undefined : { changed: changedKeys, previous },
-    );
     const t1 = performance.now();
     try {
-      await this.nft.apply(res.text);
+      if (text) await this.nft.apply(text);
     } catch (err) {
       this.needFull = true;
       throw err;
     }
-    this.chains = res.chains;
-    this.sets = res.sets;
+    commit();
+    this.lastText = text;
     this.needFull = false;
     return {
       full,
-      ruleCount: res.ruleCount + BASE_CHAIN_COUNT,
+      ruleCount: this.ruleCount,
       renderMs: t1 - t0,
       applyMs: performance.now() - t1,
-      bytes: res.text.length,
+      bytes: text.length,
     };
   }
 
@@ -374,6 +505,7 @@ export class NftablesBackend implements ProxyBackend {
     await cleanupNftables(this.nft);
     this.rendered.clear();
     this.renderedFrom.clear();
+    this.hairpinRefs.clear();
     this.chains.clear();
     this.sets.clear();
     this.needFull = true;

@@ -89,15 +89,14 @@ add chain ip k8ts svc-CDGGSHYLG3RE2FKL
 flush chain ip k8ts svc-CDGGSHYLG3RE2FKL
 add chain ip k8ts ext-CDGGSHYLG3RE2FKL
 flush chain ip k8ts ext-CDGGSHYLG3RE2FKL
-flush chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 flush chain ip k8ts sep-UAOFKSVRZAMC2PVA
+flush chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 add rule ip k8ts svc-CDGGSHYLG3RE2FKL ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
 add rule ip k8ts svc-CDGGSHYLG3RE2FKL meta l4proto tcp dnat ip to 10.244.1.2:8080
 add rule ip k8ts ext-CDGGSHYLG3RE2FKL jump mark-for-masquerade
 add rule ip k8ts ext-CDGGSHYLG3RE2FKL goto svc-CDGGSHYLG3RE2FKL
 add element ip k8ts service-ips { 10.96.0.10 . tcp . 80 : goto svc-CDGGSHYLG3RE2FKL }
 add element ip k8ts service-nodeports { tcp . 30001 : goto ext-CDGGSHYLG3RE2FKL }
-add element ip k8ts hairpin { 10.244.1.2 . 10.244.1.2 }
 delete chain ip k8ts sep-UAOFKSVRZAMC2PVA
 delete chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 delete set ip k8ts aff-UAOFKSVRZAMC2PVA-60
@@ -112,6 +111,7 @@ delete set ip k8ts aff-UAOFKSVRZAMC2PVA-60
     nft.apply = async () => {
       throw new Error('nft failed');
     };
+    m.services.set(web.key, { ...web, endpoints: [web.endpoints[1]!] });
     await expect(b.sync(m, new Set([web.key]))).rejects.toThrow('nft failed');
     const nft2 = new RecordingNft();
     nft.apply = nft2.apply.bind(nft2);
