@@ -419,6 +419,8 @@ export class IptablesBackend implements ProxyBackend {
   private jumpsCheckedAt = 0;
   private top: { nat: string; filter: string } | undefined;
   private ruleCount = 0;
+  /** the last restore text written (for benchmarks and debugging) */
+  lastText = '';
 
   constructor(private readonly ipt: Iptables) {}
 
@@ -504,6 +506,7 @@ export class IptablesBackend implements ProxyBackend {
       this.ruleCount += partialChains!.ruleDelta;
     }
     this.needFull = false;
+    this.lastText = text;
     return {
       full,
       ruleCount: this.ruleCount,
