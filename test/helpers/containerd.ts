@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { execa } from 'execa';
 import { loadCriServices } from '../../agent/runtime/cri/client.js';
+import { containerdConfig } from '../../agent/runtime/cri/config.js';
+
+export { containerdConfig };
 
 export interface ContainerdHandle {
   /** unix:///tmp/k8ts-containerd-xxx/containerd.sock, for createRuntime({ kind: 'cri', endpoint }). */
@@ -97,66 +100,6 @@ export async function killPids(pids: number[]): Promise<void> {
       /* gone */
     }
   }
-}
-
-function toml(s: string): string {
-  return JSON.stringify(s);
-}
-
-export function containerdConfig(p: {
-  root: string;
-  state: string;
-  address: string;
-  sandboxImage: string;
-  cniBinDir: string;
-  cniConfDir: string;
-  streamPort: number;
-  registryMirror?: string;
-  logLevel?: string;
-}): string {
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  const lines = [
-    'version = 2',
-    `root = ${toml(p.root)}`,
-    `state = ${toml(p.state)}`,
-    // aufs/btrfs/zfs/devmapper only log noise here; overlayfs is the snapshotter we use.
-    'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-    '[grpc]',
-    `  address = ${toml(p.address)}`,
-    '[ttrpc]',
-    `  address = ${toml(p.address + '.ttrpc')}`,
-    '[debug]',
-    `  level = ${toml(p.logLevel ?? 'warn')}`,
-    '[plugins."io.containerd.internal.v1.opt"]',
-    `  path = ${toml(join(p.root, 'opt'))}`,
-    `[${cri}]`,
-    `  sandbox_image = ${toml(p.sandboxImage)}`,
-    // Loopback only: the streaming server has no auth, the URLs are bearer tokens. (Port 0
-    // also works with 1.6.20: the URLs carry the bound port; a known port eases debugging.)
-    '  stream_server_address = "127.0.0.1"',
-    `  stream_server_port = ${toml(String(p.streamPort))}`,
-    '  enable_selinux = false',
-    '  disable_apparmor = true',
-    '  restrict_oom_score_adj = true',
-    '  max_container_log_line_size = 16384',
-    `[${cri}.containerd]`,
-    '  snapshotter = "overlayfs"',
-    '  default_runtime_name = "runc"',
-    `[${cri}.containerd.runtimes.runc]`,
-    '  runtime_type = "io.containerd.runc.v2"',
-    `[${cri}.containerd.runtimes.runc.options]`,
-    '  SystemdCgroup = false',
-    `[${cri}.cni]`,
-    `  bin_dir = ${toml(p.cniBinDir)}`,
-    `  conf_dir = ${toml(p.cniConfDir)}`,
-    '  max_conf_num = 1',
-  ];
-  if (p.registryMirror) {
-    for (const reg of ['docker.io', 'registry.k8s.io']) {
-      lines.push(`[${cri}.registry.mirrors.${toml(reg)}]`, `  endpoint = [${toml(p.registryMirror)}]`);
-    }
-  }
-  return lines.join('\n') + '\n';
 }
 
 /** Resolves when the CRI RuntimeService answers Version. */
