@@ -165,17 +165,9 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     state.pids.registry = spawnInNetns(cp.netns, 'docker-registry', ['serve', cfg], join(logs, 'registry.log'));
     saveState(state);
   }
-  await waitFor('the image registry', 15_000, () => httpOk(`${mirror}/v2/`), join(logs, 'registry.log'));
-  step(`image registry on ${registryAddr} (mirror for docker.io and registry.k8s.io)`);
-  const images = (await import('../../images/build.js')) as typeof import('../../images/build.js');
-  const registry = (await import('../../images/registry.js')) as typeof import('../../images/registry.js');
-  for (const name of IMAGES) {
-    await images.buildImage(name);
-    await registry.pushImage(name, registryAddr);
-  }
-  step(`images built and pushed: ${IMAGES.join(', ')}`);
-
-  // Control plane.
+  // Start every daemon now and wait for each only where it is needed: the control plane and
+  // the runtimes boot while the images are pushed.
+  // The control plane.
   const cpDir = join(opts.stateDir, 'cp');
   if (!alive(state.pids.controlPlane)) {
     state.pids.controlPlane = spawnInNetns(
@@ -186,14 +178,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     );
     saveState(state);
   }
-  const apiserver = `https://${cp.ip}:${APISERVER_PORT}`;
-  await waitFor('the apiserver', 30_000, async () => (await httpsGet(`${apiserver}/readyz`).catch(() => 0)) === 200, join(logs, 'control-plane.log'));
-  const kubeconfig = await execa(process.execPath, [K8TS_BIN, 'kubeconfig', '--data-dir', cpDir, '--server', apiserver]);
-  writeFileSync(state.kubeconfig, kubeconfig.stdout + '\n', { mode: 0o600 });
-  const token = readFileSync(join(cpDir, 'join-token'), 'utf8').trim();
-  step(`control plane ready at ${apiserver}`);
-
-  // Workers: a runtime daemon and an agent each.
+  // A runtime daemon per worker (its agent starts once the control plane is ready).
   for (const w of workers) {
     const dirs = runtimeDirs(opts.stateDir, opts.runDir, w.name, opts.runtime);
     const key = `runtime:${w.name}`;
@@ -207,6 +192,23 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       saveState(state);
     }
   }
+  await waitFor('the image registry', 15_000, () => httpOk(`${mirror}/v2/`), join(logs, 'registry.log'));
+  step(`image registry on ${registryAddr} (mirror for docker.io and registry.k8s.io)`);
+  const images = (await import('../../images/build.js')) as typeof import('../../images/build.js');
+  const registry = (await import('../../images/registry.js')) as typeof import('../../images/registry.js');
+  for (const name of IMAGES) {
+    await images.buildImage(name);
+    await registry.pushImage(name, registryAddr);
+  }
+  step(`images built and pushed: ${IMAGES.join(', ')}`);
+
+  const apiserver = `https://${cp.ip}:${APISERVER_PORT}`;
+  await waitFor('the apiserver', 30_000, async () => (await httpsGet(`${apiserver}/readyz`).catch(() => 0)) === 200, join(logs, 'control-plane.log'));
+  const kubeconfig = await execa(process.execPath, [K8TS_BIN, 'kubeconfig', '--data-dir', cpDir, '--server', apiserver]);
+  writeFileSync(state.kubeconfig, kubeconfig.stdout + '\n', { mode: 0o600 });
+  const token = readFileSync(join(cpDir, 'join-token'), 'utf8').trim();
+  step(`control plane ready at ${apiserver}`);
+
   for (const w of workers) {
     const dirs = runtimeDirs(opts.stateDir, opts.runDir, w.name, opts.runtime);
     await waitFor(`${opts.runtime === 'cri' ? 'containerd' : 'dockerd'} on ${w.name}`, 30_000, async () => existsSync(dirs.socket), join(logs, `${w.name}-*.log`));
