@@ -224,8 +224,9 @@ function iptEndpoints(nat: Map<string, IptRule[]>, chain: string, out: EndpointH
       affinity = true;
       continue; // the affinity check rules jump to the same SEPs as the LB rules below
     }
-    if (seen.has(r.target)) continue;
-    seen.add(r.target);
+    // per chain: SVC and SVL of one Service share the local endpoints' SEP chains
+    if (seen.has(`${chain} ${r.target}`)) continue;
+    seen.add(`${chain} ${r.target}`);
     const dnat = (nat.get(r.target) ?? []).find((x) => x.target === 'DNAT' && x.toDestination);
     const { ip, port } = dnat ? hostPort(dnat.toDestination!) : { ip: '', port: 0 };
     out.push({
