@@ -6,6 +6,7 @@
 import { labelSelectorFromSpec, matches, type MetaLabelSelector } from '../../api/selectors.js';
 import { errorCode, rawRequest } from './base/clients.js';
 import { Controller, type ControllerContext } from './base/controller.js';
+import { recordEvent } from './base/events.js';
 import { objectKey, type SharedInformer } from './base/informer.js';
 import { canonical, clone, controllerRef, intOrPercent, nowRFC3339, ownerRefFor, ts } from './base/util.js';
 
@@ -251,6 +252,9 @@ export class DeploymentController extends Controller {
       metadata: { annotations: { [DESIRED_REPLICAS]: String(p.replicas), [MAX_REPLICAS]: String(p.replicas + p.maxSurge) } },
     });
     this.log.debug({ rs: rs.metadata.name, from: specReplicas(rs), to: replicas }, 'scaled replica set');
+    const dir = replicas > specReplicas(rs) ? 'up' : 'down';
+    recordEvent(this.ctx.clients.kc, 'deployment-controller', { ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, 'Normal', 'ScalingReplicaSet',
+      `Scaled ${dir} replica set ${rs.metadata.name} from ${specReplicas(rs)} to ${replicas}`);
   }
 
   private async createNewRS(d: Obj, rsList: Obj[], revision: number, p: RollingParams): Promise<Obj | undefined> {
@@ -283,6 +287,8 @@ export class DeploymentController extends Controller {
     try {
       const rs = await rawRequest<Obj>(this.ctx.clients.kc, 'POST', this.path(ns, 'replicasets'), body);
       this.log.info({ deployment: d.metadata.name, rs: rs.metadata.name, replicas }, 'created new replica set');
+      recordEvent(this.ctx.clients.kc, 'deployment-controller', { ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, 'Normal', 'ScalingReplicaSet',
+        `Scaled up replica set ${rs.metadata.name} from 0 to ${replicas}`);
       return rs;
     } catch (err) {
       if (errorCode(err) !== 409) throw err;

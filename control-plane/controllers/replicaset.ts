@@ -6,6 +6,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type LabelSelector, type MetaLabelSelector } from '../../api/selectors.js';
 import { errorCode, rawRequest } from './base/clients.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
+import { recordEvent } from './base/events.js';
 import { objectKey, type SharedInformer } from './base/informer.js';
 import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor, ts } from './base/util.js';
 
@@ -85,6 +86,7 @@ export class ReplicaSetController extends Controller {
   private owners!: SharedInformer<Obj>;
   private pods!: SharedInformer<V1Pod>;
   private deletionSeen = new Set<string>();
+  private readonly eventSource: string;
 
   constructor(
     ctx: ControllerContext,
@@ -92,6 +94,7 @@ export class ReplicaSetController extends Controller {
     workers = 4,
   ) {
     super(kind.kind === 'ReplicaSet' ? 'replicaset-controller' : 'replicationcontroller-controller', ctx, workers);
+    this.eventSource = kind.kind === 'ReplicaSet' ? 'replicaset-controller' : 'replication-controller';
   }
 
   register(): void {
@@ -237,9 +240,14 @@ export class ReplicaSetController extends Controller {
       while (done < n) {
         const size = Math.min(batch, n - done);
         const results = await Promise.allSettled(
-          Array.from({ length: size }, () => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, podFromTemplate(rs, this.kind))),
+          Array.from({ length: size }, () => rawRequest<Obj>(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, podFromTemplate(rs, this.kind))),
         );
+        const ownerObj = { ...rs, apiVersion: this.kind.apiVersion, kind: this.kind.kind };
+        for (const r of results) {
+          if (r.status === 'fulfilled') recordEvent(kc, this.eventSource, ownerObj, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value?.metadata?.name}`);
+        }
         const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+        if (failed.length) recordEvent(kc, this.eventSource, ownerObj, 'Warning', 'FailedCreate', `Error creating: ${String((failed[0]!.reason as Error)?.message ?? failed[0]!.reason)}`);
         done += size;
         if (failed.length) {
           failure = failed[0]!.reason;
@@ -259,6 +267,10 @@ export class ReplicaSetController extends Controller {
         victims.map((p) => rawRequest(kc, 'DELETE', `/api/v1/namespaces/${ns}/pods/${p.metadata!.name}`)),
       );
       let failure: unknown;
+      const ownerObj = { ...rs, apiVersion: this.kind.apiVersion, kind: this.kind.kind };
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') recordEvent(kc, this.eventSource, ownerObj, 'Normal', 'SuccessfulDelete', `Deleted pod: ${victims[i]!.metadata!.name}`);
+      });
       for (const r of results) {
         if (r.status === 'fulfilled') continue;
         this.expectations.lower(key, 0, 1);

@@ -38,6 +38,11 @@ describe('ReplicationController', () => {
     // kubectl sees the same
     const out = await c.cp.kubectl(['get', 'rc', 'web', '-o', 'jsonpath={.status.readyReplicas}']);
     expect(out.stdout).toBe('3');
+    const described = await waitFor('events', async () => {
+      const d = await c.cp.kubectl(['describe', 'rc', 'web']);
+      return d.stdout.includes('SuccessfulCreate') && d.stdout;
+    });
+    expect(described).toMatch(/Created pod: web-/);
   });
 
   it('replaces a deleted pod', async () => {
