@@ -77,7 +77,7 @@ export function register(program: Command): void {
         const nd = await import('../agent/nodedebug/index.js');
         const nr = nd.openRuntime(await target(g));
         try {
-          const sbs = await nr.call((rt) => rt.listPodSandboxes());
+          const sbs = await nd.listSandboxes(nr);
           if (g.fmt === 'json') printJson(nd.podsJson(sbs));
           else process.stdout.write(nd.podsTable(sbs));
         } finally {
@@ -96,7 +96,7 @@ export function register(program: Command): void {
         const nd = await import('../agent/nodedebug/index.js');
         const nr = nd.openRuntime(await target(g));
         try {
-          const [sbs, ctrs] = await nr.call((rt) => Promise.all([rt.listPodSandboxes(), rt.listContainers()]));
+          const [sbs, ctrs] = await Promise.all([nr.call((rt) => rt.listPodSandboxes()), nd.listContainers(nr)]);
           const rows = nd.psRows(sbs, ctrs, !!o.all);
           if (g.fmt === 'json') printJson(nd.psJson(rows));
           else process.stdout.write(nd.psTable(rows));

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { readLogs } from '../kubelet/logs.js';
 import { NodeDebugError } from './errors.js';
+import type { ContainerStatus } from '../runtime/types.js';
 import { findPod, pickContainer, type NodeRuntime } from './views.js';
 
 export interface LogRequest {
@@ -87,10 +88,13 @@ export async function resolveLogSource(nr: NodeRuntime | undefined, podLogDir: s
   // All of the pod's containers across sandbox restarts share the pod UID label.
   const all = await nr.call((rt) => rt.listContainers(sb.uid ? { labels: { 'io.kubernetes.pod.uid': sb.uid } } : { podSandboxId: sb.id }));
   const mine = all.length ? all : await nr.call((rt) => rt.listContainers({ podSandboxId: sb.id }));
-  const current = pickContainer(mine, req.pod, req.container, false);
+  // CRI's ListContainers leaves out the log path; ContainerStatus has it.
+  const withPath = async (c: ContainerStatus) => (c.logPath ? c : await nr.call((rt) => rt.containerStatus(c.id)).catch(() => c));
+  const current = await withPath(pickContainer(mine, req.pod, req.container, false));
+  if (!current.logPath) return { path: logFileFromDir(podLogDir, req) };
   if (!req.previous) return { path: current.logPath, containerId: current.id };
   try {
-    const prev = pickContainer(mine, req.pod, req.container, true);
+    const prev = await withPath(pickContainer(mine, req.pod, req.container, true));
     if (prev.logPath) return { path: prev.logPath, containerId: prev.id };
   } catch {
     /* the runtime removed it: the file may still be there */

@@ -1,6 +1,6 @@
 // The runtime's view of this node: sandboxes, containers (the pause/sandbox container
 // included, marked), images; finding a pod by name, namespace/name, UID or id prefix.
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { createRuntime, type ContainerRuntime, type ContainerStatus, type ImageInfo, type SandboxStatus } from '../runtime/index.js';
 import { NodeDebugError, explainRuntimeError, runtimeLabel } from './errors.js';
 import { ago, formatTable, humanSize, shortId } from './table.js';
@@ -18,10 +18,13 @@ export function openRuntime(t: Pick<NodeTarget, 'runtime' | 'endpoint'>): NodeRu
   const path = socketPath(t.endpoint);
   if (path) {
     // gRPC and dockerode both report a missing socket as a vague connect error: check first.
-    if (!existsSync(path)) throw new NodeDebugError(`cannot reach ${runtimeLabel(t.runtime)} at ${t.endpoint}: is it running?`);
     try {
+      statSync(path);
       accessSync(path, constants.R_OK | constants.W_OK);
-    } catch {
+    } catch (err) {
+      // a dir on the way we may not search (EACCES) is a permission problem, not a dead daemon
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+        throw new NodeDebugError(`cannot reach ${runtimeLabel(t.runtime)} at ${t.endpoint}: is it running?`);
       throw new NodeDebugError(`permission denied on ${t.endpoint}: run as root (sudo)`);
     }
   }
@@ -201,6 +204,22 @@ export function pickSandbox(sandboxes: SandboxStatus[], ref: string): SandboxSta
   if (pods.size > 1) throw new NodeDebugError(`pod "${ref}" is ambiguous: ${[...pods].sort().join(', ')} (name it as namespace/name)`);
   const ready = hits.filter((s) => s.state === 'ready');
   return sortSandboxes(ready.length ? ready : hits)[0]!;
+}
+
+/** All sandboxes with what only the status call returns filled in (CRI lists carry no IP). */
+export async function listSandboxes(nr: NodeRuntime): Promise<SandboxStatus[]> {
+  const list = await nr.call((rt) => rt.listPodSandboxes());
+  return Promise.all(list.map((s) => (s.ip || s.state !== 'ready' ? s : nr.rt.podSandboxStatus(s.id).then((st) => ({ ...s, ip: st.ip, netnsPath: st.netnsPath }), () => s))));
+}
+
+/** All containers; exited ones with their exit code and reason (CRI lists carry neither). */
+export async function listContainers(nr: NodeRuntime): Promise<ContainerStatus[]> {
+  const list = await nr.call((rt) => rt.listContainers());
+  return Promise.all(
+    list.map((c) =>
+      c.state !== 'exited' ? c : nr.rt.containerStatus(c.id).then((st) => ({ ...c, exitCode: st.exitCode, reason: st.reason, finishedAt: st.finishedAt, logPath: st.logPath || c.logPath }), () => c),
+    ),
+  );
 }
 
 export async function findPod(nr: NodeRuntime, ref: string): Promise<SandboxStatus> {

@@ -97,7 +97,7 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
       expect((JSON.parse(byVip.stdout) as ServicePath).service).toBe('default/frontend');
       const missing = await cli(['service', 'nope']);
       expect(missing.code).not.toBe(0);
-      expect(missing.stderr).toBe('k8ts node: service "default/nope" not found in this node\'s iptables, nftables or IPVS rules\n');
+      expect(missing.stderr).toBe('k8ts node: service "default/nope" not found in this node\'s iptables, nftables or IPVS rules');
     } finally {
       await cleanupIptables(ipt);
     }
