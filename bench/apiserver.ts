@@ -131,6 +131,14 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
+/** CPU seconds (user+system) the process has used: a load-independent cost measure. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ=100)
+}
+
 function rssMb(pid: number | undefined): number {
   if (!pid) return NaN;
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
@@ -173,7 +181,8 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
   // Load figures: the apiserver alone, so nothing else reacts to the pods.
   const cp = await startTestControlPlane({
     etcd,
-    extraArgs: ['--no-scheduler', '--no-controllers'],
+    // (a non-empty etcd prefix: see the note in test/e2e/kubectl-etcd.test.ts)
+    extraArgs: ['--no-scheduler', '--no-controllers', ...(etcd ? ['--etcd-prefix', '/k8ts'] : [])],
     env: { K8TS_LOG_LEVEL: 'warn' },
     nodeArgs: process.env.BENCH_CP_NODE_ARGS ? process.env.BENCH_CP_NODE_ARGS.split(' ') : [],
   });
@@ -184,16 +193,23 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     const c = client(cp, 1);
     for (const ns of ['bench1', 'bench32']) await c.post('/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } }));
     c.agent.destroy();
+    let cpu0 = cpuSeconds(cp.pid());
     const r1 = await createPods(cp, 'bench1', 'one', n1, 1);
-    console.log(`pod creates/s, 1 client: ${fmt(r1)}`);
+    const cpu1 = (cpuSeconds(cp.pid()) - cpu0) / n1;
+    console.log(`pod creates/s, 1 client: ${fmt(r1)} (apiserver CPU ${fmt(cpu1 * 1e6)} µs per create)`);
     const latencies: number[] = [];
     const sent = new Map<string, number>();
     const w = startWatchers(cp, 'bench32', watchers, latencies, sent);
     await w.ready;
+    cpu0 = cpuSeconds(cp.pid());
     const r32 = await createPods(cp, 'bench32', 'many', n, 32, sent);
+    const cpu32 = (cpuSeconds(cp.pid()) - cpu0) / n;
     await new Promise((r) => setTimeout(r, 2000));
     w.stop();
     console.log(`pod creates/s, 32 clients: ${fmt(r32)} = ${((100 * r32) / raw).toFixed(0)}% of the raw store (goal >= 50%${etcd ? '' : ', and >= 3,000/s'})`);
+    console.log(
+      `  apiserver CPU per create with ${watchers} watchers: ${fmt(cpu32 * 1e6)} µs, i.e. at most ${fmt(1 / cpu32)} creates/s per fully available core (machine load average now ${loadavg()[0].toFixed(1)})`,
+    );
     console.log(
       `watch delivery latency with ${watchers} watchers during the load: p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms (goal p99 < 50 ms; ${fmt(latencies.length)} deliveries, expected ${fmt(n * watchers)})`,
     );

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
-import YAML from 'yaml';
+import type YAMLNs from 'yaml';
 import type { KObject, ResourceDef } from '../../api/registry.js';
 import {
   StatusError,
@@ -33,6 +33,13 @@ import type { ClusterPki } from './pki.js';
 const log = logger('apiserver');
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+// The YAML library costs ~9 MB resident; most clients speak JSON, so load it on first use.
+let YAML: typeof YAMLNs | undefined;
+async function loadYaml(): Promise<typeof YAMLNs> {
+  YAML ??= (await import('yaml')).default;
+  return YAML;
+}
 
 export interface HandlerContext {
   core: ApiCore;
@@ -146,7 +153,7 @@ function tableOf(def: ResourceDef, objs: KObject[], includeObject: string, meta:
 }
 
 function writeBody(res: ServerResponse, code: number, body: unknown, yaml = false, extraHeaders?: Record<string, string>): void {
-  const text = typeof body === 'string' ? body : yaml ? YAML.stringify(body) : JSON.stringify(body);
+  const text = typeof body === 'string' ? body : yaml ? YAML!.stringify(body) : JSON.stringify(body);
   const headers: Record<string, string | number> = {
     'Content-Type': yaml ? 'application/yaml' : 'application/json',
     'Content-Length': Buffer.byteLength(text),
@@ -185,7 +192,7 @@ function mediaType(req: IncomingMessage): string {
 function parseDoc(text: string, ct: string): unknown {
   if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
     try {
-      return YAML.parse(text);
+      return YAML!.parse(text);
     } catch (err) {
       throw new StatusError(badRequest(`error converting YAML to JSON: ${(err as Error).message.split('\n')[0]}`));
     }
@@ -680,6 +687,7 @@ export function createHandler(ctx: HandlerContext) {
     const path = qi < 0 ? url : url.slice(0, qi);
     const q = new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1));
     try {
+      if (!YAML && ((req.headers.accept ?? '').includes('yaml') || (req.headers['content-type'] ?? '').includes('yaml'))) await loadYaml();
       // Health and version answer anonymous requests (upstream's system:public-info-viewer).
       if (path === '/healthz' || path === '/livez' || path === '/readyz' || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
         const ok = !path.startsWith('/readyz') || ctx.isReady();

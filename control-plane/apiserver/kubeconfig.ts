@@ -1,5 +1,4 @@
 // Kubeconfig rendering (embedded certificates), for the admin and for node identities.
-import YAML from 'yaml';
 import type { ClusterPki, KeyPairPem } from './pki.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -13,15 +12,30 @@ export function renderKubeconfig(opts: { server: string; caPem: string; user: st
   }
   if (opts.token) userEntry.token = opts.token;
   const ctxName = `${opts.user}@${cluster}`;
-  return YAML.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: cluster, cluster: { server: opts.server, 'certificate-authority-data': b64(opts.caPem) } }],
-    users: [{ name: opts.user, user: userEntry }],
-    contexts: [{ name: ctxName, context: { cluster, user: opts.user } }],
-    'current-context': ctxName,
-    preferences: {},
-  });
+  // JSON is YAML: strings are quoted, no YAML library needed (it costs ~9 MB resident).
+  const q = (v: string) => JSON.stringify(v);
+  const userLines = Object.entries(userEntry).map(([k, v]) => `    ${k}: ${q(v)}`);
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    `- name: ${q(cluster)}`,
+    '  cluster:',
+    `    server: ${q(opts.server)}`,
+    `    certificate-authority-data: ${q(b64(opts.caPem))}`,
+    'users:',
+    `- name: ${q(opts.user)}`,
+    '  user:',
+    ...userLines,
+    'contexts:',
+    `- name: ${q(ctxName)}`,
+    '  context:',
+    `    cluster: ${q(cluster)}`,
+    `    user: ${q(opts.user)}`,
+    `current-context: ${q(ctxName)}`,
+    'preferences: {}',
+    '',
+  ].join('\n');
 }
 
 export function adminKubeconfig(pki: ClusterPki, server: string): string {

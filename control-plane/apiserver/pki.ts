@@ -5,9 +5,27 @@ import { webcrypto, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// @peculiar/x509 costs ~18 MB resident: loaded only when a certificate must be issued.
+let x509mod: typeof X509 | undefined;
+async function lib(): Promise<typeof X509> {
+  if (!x509mod) {
+    x509mod = await import('@peculiar/x509');
+    x509mod.cryptoProvider.set(webcrypto as unknown as Crypto);
+  }
+  return x509mod;
+}
+
+function pemToDer(pem: string): ArrayBuffer {
+  const b = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+function derToPem(der: ArrayBuffer, label: string): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const subtle = webcrypto.subtle;
@@ -50,16 +68,15 @@ function dn(cn: string, orgs: string[] = []): string {
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
-  const der = await subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return derToPem(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
 async function importKeyPem(pem: string): Promise<CryptoKey> {
-  const der = x509.PemConverter.decode(pem)[0];
-  return subtle.importKey('pkcs8', der, ALG, true, ['sign']);
+  return subtle.importKey('pkcs8', pemToDer(pem), ALG, true, ['sign']);
 }
 
 async function createCa(): Promise<KeyPairPem> {
+  const x509 = await lib();
   const keys = (await subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -79,19 +96,20 @@ async function createCa(): Promise<KeyPairPem> {
 }
 
 async function issueWith(ca: KeyPairPem, caKey: CryptoKey, opts: IssueOptions): Promise<KeyPairPem> {
+  const x509 = await lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const keys = (await subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const usages: string[] = [];
   if (opts.server) usages.push(x509.ExtendedKeyUsage.serverAuth);
   if (opts.client) usages.push(x509.ExtendedKeyUsage.clientAuth);
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension(usages, false),
     await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
   ];
-  const names: x509.JsonGeneralName[] = [
+  const names: X509.JsonGeneralName[] = [
     ...(opts.dnsNames ?? []).map((v) => ({ type: 'dns' as const, value: v })),
     ...(opts.ips ?? []).map((v) => ({ type: 'ip' as const, value: v })),
   ];

@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { openStore } from '../storage/index.js';
+import { SqliteStore } from '../storage/sqlite.js';
 import type { Store } from '../storage/store.js';
 import { logger } from '../../api/log.js';
 import { Authenticator, BOOTSTRAPPERS } from './auth.js';
@@ -68,14 +68,24 @@ async function loadTokenFile(dataDir: string, authn: Authenticator): Promise<voi
   }
 }
 
+/**
+ * The embedded store is imported directly; the etcd client (grpc, ~25 MB resident) only
+ * when --etcd-servers asks for it.
+ */
+async function openConfiguredStore(opts: ApiServerOptions): Promise<Store> {
+  if (opts.etcdServers?.length) {
+    const { openStore } = await import('../storage/index.js');
+    return openStore({ etcdServers: opts.etcdServers, ...(opts.etcdPrefix ? { prefix: opts.etcdPrefix } : {}) });
+  }
+  return new SqliteStore({ dataDir: opts.dataDir, compaction: {} });
+}
+
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const dataDir = opts.dataDir;
   await mkdir(dataDir, { recursive: true });
   const advertise = opts.advertiseAddress ?? '127.0.0.1';
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
-  const store =
-    opts.store ??
-    (await openStore(opts.etcdServers?.length ? { etcdServers: opts.etcdServers, ...(opts.etcdPrefix ? { prefix: opts.etcdPrefix } : {}) } : { dataDir }));
+  const store = opts.store ?? (await openConfiguredStore(opts));
   const joinToken = await ensureJoinToken(dataDir);
   const authn = new Authenticator();
   authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
