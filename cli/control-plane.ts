@@ -7,7 +7,7 @@ export function register(program: Command): void {
     .description('Run the control plane (Kubernetes-compatible apiserver over HTTPS)')
     .requiredOption('--data-dir <dir>', 'state directory (PKI, embedded store, tokens)')
     .option('--etcd-servers <urls>', 'comma-separated etcd URLs (default: embedded SQLite store in the data dir)')
-    .option('--etcd-prefix <prefix>', 'prefix of every key in etcd', '')
+    .option('--etcd-prefix <prefix>', 'prefix of every key in etcd (store keys /registry/... go below it)', '/k8ts')
     .option('--bind-address <ip>', 'address to listen on', '0.0.0.0')
     .option('--advertise-address <ip>', 'address other nodes reach the apiserver at', '127.0.0.1')
     .option('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443')
