@@ -12,6 +12,7 @@ import { Backoff } from './backoff.js';
 import { ApiError, type KubeClient } from './client.js';
 import { buildEnv, EnvError, expandCommand } from './env.js';
 import { EventRecorder, podRef, type EventType } from './events.js';
+import { appendNodeEvent } from './journal.js';
 import {
   A_CONFIG_MIRROR,
   A_CONFIG_HASH,
@@ -411,6 +412,7 @@ export class Kubelet {
   private event(pod: Pod, type: EventType, reason: string, message: string, container?: string, init = false): void {
     // Events of static pods belong to their mirror pod (same namespace/name in the API).
     this.events.record({ namespace: pod.metadata.namespace ?? 'default', involved: podRef(pod, container, init), type, reason, message });
+    appendNodeEvent(this.opts.rootDir, { pod: `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`, uid: pod.metadata.uid, container, type, reason, message });
   }
 
   // ---------------------------------------------------------------- sync
