@@ -291,6 +291,7 @@ export function register(program: Command): void {
         const g = globals(cmd);
         const nd = await import('../agent/nodedebug/index.js');
         const t = await target(g);
+        if (o.since !== undefined && nd.parseSince(o.since) === undefined) fail(`--since: invalid duration "${o.since}" (use e.g. 90s, 10m, 2h)`, 2);
         const dirs = o.journalDir ? [o.journalDir] : t.journalDirs;
         const { events, dirs: found } = nd.nodeEvents(dirs, { since: o.since, pod: o.pod });
         if (g.fmt === 'json') printJson({ items: events });
@@ -314,9 +315,21 @@ export function register(program: Command): void {
         const shell = argv.length ? argv : [existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh'];
         // A local-cluster node is a network namespace on this machine; a real node is PID 1's
         // namespaces (useful when k8ts itself runs in a container on the node).
+        // Already in PID 1's namespaces (the usual case on a node) or unable to see them
+        // (a restricted container): run the shell as is rather than fail in nsenter.
+        const { readlinkSync } = await import('node:fs');
+        const nsKinds = ['mnt', 'uts', 'ipc', 'net', 'pid'];
+        let sameAsInit = true;
+        try {
+          sameAsInit = nsKinds.every((k) => readlinkSync(`/proc/self/ns/${k}`) === readlinkSync(`/proc/1/ns/${k}`));
+        } catch {
+          process.stderr.write('k8ts node: cannot inspect PID 1\'s namespaces; using this process\'s namespaces\n');
+        }
         const [file, args] = t.netns
           ? ['ip', ['netns', 'exec', t.netns, ...shell]]
-          : ['nsenter', ['-t', '1', '-m', '-u', '-i', '-n', '-p', '--', ...shell]];
+          : sameAsInit
+            ? [shell[0]!, shell.slice(1)]
+            : ['nsenter', ['-t', '1', '-m', '-u', '-i', '-n', '-p', '--', ...shell]];
         const child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, PS1: `[k8ts ${t.nodeName ?? 'node'}] \\w# ` } });
         const code = await new Promise<number>((resolve) => {
           child.once('error', (err) => {

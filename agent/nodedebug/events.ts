@@ -1,6 +1,7 @@
 // `k8ts node events`: what the kubelet did lately, from its journal on this node.
 import { existsSync } from 'node:fs';
 import { readNodeEvents, type NodeEvent } from '../kubelet/journal.js';
+export { parseSince } from '../kubelet/journal.js';
 import { NodeDebugError } from './errors.js';
 import { ago, formatTable } from './table.js';
 

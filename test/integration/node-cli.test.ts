@@ -253,6 +253,12 @@ describe.skipIf(!isRoot)('k8ts node against a real containerd (no apiserver)', (
     }
   }, 120_000);
 
+  it('shell: runs in the node\'s namespaces, passes the exit code through', async () => {
+    const r = await k8ts(['shell', '--', 'sh', '-c', 'cat /proc/sys/kernel/hostname; exit 5']);
+    expect(r.code).toBe(5);
+    expect(r.stdout.trim()).toBe((await readFile('/proc/sys/kernel/hostname', 'utf8')).trim());
+  }, 120_000);
+
   it('bad input: one clear line, non-zero exit, no stack trace', async () => {
     const stale = join(logRoot, 'stale.sock');
     writeFileSync(stale, ''); // a socket path nobody listens on: connection refused
