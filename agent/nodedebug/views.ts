@@ -28,7 +28,7 @@ export function openRuntime(t: Pick<NodeTarget, 'runtime' | 'endpoint'>): NodeRu
       throw new NodeDebugError(`permission denied on ${t.endpoint}: run as root (sudo)`);
     }
   }
-  const rt = createRuntime({ kind: t.runtime, endpoint: t.endpoint, cri: { timeoutMs: 15_000 } });
+  const rt = createRuntime({ kind: t.runtime, endpoint: t.endpoint, cri: { timeoutMs: 15_000 }, docker: { copyLogs: false } });
   return {
     rt,
     async call(f) {

@@ -265,7 +265,8 @@ export async function down(stateDir: string, runDir: string, log: (l: string) =>
     if (!existsSync(dirs.socket)) continue;
     try {
       const { createRuntime } = (await import('../../agent/runtime/index.js')) as typeof import('../../agent/runtime/index.js');
-      const rt = await createRuntime({ kind: runtimeKind, endpoint: `unix://${dirs.socket}` });
+      const endpoint = `unix://${dirs.socket}`;
+      const rt = await createRuntime({ kind: runtimeKind, endpoint, docker: { copyLogs: false } });
       try {
         await Promise.race([
           (async () => {

@@ -46,6 +46,11 @@ export interface DockerRuntimeOptions {
   stateDir?: string;
   /** Stage timings (sandbox = pause create+start, cni = ADD) for benchmarks. */
   onStage?: (stage: 'sandbox' | 'cni', ms: number, sandboxId: string) => void;
+  /**
+   * Copy container output into the CRI log files (default true). Only the agent does;
+   * debugging tools opening the same dockerd pass false so lines are not written twice.
+   */
+  copyLogs?: boolean;
 }
 
 const L = {
@@ -211,7 +216,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.stateDir = opts.stateDir ?? '/var/lib/k8ts/docker-runtime';
     this.cniCacheDir = opts.cniCacheDir ?? join(this.stateDir, 'cni-cache');
     // Containers that ran while the agent was down: finish their log files.
-    this.resumed = this.resumeLogs().catch(() => {});
+    this.resumed = opts.copyLogs === false ? Promise.resolve() : this.resumeLogs().catch(() => {});
   }
 
   // ---- runtime ---------------------------------------------------------------------------
