@@ -60,6 +60,8 @@ export interface RequestAttributes {
   name?: string;
   /** For list/watch: a spec.nodeName=<x> field selector, if any. */
   nodeNameSelector?: string;
+  /** For create: the object to be created (the node authorizer checks mirror pods). */
+  object?: { metadata?: { annotations?: Record<string, string> }; spec?: { nodeName?: string } };
 }
 
 export type Decision =
@@ -93,6 +95,12 @@ export function authorize(user: UserInfo, a: RequestAttributes): Decision {
       case 'pods':
         if (READ.has(a.verb)) return { allowed: true };
         if (a.verb === 'delete' && a.name) return { allowed: true, needsBoundPod: node };
+        // A kubelet mirrors its static pods into the apiserver, bound to itself (as upstream's
+        // NodeRestriction admission allows).
+        if (a.verb === 'create' && a.object?.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined && a.object.spec?.nodeName === node) {
+          return { allowed: true };
+        }
+        if (a.verb === 'create') return { allowed: false, reason: `node "${node}" can only create mirror pods bound to itself` };
         return { allowed: false };
       case 'pods/status':
         if (a.verb === 'get') return { allowed: true };

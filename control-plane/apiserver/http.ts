@@ -531,6 +531,7 @@ export function createHandler(ctx: HandlerContext) {
       const body = parseObjectBody(await readBody(req), req);
       checkTypeMeta(def, body);
       attrs.name = body.metadata?.name;
+      attrs.object = body;
       await checkAuthz(user, attrs);
       await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
       const created = await core.create(def, ns, body, { dryRun });
