@@ -68,6 +68,11 @@ export class EtcdStore implements Store {
     return Buffer.from(this.prefix + key);
   }
 
+  /** Any key that always exists as a range start: etcd rejects an empty key. */
+  private probeKey(): Buffer {
+    return this.prefix === '' ? ALL_KEYS : this.k('');
+  }
+
   /** [start, end) in etcd for all store keys starting with `prefix`. */
   private range(prefix: string): { key: Buffer; end: Buffer } {
     const full = this.prefix + prefix;
@@ -301,7 +306,7 @@ export class EtcdStore implements Store {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.call(() => this.client.kv.range({ key: this.k(''), limit: 1, keys_only: true }));
+    const res = await this.call(() => this.client.kv.range({ key: this.probeKey(), limit: 1, keys_only: true }));
     return Number(res.header.revision);
   }
 
@@ -323,7 +328,7 @@ export class EtcdStore implements Store {
   async compactedRevision(): Promise<number> {
     const readable = async (rev: number): Promise<boolean> => {
       try {
-        await this.call(() => this.client.kv.range({ key: this.k(''), revision: rev, limit: 1, keys_only: true }));
+        await this.call(() => this.client.kv.range({ key: this.probeKey(), revision: rev, limit: 1, keys_only: true }));
         return true;
       } catch (err) {
         if (err instanceof StoreError && err.code === 'Compacted') return false;
