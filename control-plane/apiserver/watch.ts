@@ -139,7 +139,20 @@ export async function serveWatch(core: ApiCore, req: IncomingMessage, res: Serve
           else if (hasSel) prevs.set(e.kv.key, obj);
           onEvent({ type, rev: e.kv.modRevision, key: e.kv.key, obj, prevObj });
         },
-        () => finish(),
+        (err) => {
+          // etcd reports a compacted start revision through the watch, not by throwing.
+          if (err instanceof StoreError && err.code === 'Compacted') {
+            void core.store
+              .compactedRevision()
+              .catch(() => undefined)
+              .then((compacted) => {
+                send('ERROR', JSON.stringify(expired(fromRv, compacted).body));
+                finish();
+              });
+            return;
+          }
+          finish();
+        },
       );
       cleanups.push(() => w.stop());
     } catch (err) {
