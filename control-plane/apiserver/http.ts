@@ -25,6 +25,7 @@ import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type
 import { apiVersionOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
+import { requestVerb, type ApiServerMetrics } from './metrics.js';
 import { decodeKubernetesProtobuf, ProtobufError } from './protobuf.js';
 import { openapiV3GroupVersion, unknownFields } from './schema.js';
 import { serveWatch } from './watch.js';
@@ -49,6 +50,7 @@ export interface HandlerContext {
   isReady(): boolean;
   /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
   issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
+  metrics: ApiServerMetrics;
 }
 
 interface Route {
@@ -682,6 +684,22 @@ export function createHandler(ctx: HandlerContext) {
     return status;
   }
 
+  /** Times a request once its response is sent; watches and streams count as long-running. */
+  function observe(req: IncomingMessage, res: ServerResponse, route: Route | undefined, q: URLSearchParams): void {
+    const t0 = performance.now();
+    const resource = route?.plural ?? '';
+    const subresource = route?.subresource ?? '';
+    const verb = requestVerb(req.method ?? 'GET', route?.name !== undefined, !!route && (route.legacyWatch || truthy(q.get('watch'))));
+    const longRunning = verb === 'WATCH' || truthy(q.get('follow'));
+    if (longRunning) ctx.metrics.longRunning.inc({ verb, resource });
+    res.once('close', () => {
+      const labels = { verb, resource, subresource, code: String(res.statusCode) };
+      ctx.metrics.requestTotal.inc(labels);
+      if (longRunning) ctx.metrics.longRunning.dec({ verb, resource });
+      else ctx.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const qi = url.indexOf('?');
@@ -707,6 +725,16 @@ export function createHandler(ctx: HandlerContext) {
       }
       const segs = path.split('/').filter(Boolean);
       const route = parseRoute(segs);
+      observe(req, res, route, q);
+      if (path === '/metrics') {
+        if (!user.groups.includes(MASTERS)) {
+          writeStatus(res, forbiddenPath(user.name, 'get', path));
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType });
+        res.end(await ctx.metrics.registry.metrics());
+        return;
+      }
       if (route && !(route.group === 'bootstrap.k8ts.io')) {
         await handleResource(req, res, route, q, user);
         return;

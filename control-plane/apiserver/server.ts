@@ -12,6 +12,7 @@ import { Authenticator, BOOTSTRAPPERS } from './auth.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
+import { ApiServerMetrics } from './metrics.js';
 import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
 
@@ -85,7 +86,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   await mkdir(dataDir, { recursive: true });
   const advertise = opts.advertiseAddress ?? '127.0.0.1';
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
-  const store = opts.store ?? (await openConfiguredStore(opts));
+  const metrics = new ApiServerMetrics();
+  const store = metrics.instrument(opts.store ?? (await openConfiguredStore(opts)));
   const joinToken = await ensureJoinToken(dataDir);
   const authn = new Authenticator();
   authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
@@ -129,6 +131,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     authn,
     discovery,
     pki,
+    metrics,
     isReady: () => ready,
     async issueNodeCredentials(nodeName, nodeIP) {
       const client = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], client: true });

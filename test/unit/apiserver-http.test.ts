@@ -229,4 +229,16 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(r.json).toMatchObject({ kind: 'Status', status: 'Failure' });
     expect(r.json.message).toContain('n2');
   });
+
+  it('/metrics: request latency by verb/resource/code, watches, store latency; admins only', async () => {
+    expect((await req('GET', '/api/v1/namespaces/default/pods')).status).toBe(200);
+    expect((await req('GET', '/api/v1/namespaces/default/pods/nope')).status).toBe(404);
+    const m = await req('GET', '/metrics');
+    expect(m.status).toBe(200);
+    expect(m.text).toMatch(/apiserver_request_duration_seconds_count\{verb="LIST",resource="pods",subresource="",code="200"\} [1-9]/);
+    expect(m.text).toMatch(/apiserver_request_total\{verb="GET",resource="pods",subresource="",code="404"\} [1-9]/);
+    expect(m.text).toMatch(/k8ts_store_request_duration_seconds_count\{operation="list"\} [1-9]/);
+    expect(m.text).toContain('apiserver_longrunning_requests');
+    expect((await req('GET', '/metrics', { creds: {} })).status).toBe(401);
+  });
 });
