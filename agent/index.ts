@@ -149,7 +149,8 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   if (kc && o.proxyMode && o.proxyMode !== 'none') {
     try {
       const { startProxy } = await import('./proxy/index.js');
-      const p = await startProxy({ kubeConfig: kc, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR });
+      // Its sync metrics join the kubelet's /metrics on :10250.
+      const p = await startProxy({ kubeConfig: kc, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR, registry: kubelet.metrics.registry });
       stops.push(() => p.stop());
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'kube-proxy not started');
