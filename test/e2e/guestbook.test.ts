@@ -192,6 +192,42 @@ for (const runtime of ['cri', 'docker'] as const) {
       }
     });
 
+    it('k8ts node and /metrics show what node-1 runs, also with the control plane stopped', async () => {
+      const node = (args: string[]) => k8ts(['node', '--local-state-dir', STATE, '--node', 'node-1', ...args]);
+      const onNode1 = (await pods()).filter((p) => p.node === 'node-1').map((p) => p.name);
+      const frontends = (await pods()).filter((p) => p.labels.name === 'frontend' && p.phase === 'Running');
+      // The kubelet's metrics (with kube-proxy's) through the apiserver's nodes/proxy.
+      const kubeletMetrics = await kubectl(['get', '--raw', '/api/v1/nodes/node-1/proxy/metrics']);
+      expect(kubeletMetrics.exitCode, kubeletMetrics.all).toBe(0);
+      expect(kubeletMetrics.stdout).toMatch(/kubelet_pod_start_duration_seconds_count [1-9]/);
+      expect(kubeletMetrics.stdout).toContain('k8ts_proxy_sync_proxy_rules_duration_seconds');
+      const apiMetrics = await kubectl(['get', '--raw', '/metrics']);
+      expect(apiMetrics.stdout).toMatch(/apiserver_request_duration_seconds_count\{verb="LIST",resource="pods"/);
+
+      // Stop the control plane: node-level debugging must not need it.
+      const state = JSON.parse(readFileSync(join(STATE, 'cluster.json'), 'utf8'));
+      process.kill(state.pids.controlPlane, 'SIGKILL');
+      const podsOut = await node(['pods', '-o', 'json']);
+      expect(podsOut.exitCode, podsOut.all).toBe(0);
+      const sandboxes = JSON.parse(podsOut.stdout) as Array<{ name: string; state: string }>;
+      expect(sandboxes.map((p) => p.name).sort()).toEqual(expect.arrayContaining(onNode1));
+      const ps = await node(['ps', '-a']);
+      expect(ps.exitCode, ps.all).toBe(0);
+      expect(ps.stdout).toMatch(/frontend|redis/);
+      const svc = await node(['service', 'frontend', '-o', 'json']);
+      expect(svc.exitCode, svc.all).toBe(0);
+      expect(svc.stdout).toContain('30001');
+      const human = await node(['service', 'frontend']);
+      const endpointIPs = [...human.stdout.matchAll(/-> (10\.244\.\d+\.\d+):80/g)].map((m) => m[1]);
+      expect(endpointIPs).toHaveLength(frontends.length);
+      // Endpoints on both workers: each node has its own /24 of 10.244.0.0/16.
+      expect(new Set(endpointIPs.map((ip) => ip!.split('.')[2])).size).toBe(2);
+      const missing = await node(['logs', 'no-such-pod']);
+      expect(missing.exitCode).not.toBe(0);
+      expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+      expect(missing.stderr).toContain('no-such-pod');
+    });
+
     it('k8ts down leaves nothing behind', async () => {
       const r = await k8ts(['down', '--state-dir', STATE, '--run-dir', RUN]);
       expect(r.exitCode, r.all).toBe(0);
