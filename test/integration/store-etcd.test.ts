@@ -2,6 +2,7 @@
 // what only etcd can show: a watch that survives an etcd restart, Unavailable when etcd is
 // gone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { EtcdStore, openStore, StoreError, type Store } from '../../control-plane/storage/index.js';
 import { startEtcd, type EtcdHandle } from '../helpers/etcd.js';
 import { storeContractSuite } from '../store-suite.js';
@@ -104,6 +105,8 @@ describe('EtcdStore when etcd stalls or restarts', () => {
     try {
       await store.create('/k/a', '1');
       process.kill(own!.pid, 'SIGSTOP'); // alive but silent, as a partitioned etcd
+      // Signal delivery is asynchronous: wait until the kernel shows it stopped.
+      await waitFor(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${own!.pid}/stat`, 'utf8')), 5000);
       try {
         const err = await store.get('/k/a').catch((e: unknown) => e);
         expect(err).toBeInstanceOf(StoreError);
