@@ -4,13 +4,14 @@
 // ran, kills the shims it spawned and unmounts everything under its dirs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { execa } from 'execa';
 import { loadCriServices } from '../../agent/runtime/cri/client.js';
 import { containerdConfig } from '../../agent/runtime/cri/config.js';
+export { freePort } from './ports.js';
+import { freePort } from './ports.js';
 
 export { containerdConfig };
 
@@ -56,18 +57,6 @@ function installExitHook(): void {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Lazily unmounts every mount point under `dir`, deepest first (overlay rootfs, shm, netns). */
 export async function unmountUnder(dir: string): Promise<void> {

@@ -3,9 +3,9 @@
 // other or with a system etcd on 2379/2380.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface EtcdHandle {
   /** e.g. http://127.0.0.1:41234, for `openStore({ etcdServers: [endpoint] })`. */
@@ -43,18 +43,6 @@ function installExitHook(): void {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function healthy(endpoint: string): Promise<boolean> {
   try {

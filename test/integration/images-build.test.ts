@@ -3,27 +3,17 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../images/build.js';
 import { pushImage, registryDigest, startRegistry, type RegistryHandle } from '../../images/registry.js';
+import { freePort } from '../helpers/ports.js';
 
 const haveTools = ['/usr/bin/docker-registry', '/usr/bin/skopeo', '/usr/bin/gcc'].every((p) => existsSync(p));
 if (!haveTools) console.warn('images-build: skipped, needs docker-registry, skopeo and gcc (scripts/install-deps.sh)');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
 
 describe.skipIf(!haveTools)('offline image builder + local registry', () => {
   let tmp = '';

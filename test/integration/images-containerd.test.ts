@@ -5,28 +5,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../images/build.js';
 import { loadIntoContainerd, pushImage, startRegistry, type RegistryHandle } from '../../images/registry.js';
+import { freePort } from '../helpers/ports.js';
 
 const canRun =
   process.getuid?.() === 0 && ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/runc', '/usr/bin/docker-registry'].every((p) => existsSync(p));
 if (!canRun) console.warn('images-containerd: skipped, needs root, containerd, ctr, runc and docker-registry');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe.skipIf(!canRun)('images in a private containerd', () => {
   let dir = '';
