@@ -44,5 +44,6 @@ if (isRoot) {
     }
   });
 } else {
-  it.skip('runtime suite (cri) needs root', () => {});
+  console.log('skipping the cri runtime suite: it needs root (it starts its own daemon, bridge and rules)');
+  it.skipIf(true)('runtime suite (cri) needs root', () => {});
 }

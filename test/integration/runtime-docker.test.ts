@@ -56,5 +56,6 @@ if (isRoot) {
     }
   });
 } else {
-  it.skip('runtime suite (docker) needs root', () => {});
+  console.log('skipping the docker runtime suite: it needs root (it starts its own daemon, bridge and rules)');
+  it.skipIf(true)('runtime suite (docker) needs root', () => {});
 }
