@@ -58,6 +58,21 @@ function installExitHook(): void {
 }
 
 
+/**
+ * After a daemon stopped: kill what still mentions `needle` in its argv (shims, a managed
+ * containerd), then unmount and remove `dir`, retrying once for mounts that lag.
+ */
+export async function removeDaemonLeftovers(needle: string, dir: string): Promise<void> {
+  await killPids(await pidsMentioning(needle));
+  await new Promise((r) => setTimeout(r, 200));
+  await unmountUnder(dir);
+  await rm(dir, { recursive: true, force: true }).catch(async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  });
+}
+
 /** Lazily unmounts every mount point under `dir`, deepest first (overlay rootfs, shm, netns). */
 export async function unmountUnder(dir: string): Promise<void> {
   const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
@@ -180,14 +195,7 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
       clearTimeout(timer);
     }
     // Shims outlive containerd by design; ours carry our socket path in their argv.
-    await killPids(await pidsMentioning(address));
-    await new Promise((r) => setTimeout(r, 200));
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true }).catch(async () => {
-      await new Promise((r) => setTimeout(r, 500));
-      await unmountUnder(dir);
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-    });
+    await removeDaemonLeftovers(address, dir);
   };
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);

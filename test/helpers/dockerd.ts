@@ -3,11 +3,11 @@
 // changes, and its own managed containerd under the exec-root. stop() removes every
 // container, stops the daemon, kills leftover shims and unmounts everything under its dirs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { killPids, pidsMentioning, unmountUnder } from './containerd.js';
+import { removeDaemonLeftovers } from './containerd.js';
 
 export interface DockerdHandle {
   /** unix:///tmp/k8ts-dockerd-xxx/docker.sock */
@@ -104,14 +104,7 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
       clearTimeout(timer);
     }
     // The managed containerd and its shims carry our exec-root in their argv.
-    await killPids(await pidsMentioning(execRoot));
-    await new Promise((r) => setTimeout(r, 200));
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true }).catch(async () => {
-      await new Promise((r) => setTimeout(r, 500));
-      await unmountUnder(dir);
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-    });
+    await removeDaemonLeftovers(execRoot, dir);
   };
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
