@@ -303,6 +303,9 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     });
     expect(ws.protocol).toBe('v5.channel.k8s.io');
     ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: 100, Height: 30 }))]));
+    // Type once the shell shows its prompt, as a person would: input sent before the tty is
+    // set up races the shell's own terminal setup.
+    for (const deadline = Date.now() + 15_000; !out.includes('# ') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('stty size; echo $((6*7)); exit 5\n')]));
     await closed;
     expect(out).toContain('30 100');
