@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { logger, setLogLevel } from '../api/log.js';
+import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
   program
@@ -71,17 +72,6 @@ export function register(program: Command): void {
       });
       // One line on stdout that scripts and tests wait for.
       process.stdout.write(`k8ts agent ready: node ${o.nodeName}, kubelet on :${agent.kubeletPort}\n`);
-      let stopping = false;
-      const stop = async (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal: sig }, 'stopping (pods keep running)');
-        const t = setTimeout(() => process.exit(1), 10_000);
-        t.unref();
-        await agent.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+      exitOnSignal(log, () => agent.stop(), 'stopping (pods keep running)');
     });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { setLogLevel, logger } from '../api/log.js';
+import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
   program
@@ -65,18 +66,6 @@ export function register(program: Command): void {
       await cp.ready;
       // One line on stdout that scripts and tests wait for.
       process.stdout.write(`k8ts control plane ready at ${cp.url} (kubeconfig: ${cp.adminKubeconfig})\n`);
-      const log = logger('control-plane');
-      let stopping = false;
-      const stop = async (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal: sig }, 'stopping');
-        const t = setTimeout(() => process.exit(1), 10_000);
-        t.unref();
-        await cp.stop();
-        process.exit(0);
-      };
-      process.on('SIGTERM', () => void stop('SIGTERM'));
-      process.on('SIGINT', () => void stop('SIGINT'));
+      exitOnSignal(logger('control-plane'), () => cp.stop());
     });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { logger, setLogLevel } from '../api/log.js';
+import { exitOnSignal } from './shutdown.js';
 
 function duration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(s).trim());
@@ -41,15 +42,6 @@ export function register(program: Command): void {
         terminatedPodGCThreshold: Number(o.terminatedPodGcThreshold),
         controllers: controllers as never,
       });
-      const log = logger('controller-manager');
-      const stop = async (sig: string) => {
-        log.info({ signal: sig }, 'stopping');
-        const t = setTimeout(() => process.exit(1), 10_000);
-        t.unref();
-        await m.stop();
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      process.once('SIGINT', () => void stop('SIGINT'));
+      exitOnSignal(logger('controller-manager'), () => m.stop());
     });
 }

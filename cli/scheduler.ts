@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { logger, setLogLevel } from '../api/log.js';
+import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
   program
@@ -24,15 +25,6 @@ export function register(program: Command): void {
         bindConcurrency: Number(o.bindConcurrency),
         percentageOfNodesToScore: Number(o.percentageOfNodesToScore),
       });
-      const log = logger('scheduler');
-      const stop = async (sig: string) => {
-        log.info({ signal: sig }, 'stopping');
-        const t = setTimeout(() => process.exit(1), 10_000);
-        t.unref();
-        await s.stop();
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      process.once('SIGINT', () => void stop('SIGINT'));
+      exitOnSignal(logger('scheduler'), () => s.stop());
     });
 }
