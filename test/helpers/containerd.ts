@@ -2,7 +2,7 @@
 // own root, state, socket and config in a temp dir, so it never touches the system
 // containerd (/run/containerd) or other engineers' instances. stop() removes every pod it
 // ran, kills the shims it spawned and unmounts everything under its dirs.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { loadCriServices } from '../../agent/runtime/cri/client.js';
 import { containerdConfig } from '../../agent/runtime/cri/config.js';
 export { freePort } from './ports.js';
 import { freePort } from './ports.js';
+import { killOnExit } from './exit.js';
 
 export { containerdConfig };
 
@@ -41,21 +42,6 @@ export interface StartContainerdOptions {
   logLevel?: string;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  });
-}
 
 
 /**
@@ -167,8 +153,7 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
     }),
   );
   const child = spawn(binary, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  installExitHook();
+  killOnExit(child);
   let stderrTail = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderrTail = (stderrTail + b.toString()).slice(-6000);
@@ -177,7 +162,6 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
       exited = true;
-      live.delete(child);
       resolve();
     }),
   );

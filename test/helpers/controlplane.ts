@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { startEtcd, type EtcdHandle } from './etcd.js';
 export { freePort } from './ports.js';
 import { freePort } from './ports.js';
+import { killOnExit } from './exit.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -56,21 +57,6 @@ export interface TestControlPlaneOptions {
   readyTimeoutMs?: number;
 }
 
-const live = new Set<ChildProcess>();
-let hook = false;
-function installExitHook(): void {
-  if (hook) return;
-  hook = true;
-  process.once('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  });
-}
 
 
 function cliCommand(): string[] {
@@ -79,7 +65,6 @@ function cliCommand(): string[] {
 }
 
 export async function startTestControlPlane(opts: TestControlPlaneOptions = {}): Promise<TestControlPlane> {
-  installExitHook();
   const dataDir = await mkdtemp(join(tmpdir(), 'k8ts-cp-'));
   const port = await freePort();
   let etcd: EtcdHandle | undefined;
@@ -111,7 +96,7 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions = {}):
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc = p;
-    live.add(p);
+    killOnExit(p);
     const out = createWriteStream(logFile, { flags: 'a' });
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
@@ -129,7 +114,6 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions = {}):
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
     p.once('exit', (code, sig) => {
-      live.delete(p);
       out.end();
       readyReject(new Error(`control plane exited (code ${code}, signal ${sig}) before ready:\n${logText.slice(-4000)}`));
     });
@@ -195,11 +179,10 @@ export async function startTestControlPlane(opts: TestControlPlaneOptions = {}):
     },
     kubectlStream(args) {
       const p = spawn(kubectlBin, [...baseArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      live.add(p);
+      killOnExit(p);
       let output = '';
       p.stdout.on('data', (b) => (output += b));
       p.stderr.on('data', (b) => (output += b));
-      p.once('exit', () => live.delete(p));
       return {
         proc: p,
         output: () => output,

@@ -2,12 +2,13 @@
 // data-root, exec-root, pidfile and socket in a temp dir, no bridge, no iptables/masquerade
 // changes, and its own managed containerd under the exec-root. stop() removes every
 // container, stops the daemon, kills leftover shims and unmounts everything under its dirs.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { removeDaemonLeftovers } from './containerd.js';
+import { killOnExit } from './exit.js';
 
 export interface DockerdHandle {
   /** unix:///tmp/k8ts-dockerd-xxx/docker.sock */
@@ -27,21 +28,6 @@ export interface StartDockerdOptions {
   logLevel?: string;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  });
-}
 
 export async function startDockerd(opts: StartDockerdOptions = {}): Promise<DockerdHandle> {
   const binary = opts.binary ?? '/usr/sbin/dockerd';
@@ -74,8 +60,7 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
     args.push('--registry-mirror', opts.registryMirror, '--insecure-registry', new URL(opts.registryMirror).host);
   }
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  installExitHook();
+  killOnExit(child);
   let stderrTail = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderrTail = (stderrTail + b.toString()).slice(-6000);
@@ -84,7 +69,6 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
       exited = true;
-      live.delete(child);
       resolve();
     }),
   );

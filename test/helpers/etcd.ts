@@ -1,11 +1,12 @@
 // Starts a real, throw-away etcd 3.4 for tests and benchmarks: its own temp data dir, its
 // own free loopback ports (client and peer), so parallel users never collide with each
 // other or with a system etcd on 2379/2380.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { killOnExit } from './exit.js';
 
 export interface EtcdHandle {
   /** e.g. http://127.0.0.1:41234, for `openStore({ etcdServers: [endpoint] })`. */
@@ -25,23 +26,6 @@ export interface StartEtcdOptions {
   extraArgs?: string[];
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-// A test that crashes before its afterAll must not leave etcd running.
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  });
-}
 
 
 async function healthy(endpoint: string): Promise<boolean> {
@@ -118,8 +102,7 @@ async function launch(
   onFail: () => Promise<void>,
 ): Promise<Proc> {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  installExitHook();
+  killOnExit(child);
   let stderrTail = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderrTail = (stderrTail + b.toString()).slice(-4000);
@@ -128,7 +111,6 @@ async function launch(
   const exitPromise = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       exited = { code, signal };
-      live.delete(child);
       resolve();
     });
   });
