@@ -6,7 +6,7 @@ import { logger } from '../../api/log.js';
 import { makeClients } from './base/clients.js';
 import type { Controller, ControllerContext } from './base/controller.js';
 import { InformerFactory } from './base/informer.js';
-import { startLeaderElection, type LeaderElector } from './base/leader.js';
+import { runWhileLeader } from './base/leader.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
@@ -102,57 +102,26 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   return { informers, controllers, podgc };
 }
 
-async function stopControllers(r: Running | undefined): Promise<void> {
-  if (!r) return;
+async function stopControllers(r: Running): Promise<void> {
   r.informers.stop();
   await r.podgc?.stop();
   await Promise.all(r.controllers.map((c) => c.stop()));
 }
 
 export function startControllerManager(o: ControllerManagerOptions): ControllerManager {
-  const log = logger('controller-manager');
-  let running: Running | undefined;
-  let starting: Promise<void> | undefined;
-  let resolveStarted!: () => void;
-  const started = new Promise<void>((r) => (resolveStarted = r));
-  const start = async () => {
-    starting = runControllers(o).then((r) => {
-      running = r;
-      log.info({ controllers: r.controllers.map((c) => c.name) }, 'controllers started');
-      resolveStarted();
-    });
-    await starting;
-  };
-  const stopAll = async () => {
-    await starting?.catch(() => {});
-    const r = running;
-    running = undefined;
-    starting = undefined;
-    await stopControllers(r);
-  };
-  let elector: LeaderElector | undefined;
-  if (o.leaderElect) {
-    elector = startLeaderElection({
-      kubeConfig: o.kubeConfig,
-      name: 'kube-controller-manager',
-      identity: o.leaderElectIdentity,
-      leaseDurationMs: o.leaseDurationMs,
-      renewDeadlineMs: o.leaseDurationMs ? Math.floor((o.leaseDurationMs * 2) / 3) : undefined,
-      retryPeriodMs: o.leaseDurationMs ? Math.max(200, Math.floor(o.leaseDurationMs / 7)) : undefined,
-      onStartedLeading: start,
-      onStoppedLeading: stopAll,
-    });
-  } else {
-    void start().catch((err) => log.error({ err }, 'controller manager failed to start'));
-  }
-  return {
-    started,
-    isLeader: () => (elector ? elector.isLeader() : true),
-    async stop() {
-      if (elector) await elector.stop();
-      await stopAll();
+  return runWhileLeader({
+    kubeConfig: o.kubeConfig,
+    name: 'kube-controller-manager',
+    leaderElect: o.leaderElect,
+    identity: o.leaderElectIdentity,
+    leaseDurationMs: o.leaseDurationMs,
+    start: async () => {
+      const r = await runControllers(o);
+      logger('controller-manager').info({ controllers: r.controllers.map((c) => c.name) }, 'controllers started');
+      return r;
     },
-  };
+    stop: stopControllers,
+  });
 }
 
 /**

@@ -4,8 +4,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../../api/log.js';
 import { makeClients } from '../controllers/base/clients.js';
 import { InformerFactory } from '../controllers/base/informer.js';
-import { startLeaderElection, type LeaderElector } from '../controllers/base/leader.js';
-import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import { runWhileLeader } from '../controllers/base/leader.js';
+import { Scheduler } from './scheduler.js';
 
 export { Scheduler } from './scheduler.js';
 export { Algorithm, FitError, fitErrorMessage } from './algorithm.js';
@@ -34,16 +34,16 @@ export interface RunningScheduler {
 }
 
 export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
-  const log = logger('scheduler');
-  let state: { informers: InformerFactory; scheduler: Scheduler } | undefined;
-  let starting: Promise<void> | undefined;
-  let resolveStarted!: () => void;
-  const started = new Promise<void>((r) => (resolveStarted = r));
-  const start = async () => {
-    starting = (async () => {
+  const run = runWhileLeader({
+    kubeConfig: o.kubeConfig,
+    name: 'kube-scheduler',
+    leaderElect: o.leaderElect,
+    identity: o.leaderElectIdentity,
+    leaseDurationMs: o.leaseDurationMs,
+    start: async () => {
       const clients = makeClients(o.kubeConfig);
       const informers = new InformerFactory(clients);
-      const opts: SchedulerOptions = {
+      const scheduler = new Scheduler({
         clients,
         informers,
         schedulerName: o.schedulerName,
@@ -52,47 +52,19 @@ export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
         recordScheduledEvents: o.recordScheduledEvents,
         initialBackoffMs: o.initialBackoffMs,
         maxBackoffMs: o.maxBackoffMs,
-      };
-      const scheduler = new Scheduler(opts);
+      });
       scheduler.start();
-      state = { informers, scheduler };
       await informers.start();
       await informers.waitForSync();
-      log.info('scheduler started');
-      resolveStarted();
-    })();
-    await starting;
-  };
-  const stopAll = async () => {
-    await starting?.catch(() => {});
-    const s = state;
-    state = undefined;
-    if (!s) return;
-    s.informers.stop();
-    await s.scheduler.stop();
-  };
-  let elector: LeaderElector | undefined;
-  if (o.leaderElect) {
-    elector = startLeaderElection({
-      kubeConfig: o.kubeConfig,
-      name: 'kube-scheduler',
-      identity: o.leaderElectIdentity,
-      leaseDurationMs: o.leaseDurationMs,
-      renewDeadlineMs: o.leaseDurationMs ? Math.floor((o.leaseDurationMs * 2) / 3) : undefined,
-      retryPeriodMs: o.leaseDurationMs ? Math.max(200, Math.floor(o.leaseDurationMs / 7)) : undefined,
-      onStartedLeading: start,
-      onStoppedLeading: stopAll,
-    });
-  } else void start().catch((err) => log.error({ err }, 'scheduler failed to start'));
-  return {
-    started,
-    isLeader: () => (elector ? elector.isLeader() : true),
-    current: () => state?.scheduler,
-    async stop() {
-      if (elector) await elector.stop();
-      await stopAll();
+      logger('scheduler').info('scheduler started');
+      return { scheduler, informers };
     },
-  };
+    stop: async ({ scheduler, informers }) => {
+      informers.stop();
+      await scheduler.stop();
+    },
+  });
+  return { ...run, current: () => run.current()?.scheduler };
 }
 
 /**

@@ -131,3 +131,76 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     },
   };
 }
+
+export interface LeaderRunOptions<T> {
+  kubeConfig: KubeConfig;
+  /** the Lease in kube-system, e.g. kube-scheduler */
+  name: string;
+  leaderElect?: boolean;
+  identity?: string;
+  leaseDurationMs?: number;
+  /** brings the component up; resolves once it works (informers synced) */
+  start: () => Promise<T>;
+  stop: (running: T) => Promise<void>;
+}
+
+export interface LeaderRun<T> {
+  /** resolves the first time the component is up */
+  readonly started: Promise<void>;
+  isLeader(): boolean;
+  /** the running component while leading */
+  current(): T | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a component only while this instance holds its Lease (or at once without leader
+ * election): started on gaining leadership, stopped on losing it or on stop(). The scheduler
+ * and the controller manager share this, as upstream's share leaderelection.RunOrDie.
+ */
+export function runWhileLeader<T>(o: LeaderRunOptions<T>): LeaderRun<T> {
+  const log = logger(o.name);
+  let running: T | undefined;
+  let starting: Promise<void> | undefined;
+  let resolveStarted!: () => void;
+  const started = new Promise<void>((r) => (resolveStarted = r));
+  const start = async () => {
+    starting = o.start().then((r) => {
+      running = r;
+      resolveStarted();
+    });
+    await starting;
+  };
+  const stopRunning = async () => {
+    await starting?.catch(() => {});
+    const r = running;
+    running = undefined;
+    starting = undefined;
+    if (r !== undefined) await o.stop(r);
+  };
+  let elector: LeaderElector | undefined;
+  if (o.leaderElect) {
+    // renew deadline and retry period scale with a short test lease as client-go's defaults do (15 s/10 s/2 s)
+    elector = startLeaderElection({
+      kubeConfig: o.kubeConfig,
+      name: o.name,
+      identity: o.identity,
+      leaseDurationMs: o.leaseDurationMs,
+      renewDeadlineMs: o.leaseDurationMs ? Math.floor((o.leaseDurationMs * 2) / 3) : undefined,
+      retryPeriodMs: o.leaseDurationMs ? Math.max(200, Math.floor(o.leaseDurationMs / 7)) : undefined,
+      onStartedLeading: start,
+      onStoppedLeading: stopRunning,
+    });
+  } else {
+    void start().catch((err) => log.error({ err }, 'failed to start'));
+  }
+  return {
+    started,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    current: () => running,
+    async stop() {
+      if (elector) await elector.stop();
+      await stopRunning();
+    },
+  };
+}
