@@ -2,7 +2,6 @@
 // own root, state, socket and config in a temp dir, so it never touches the system
 // containerd (/run/containerd) or other engineers' instances. stop() removes every pod it
 // ran, kills the shims it spawned and unmounts everything under its dirs.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { loadCriServices } from '../../agent/runtime/cri/client.js';
 import { containerdConfig } from '../../agent/runtime/cri/config.js';
 export { freePort } from './ports.js';
 import { freePort } from './ports.js';
-import { killOnExit } from './exit.js';
+import { spawnDaemon } from './daemon.js';
 
 export { containerdConfig };
 
@@ -152,48 +151,23 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
       logLevel: opts.logLevel,
     }),
   );
-  const child = spawn(binary, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  killOnExit(child);
-  let stderrTail = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderrTail = (stderrTail + b.toString()).slice(-6000);
-  });
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  child.once('error', () => {});
-
+  const daemon = spawnDaemon('containerd', binary, ['--config', configPath]);
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    if (!exited) await removeAllPods(endpoint);
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(timer);
+    if (!daemon.gone()) {
+      await removeAllPods(endpoint);
+      await daemon.terminate(5000);
     }
     // Shims outlive containerd by design; ours carry our socket path in their argv.
     await removeDaemonLeftovers(address, dir);
   };
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`containerd exited early: ${stderrTail}`);
-    }
-    if (await criVersion(endpoint)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`containerd CRI not answering at ${endpoint}: ${stderrTail}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await daemon.waitReady(() => criVersion(endpoint), opts.readyTimeoutMs ?? 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  return { endpoint, address, root, state, cniConfDir, ipamDataDir, streamPort, pid: child.pid ?? -1, stop };
+  return { endpoint, address, root, state, cniConfDir, ipamDataDir, streamPort, pid: daemon.pid, stop };
 }

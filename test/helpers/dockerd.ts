@@ -2,13 +2,12 @@
 // data-root, exec-root, pidfile and socket in a temp dir, no bridge, no iptables/masquerade
 // changes, and its own managed containerd under the exec-root. stop() removes every
 // container, stops the daemon, kills leftover shims and unmounts everything under its dirs.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { removeDaemonLeftovers } from './containerd.js';
-import { killOnExit } from './exit.js';
+import { spawnDaemon } from './daemon.js';
 
 export interface DockerdHandle {
   /** unix:///tmp/k8ts-dockerd-xxx/docker.sock */
@@ -59,54 +58,30 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
   if (opts.registryMirror) {
     args.push('--registry-mirror', opts.registryMirror, '--insecure-registry', new URL(opts.registryMirror).host);
   }
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  killOnExit(child);
-  let stderrTail = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderrTail = (stderrTail + b.toString()).slice(-6000);
-  });
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  child.once('error', () => {});
+  const daemon = spawnDaemon('dockerd', binary, args);
   const docker = new Docker({ socketPath });
-
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    if (!exited) {
+    if (!daemon.gone()) {
       const list = await docker.listContainers({ all: true }).catch(() => []);
       await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exitPromise;
-      clearTimeout(timer);
+      await daemon.terminate(15_000);
     }
     // The managed containerd and its shims carry our exec-root in their argv.
     await removeDaemonLeftovers(execRoot, dir);
   };
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`dockerd exited early: ${stderrTail}`);
-    }
-    const ok = await docker.ping().then(
+  const ping = () =>
+    docker.ping().then(
       () => true,
       () => false,
     );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`dockerd not answering on ${socketPath}: ${stderrTail}`);
-    }
-    await new Promise((r) => setTimeout(r, 150));
+  try {
+    await daemon.waitReady(ping, opts.readyTimeoutMs ?? 60_000, 150);
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  return { host: `unix://${socketPath}`, socketPath, dataRoot, execRoot, pid: child.pid ?? -1, stop };
+  return { host: `unix://${socketPath}`, socketPath, dataRoot, execRoot, pid: daemon.pid, stop };
 }

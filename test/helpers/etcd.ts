@@ -1,12 +1,11 @@
 // Starts a real, throw-away etcd 3.4 for tests and benchmarks: its own temp data dir, its
 // own free loopback ports (client and peer), so parallel users never collide with each
 // other or with a system etcd on 2379/2380.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import { killOnExit } from './exit.js';
+import { spawnDaemon } from './daemon.js';
 
 export interface EtcdHandle {
   /** e.g. http://127.0.0.1:41234, for `openStore({ etcdServers: [endpoint] })`. */
@@ -101,51 +100,16 @@ async function launch(
   readyTimeoutMs: number,
   onFail: () => Promise<void>,
 ): Promise<Proc> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  killOnExit(child);
-  let stderrTail = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderrTail = (stderrTail + b.toString()).slice(-4000);
-  });
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve();
-    });
-  });
-  let spawnError: Error | null = null;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const kill = async (): Promise<void> => {
-    if (exited || spawnError) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exitPromise;
-    clearTimeout(timer);
-  };
-
-  const deadline = Date.now() + readyTimeoutMs;
-  for (;;) {
-    if (spawnError) {
-      await onFail();
-      throw new Error(`etcd: cannot start ${binary}: ${(spawnError as Error).message}`);
-    }
-    if (exited) {
-      await onFail();
-      const e = exited as { code: number | null; signal: NodeJS.Signals | null };
-      throw new Error(`etcd exited early (code ${e.code}, signal ${e.signal}): ${stderrTail}`);
-    }
-    if (await healthy(endpoint)) break;
-    if (Date.now() > deadline) {
-      await kill();
-      await onFail();
-      throw new Error(`etcd not healthy at ${endpoint} after ${readyTimeoutMs} ms: ${stderrTail}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const daemon = spawnDaemon('etcd', binary, args);
+  const kill = () => daemon.terminate(5000);
+  try {
+    await daemon.waitReady(() => healthy(endpoint), readyTimeoutMs);
+  } catch (err) {
+    await kill();
+    await onFail();
+    throw err;
   }
-  return { pid: child.pid ?? -1, kill };
+  return { pid: daemon.pid, kill };
 }
 
 /**
