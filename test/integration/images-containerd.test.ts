@@ -2,7 +2,6 @@
 // after the upstream references, a pull through the local registry as a docker.io /
 // registry.k8s.io mirror (containerd's own resolver, hosts.toml) gets the same digests, and
 // the images run as containers (dynamic libraries, busybox applets, pause signals).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -12,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../images/build.js';
 import { loadIntoContainerd, pushImage, startRegistry, type RegistryHandle } from '../../images/registry.js';
 import { freePort } from '../helpers/ports.js';
+import { spawnDaemon, type Daemon } from '../helpers/daemon.js';
+import { removeDaemonLeftovers } from '../helpers/containerd.js';
 
 const canRun =
   process.getuid?.() === 0 && ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/runc', '/usr/bin/docker-registry'].every((p) => existsSync(p));
@@ -21,9 +22,8 @@ if (!canRun) console.warn('images-containerd: skipped, needs root, containerd, c
 describe.skipIf(!canRun)('images in a private containerd', () => {
   let dir = '';
   let sock = '';
-  let containerd: ChildProcess | undefined;
+  let containerd: Daemon | undefined;
   let registry: RegistryHandle | undefined;
-  let stderr = '';
   const outDir = () => path.join(dir, 'out');
   const ctr = (...args: string[]) => execa('ctr', ['--address', sock, '-n', 'k8s.io', ...args]);
 
@@ -43,45 +43,16 @@ describe.skipIf(!canRun)('images in a private containerd', () => {
       '',
     ].join('\n');
     await fs.writeFile(path.join(dir, 'config.toml'), config);
-    containerd = spawn('/usr/bin/containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    containerd.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      if ((await execa('ctr', ['--address', sock, 'version'], { reject: false })).exitCode === 0) break;
-      if (Date.now() > deadline || containerd.exitCode !== null) throw new Error(`containerd did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    containerd = spawnDaemon('containerd', '/usr/bin/containerd', ['--config', path.join(dir, 'config.toml')]);
+    await containerd.waitReady(async () => (await execa('ctr', ['--address', sock, 'version'], { reject: false })).exitCode === 0, 20_000);
     registry = await startRegistry({ dataDir: path.join(dir, 'registry'), listen: `127.0.0.1:${await freePort()}` });
   });
 
   afterAll(async () => {
     await registry?.stop();
-    if (containerd && containerd.exitCode === null) {
-      const exited = new Promise((r) => containerd!.once('exit', r));
-      containerd.kill('SIGTERM');
-      await exited;
-    }
-    // Shims carry our socket path in their argv; end only those.
-    const ps = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
-    for (const line of ps.stdout.split('\n')) {
-      if (sock && line.includes(sock)) {
-        const pid = Number(line.trim().split(/\s+/)[0]);
-        if (pid > 1 && pid !== process.pid) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }
-    }
-    if (dir) {
-      const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
-      for (const m of mounts.filter((m) => m.startsWith(dir)).sort((a, b) => b.length - a.length)) {
-        await execa('umount', ['-l', m], { reject: false });
-      }
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+    await containerd?.terminate(5000);
+    // Shims carry our socket path in their argv; end only those, then the mounts and the dir.
+    if (dir) await removeDaemonLeftovers(sock, dir);
   });
 
   it('ctr images import names every image after its upstream references', async () => {
