@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { freePort, startContainerd, type ContainerdHandle } from './containerd.js';
+import { freePort, startContainerd, unmountUnder, type ContainerdHandle } from './containerd.js';
 import { startDockerd, type DockerdHandle } from './dockerd.js';
 import { uniquePodNet, type TestPodNet } from './podnet.js';
 
@@ -195,6 +195,7 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
     await containerd?.stop();
     await dockerd?.stop();
     await net.cleanup();
+    await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
@@ -218,6 +219,8 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
       await containerd?.stop();
       await dockerd?.stop();
       await net.cleanup();
+      // emptyDir medium Memory volumes are tmpfs mounts the kubelet leaves for running pods
+      await unmountUnder(dir);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     },
   };

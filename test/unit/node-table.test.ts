@@ -6,7 +6,7 @@ import { imageRows, imagesTable, pickContainer, pickSandbox, podsJson, podsTable
 import { NodeDebugError, explainRuntimeError } from '../../agent/nodedebug/errors.js';
 import { RuntimeError } from '../../agent/runtime/types.js';
 import { resolveTarget } from '../../agent/nodedebug/target.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -169,5 +169,6 @@ describe('targets', () => {
     });
     expect(t1.journalDirs[0]).toBe(join(dir, 'node-2', 'kubelet'));
     expect(() => resolveTarget({ node: 'node-3', localStateDir: dir })).toThrow(/no node "node-3".*cp, node-1, node-2/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
