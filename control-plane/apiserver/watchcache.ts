@@ -19,11 +19,27 @@ export interface CacheEvent {
   prevObj?: KObject;
   /** JSON of obj, computed once on first use. */
   json?: string;
+  /** The watch line `{"type":T,"object":...}\n` per event type, encoded once for every watcher. */
+  lines?: Partial<Record<string, Buffer>>;
 }
 
 export function eventJson(e: { obj: KObject; json?: string }): string {
   if (e.json === undefined) e.json = JSON.stringify(e.obj);
   return e.json;
+}
+
+/**
+ * The encoded watch line of an event. Watchers without a selector all send the same type,
+ * so with N watchers the object is serialized and UTF-8 encoded once, not N times.
+ */
+export function eventLine(e: { obj: KObject; json?: string; lines?: Partial<Record<string, Buffer>> }, type: string): Buffer {
+  const lines = (e.lines ??= {});
+  let b = lines[type];
+  if (b === undefined) {
+    b = Buffer.from(`{"type":"${type}","object":${eventJson(e)}}\n`);
+    lines[type] = b;
+  }
+  return b;
 }
 
 export interface CacheWatcher {
@@ -36,7 +52,7 @@ export interface CacheWatcher {
 export type Decoder = (key: string, value: string, modRevision: number) => KObject;
 
 export class WatchCache {
-  readonly objects = new Map<string, { obj: KObject; json?: string }>();
+  readonly objects = new Map<string, { obj: KObject; json?: string; lines?: Partial<Record<string, Buffer>> }>();
   /** Revision up to which the cache has seen every event under its prefix. */
   rev = 0;
   private ring: CacheEvent[] = [];
@@ -116,9 +132,8 @@ export class WatchCache {
       ev = { type: 'DELETED', rev, key, obj, prevObj: prev?.obj };
     } else {
       const obj = this.decode(key, e.kv.value, rev);
-      const entry: { obj: KObject; json?: string } = { obj };
-      this.objects.set(key, entry);
       ev = { type: prev ? 'MODIFIED' : 'ADDED', rev, key, obj, prevObj: prev?.obj };
+      this.objects.set(key, { obj });
     }
     this.rev = rev;
     this.push(ev);
