@@ -54,6 +54,27 @@ async function target(o: GlobalOpts) {
   });
 }
 
+type NodeDebug = typeof import('../agent/nodedebug/index.js');
+interface RuntimeCtx {
+  g: GlobalOpts & { fmt: Fmt };
+  nd: NodeDebug;
+  t: Awaited<ReturnType<typeof target>>;
+  nr: ReturnType<NodeDebug['openRuntime']>;
+}
+
+/** Opens this node's runtime for one command and closes it afterwards, also on error. */
+async function withRuntime(cmd: Command, f: (c: RuntimeCtx) => Promise<void>): Promise<void> {
+  const g = globals(cmd);
+  const nd = await import('../agent/nodedebug/index.js');
+  const t = await target(g);
+  const nr = nd.openRuntime(t);
+  try {
+    await f({ g, nd, t, nr });
+  } finally {
+    await nr.close();
+  }
+}
+
 const printJson = (x: unknown) => process.stdout.write(JSON.stringify(x, null, 2) + '\n');
 
 export function register(program: Command): void {
@@ -72,18 +93,13 @@ export function register(program: Command): void {
     .command('pods')
     .description('Pod sandboxes on this node (like crictl pods)')
     .action(
-      action(async (_o: unknown, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const nr = nd.openRuntime(await target(g));
-        try {
+      action((_o: unknown, cmd: Command) =>
+        withRuntime(cmd, async ({ g, nd, nr }) => {
           const sbs = await nd.listSandboxes(nr);
           if (g.fmt === 'json') printJson(nd.podsJson(sbs));
           else process.stdout.write(nd.podsTable(sbs));
-        } finally {
-          await nr.close();
-        }
-      }),
+        }),
+      ),
     );
 
   node
@@ -91,19 +107,14 @@ export function register(program: Command): void {
     .description('Containers on this node, sandbox (pause) containers included (like crictl ps)')
     .option('-a, --all', 'include exited and created containers')
     .action(
-      action(async (o: { all?: boolean }, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const nr = nd.openRuntime(await target(g));
-        try {
+      action((o: { all?: boolean }, cmd: Command) =>
+        withRuntime(cmd, async ({ g, nd, nr }) => {
           const [sbs, ctrs] = await Promise.all([nr.call((rt) => rt.listPodSandboxes()), nd.listContainers(nr)]);
           const rows = nd.psRows(sbs, ctrs, !!o.all);
           if (g.fmt === 'json') printJson(nd.psJson(rows));
           else process.stdout.write(nd.psTable(rows));
-        } finally {
-          await nr.close();
-        }
-      }),
+        }),
+      ),
     );
 
   node
@@ -111,16 +122,11 @@ export function register(program: Command): void {
     .description('The runtime\'s view of a pod (name, namespace/name, UID or sandbox id) or container (id) as JSON')
     .argument('<id|pod>')
     .action(
-      action(async (ref: string, _o: unknown, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const nr = nd.openRuntime(await target(g));
-        try {
+      action((ref: string, _o: unknown, cmd: Command) =>
+        withRuntime(cmd, async ({ nd, nr }) => {
           printJson(await nd.inspect(nr, ref));
-        } finally {
-          await nr.close();
-        }
-      }),
+        }),
+      ),
     );
 
   node
@@ -183,41 +189,39 @@ export function register(program: Command): void {
     .option('-t, --tty', 'allocate a terminal (raw mode)')
     .action(
       action(async (pod: string, argv: string[], o: { container?: string; stdin?: boolean; tty?: boolean }, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const nr = nd.openRuntime(await target(g));
         let raw = false;
-        try {
-          const sb = await nd.findPod(nr, pod);
-          const ctrs = await nr.call((rt) => rt.listContainers({ podSandboxId: sb.id }));
-          const c = nd.pickContainer(ctrs.filter((x) => x.state === 'running').length ? ctrs.filter((x) => x.state === 'running') : ctrs, pod, o.container);
-          if (c.state !== 'running') throw new nd.NodeDebugError(`container "${c.name}" in pod "${pod}" is not running (${c.state})`);
-          const tty = !!o.tty && !!process.stdin.isTTY;
-          if (o.tty && !process.stdin.isTTY) process.stderr.write('k8ts node: unable to use a TTY - input is not a terminal\n');
-          const out = new PassThrough();
-          out.pipe(process.stdout, { end: false });
-          const errOut = new PassThrough();
-          errOut.pipe(process.stderr, { end: false });
-          if (tty) {
-            process.stdin.setRawMode(true);
-            raw = true;
+        await withRuntime(cmd, async ({ nd, nr }) => {
+          try {
+            const sb = await nd.findPod(nr, pod);
+            const ctrs = await nr.call((rt) => rt.listContainers({ podSandboxId: sb.id }));
+            const c = nd.pickContainer(ctrs.filter((x) => x.state === 'running').length ? ctrs.filter((x) => x.state === 'running') : ctrs, pod, o.container);
+            if (c.state !== 'running') throw new nd.NodeDebugError(`container "${c.name}" in pod "${pod}" is not running (${c.state})`);
+            const tty = !!o.tty && !!process.stdin.isTTY;
+            if (o.tty && !process.stdin.isTTY) process.stderr.write('k8ts node: unable to use a TTY - input is not a terminal\n');
+            const out = new PassThrough();
+            out.pipe(process.stdout, { end: false });
+            const errOut = new PassThrough();
+            errOut.pipe(process.stderr, { end: false });
+            if (tty) {
+              process.stdin.setRawMode(true);
+              raw = true;
+            }
+            const session = await nr.call((rt) =>
+              rt.exec(c.id, argv, { stdin: o.stdin ? process.stdin : undefined, stdout: out, stderr: errOut, tty }),
+            );
+            if (tty) {
+              const resize = () => session.resize(process.stdout.columns ?? 80, process.stdout.rows ?? 24);
+              resize();
+              process.stdout.on('resize', resize);
+            }
+            const code = await session.done;
+            // let the piped output drain before exiting
+            await new Promise((r) => setImmediate(r));
+            process.exitCode = code;
+          } finally {
+            if (raw) process.stdin.setRawMode(false);
           }
-          const session = await nr.call((rt) =>
-            rt.exec(c.id, argv, { stdin: o.stdin ? process.stdin : undefined, stdout: out, stderr: errOut, tty }),
-          );
-          if (tty) {
-            const resize = () => session.resize(process.stdout.columns ?? 80, process.stdout.rows ?? 24);
-            resize();
-            process.stdout.on('resize', resize);
-          }
-          const code = await session.done;
-          // let the piped output drain before exiting
-          await new Promise((r) => setImmediate(r));
-          process.exitCode = code;
-        } finally {
-          if (raw) process.stdin.setRawMode(false);
-          await nr.close();
-        }
+        });
         // stdin may hold the event loop open
         process.exit(process.exitCode ?? 0);
       }),
@@ -228,21 +232,15 @@ export function register(program: Command): void {
     .description('A pod\'s network: netns, interfaces, addresses, routes, and the veth on the node side')
     .argument('<pod>')
     .action(
-      action(async (pod: string, _o: unknown, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const t = await target(g);
-        const nr = nd.openRuntime(t);
-        try {
+      action((pod: string, _o: unknown, cmd: Command) =>
+        withRuntime(cmd, async ({ g, nd, t, nr }) => {
           const sb = await nd.findPod(nr, pod);
           if (!sb.netnsPath) throw new nd.NodeDebugError(`pod "${pod}" has no network namespace of its own (hostNetwork, or its sandbox is not running)`);
           const n = await nd.podNet(sb.netnsPath, t.run);
           if (g.fmt === 'json') printJson({ pod: { id: sb.id, name: sb.name, namespace: sb.namespace, ip: sb.ip }, ...n });
           else process.stdout.write(nd.formatPodNet(`${sb.namespace}/${sb.name}`, sb.ip, n));
-        } finally {
-          await nr.close();
-        }
-      }),
+        }),
+      ),
     );
 
   node
@@ -266,18 +264,13 @@ export function register(program: Command): void {
     .command('images')
     .description('Images the runtime has (like crictl images)')
     .action(
-      action(async (_o: unknown, cmd: Command) => {
-        const g = globals(cmd);
-        const nd = await import('../agent/nodedebug/index.js');
-        const nr = nd.openRuntime(await target(g));
-        try {
+      action((_o: unknown, cmd: Command) =>
+        withRuntime(cmd, async ({ g, nd, nr }) => {
           const rows = nd.imageRows(await nr.call((rt) => rt.listImages()));
           if (g.fmt === 'json') printJson({ items: rows });
           else process.stdout.write(nd.imagesTable(rows));
-        } finally {
-          await nr.close();
-        }
-      }),
+        }),
+      ),
     );
 
   node
