@@ -103,7 +103,7 @@ async function benchMode(lab: NetLab, mode: 'iptables' | 'nftables', n: number):
   const text =
     mode === 'iptables'
       ? renderIptables(model, new Map([...model.services].map(([k, s]) => [k, renderService(s, CIDR)])), new Set()).text
-      : renderNftables(model, new Map([...model.services].map(([k, s]) => [k, renderNftService(s, CIDR)])), new Set(), new Set()).text;
+      : renderNftables(model, new Map([...model.services].map(([k, s]) => [k, renderNftService(s, CIDR)])), new Set()).text;
 
   // cold: empty namespaces
   const [s1, cold] = await timed(() => backend.sync(model, 'all'));

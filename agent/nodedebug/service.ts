@@ -374,18 +374,43 @@ export function parseNftText(text: string): NftState {
 /** Port names tried when a Service is named and the nftables rules carry only hashes. */
 export const COMMON_PORT_NAMES = ['', 'http', 'https', 'web', 'tcp', 'udp', 'dns', 'dns-tcp', 'metrics', 'grpc', 'redis', 'mysql', 'postgres', 'api', 'client', 'server'];
 
+const NFT_COUNTER = /\bcounter(?: packets (\d+) bytes (\d+))?/;
+
+/** A rule's counter: numbers from `nft list`, zeros for rendered input, none without one. */
+function nftCounter(rule: string): Counters | undefined {
+  const m = NFT_COUNTER.exec(rule);
+  return m ? { packets: Number(m[1] ?? 0), bytes: Number(m[2] ?? 0) } : undefined;
+}
+
+function addCounters(a: Counters | undefined, b: Counters | undefined): Counters | undefined {
+  return a && b ? { packets: a.packets + b.packets, bytes: a.bytes + b.bytes } : (a ?? b);
+}
+
+// `nft list` prints `dnat to` in an ip table; the rendered input says `dnat ip to`.
+const NFT_DNAT = /dnat (?:ip )?to (\d+\.\d+\.\d+\.\d+):(\d+)/;
+
 function nftEndpointsOf(st: NftState, chain: string, out: EndpointHop[]): boolean {
   let affinity = false;
+  // Endpoints picked by the numgen cascade (one rule each, the last without numgen); a rule
+  // that DNATs a remembered affinity client to the same endpoint adds to its counters.
+  const picked: EndpointHop[] = [];
+  const extra = new Map<string, Counters | undefined>();
   for (const rule of st.chains.get(chain) ?? []) {
     let m: RegExpExecArray | null;
-    if ((m = /dnat ip to numgen random mod (\d+) map \{ (.*) \}/.exec(rule))) {
+    if ((m = /dnat (?:ip )?to numgen random mod (\d+) map \{ (.*) \}/.exec(rule))) {
+      // (tables written by earlier k8ts versions)
       const n = Number(m[1]);
       for (const el of splitTopLevel(m[2]!)) {
         const em = /^\d+ : (\S+) \. (\d+)$/.exec(el);
         if (em) out.push({ ip: em[1]!, port: Number(em[2]), via: chain, probability: 1 / n });
       }
-    } else if ((m = /dnat ip to (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(rule))) {
-      out.push({ ip: m[1]!, port: Number(m[2]), via: chain, probability: 1 });
+    } else if ((m = NFT_DNAT.exec(rule))) {
+      const hop: EndpointHop = { ip: m[1]!, port: Number(m[2]), via: chain, counters: nftCounter(rule) };
+      if (/@affinity\b.*\bupdate @affinity/.test(rule) && !/^numgen /.test(rule) && /^ip saddr \. /.test(rule)) {
+        affinity = true;
+        const k = `${hop.ip}:${hop.port}`;
+        extra.set(k, addCounters(extra.get(k), hop.counters));
+      } else picked.push(hop);
     } else if ((m = /numgen random mod (\d+) vmap \{ (.*) \}/.exec(rule))) {
       const n = Number(m[1]);
       for (const el of splitTopLevel(m[2]!)) {
@@ -398,12 +423,18 @@ function nftEndpointsOf(st: NftState, chain: string, out: EndpointHop[]): boolea
       out.push({ ...sepTarget(st, m[1]!), chain: m[1]!, via: chain, probability: 1 });
     }
   }
+  for (const hop of picked) {
+    hop.probability = 1 / picked.length;
+    hop.counters = addCounters(hop.counters, extra.get(`${hop.ip}:${hop.port}`));
+    if (!hop.counters) delete hop.counters;
+    out.push(hop);
+  }
   return affinity;
 }
 
 function sepTarget(st: NftState, sep: string): { ip: string; port: number } {
   for (const rule of st.chains.get(sep) ?? []) {
-    const m = /dnat ip to (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(rule);
+    const m = NFT_DNAT.exec(rule);
     if (m) return { ip: m[1]!, port: Number(m[2]) };
   }
   return { ip: '', port: 0 };
@@ -473,6 +504,11 @@ export function nftServicePath(st: NftState, namespace: string, name: string, po
       p.nodePort = Number(np);
       p.entries.push({ kind: 'nodePort', match: `:${np}/${proto}`, chain: ext });
     }
+    // The ext chain's counters count what came in through the NodePort and external IPs
+    // together (one chain serves both), so each such entry shows that sum.
+    let extCount: Counters | undefined;
+    for (const r of st.chains.get(ext) ?? []) extCount = addCounters(extCount, nftCounter(r));
+    if (extCount) for (const e of p.entries) if (e.chain === ext) e.counters = extCount;
     if (st.chains.has(ext)) {
       const next = [...new Set((st.chains.get(ext) ?? []).map((r) => /goto ((?:svc|svl)-\S+)$/.exec(r)?.[1]).filter((x): x is string => !!x))];
       p.links[ext] = next;
@@ -504,7 +540,9 @@ export function nftServicePath(st: NftState, namespace: string, name: string, po
     mode: 'nftables',
     service: `${namespace}/${name}`,
     ports,
-    countersNote: 'the k8ts nftables rules carry no counter statements; packet counts are not available in this mode',
+    ...(ports.some((sp) => sp.endpoints.some((e) => e.counters))
+      ? {}
+      : { countersNote: 'these nftables rules carry no counter statements (written by an older k8ts); packet counts are not available' }),
   };
 }
 

@@ -1,8 +1,20 @@
 // nftables backend: one table of our own (`ip k8ts`). Dispatch is by verdict maps keyed on
 // (daddr . proto . dport) and (proto . nodeport), so the per-packet cost does not grow with
-// the number of Services; per-service chains pick an endpoint with `numgen random mod N`.
-// Applied atomically with `nft -f -`. Partial syncs touch only the changed services' chains
-// and map elements; a full sync flushes the table's rules and maps and rewrites them.
+// the number of Services. Applied atomically with `nft -f -`. Partial syncs touch only the
+// changed services' chains and map elements; a full sync flushes the table's rules and maps
+// and rewrites them.
+//
+// Layout choice, measured (nft 1.0.6, kernel 6.18): the table holds a fixed handful of sets
+// and maps and no per-service sets. Every set costs the kernel a linear walk of the
+// table's set list whenever one is created or referenced by name (anonymous sets are worse:
+// naming `__set%d` scans all sets), and a map element add re-validates it against every rule
+// bound to that map. With one anonymous `numgen ... map { }` per service, `nft -f` of 10,000
+// Services took 75 s, almost all of it in the kernel; without per-service sets it is ~2 s.
+// So an endpoint is picked by a cascade of `numgen random mod k == 0` rules (like the
+// iptables statistic cascade: rule i of n matches with probability 1/(n-i)), and
+// ClientIP affinity uses one shared timeout set keyed (client . service id . endpoint id)
+// instead of upstream's set per endpoint. Each endpoint rule carries a counter (what
+// `k8ts node service` shows).
 import {
   type Endpoint,
   type ProxyModel,
@@ -17,6 +29,10 @@ import { type Runner, mustRun } from './exec.js';
 export const NFT_TABLE = 'k8ts';
 const T = `ip ${NFT_TABLE}`;
 const MARK = '0x00004000';
+/** The shared ClientIP-affinity set (entries carry their own timeout). */
+export const NFT_AFFINITY_SET = 'affinity';
+// Clients times endpoints remembered at once; the kernel grows the hash as needed.
+const AFFINITY_SIZE = 1048576;
 
 const MAPS: Array<[string, string]> = [
   ['service-ips', 'ipv4_addr . inet_proto . inet_service : verdict'],
@@ -34,7 +50,11 @@ function baseRules(): string[] {
   };
   for (const [name, type] of MAPS) out.push(`add map ${T} ${name} { type ${type}; }`, `flush map ${T} ${name}`);
   out.push(`add set ${T} hairpin { type ipv4_addr . ipv4_addr; }`, `flush set ${T} hairpin`);
-  chain('reject-chain', undefined, ['reject']);
+  // Not flushed: a full resync must not forget which client sticks to which endpoint.
+  out.push(
+    `add set ${T} ${NFT_AFFINITY_SET} { typeof ip saddr . numgen inc mod 1 . numgen inc mod 1; size ${AFFINITY_SIZE}; flags dynamic,timeout; }`,
+  );
+  chain('reject-chain', undefined, ['counter reject']);
   chain('mark-for-masquerade', undefined, [`meta mark set meta mark | ${MARK}`]);
   chain('masquerading', undefined, [
     `meta mark & ${MARK} == 0 return`,
@@ -69,11 +89,27 @@ const BASE_CHAIN_COUNT = 12;
 export const nftSvcChain = (sp: ServicePort): string => `svc-${portProtoHash(sp.key, sp.protocol)}`;
 export const nftSvlChain = (sp: ServicePort): string => `svl-${portProtoHash(sp.key, sp.protocol)}`;
 export const nftExtChain = (sp: ServicePort): string => `ext-${portProtoHash(sp.key, sp.protocol)}`;
-const sepHash = (sp: ServicePort, ep: Endpoint) => portProtoHash(sp.key, sp.protocol, `${ep.ip}:${ep.port}`);
-export const nftSepChain = (sp: ServicePort, ep: Endpoint): string => `sep-${sepHash(sp, ep)}`;
-// The timeout is part of the name: a set's timeout cannot be changed in place.
-export const nftAffinitySet = (sp: ServicePort, ep: Endpoint): string =>
-  `aff-${sepHash(sp, ep)}-${sp.affinityTimeoutSeconds}`;
+
+/** FNV-1a, 32 bits: the ids in affinity keys (stable across restarts, no state needed). */
+function id32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * The affinity key of (client, service port, endpoint). nft cannot put a literal inside a
+ * concatenation, so the two ids are `numgen inc mod 1 offset N`, an expression that always
+ * evaluates to N. Both ids together make a clash between two services' endpoints negligible.
+ */
+export function nftAffinityKey(sp: ServicePort, ep: Endpoint): string {
+  const svc = id32(`${sp.key}/${sp.protocol}`);
+  const e = id32(`${ep.ip}:${ep.port}`);
+  return `ip saddr . numgen inc mod 1 offset ${svc} . numgen inc mod 1 offset ${e}`;
+}
 
 export interface NftElement {
   map: string;
@@ -83,41 +119,40 @@ export interface NftElement {
 
 export interface NftRenderedService {
   chains: Map<string, string[]>; // name -> rule bodies
-  /** affinity set name -> timeout seconds */
-  sets: Map<string, number>;
   elements: NftElement[];
   /** `ip . ip` elements of the hairpin set (shared between Services using one pod) */
   hairpin: string[];
 }
 
 /**
- * Endpoint choice. Without affinity the service chain DNATs straight through a numgen map
- * (no chain per endpoint: at 10,000 Services that is 50,000 chains fewer for nft to load).
- * With affinity each endpoint needs its own chain to record the client in its set.
+ * Endpoint choice: rule i of n matches with probability 1/(n-i), the last always, so each
+ * endpoint gets 1/n. With ClientIP affinity a remembered (client, endpoint) pair is
+ * checked first, and every pick refreshes the pair's timeout.
  */
 function lb(sp: ServicePort, eps: Endpoint[]): string[] {
   const rules: string[] = [];
   const p = sp.protocol.toLowerCase();
-  if (sp.sessionAffinity !== 'ClientIP') {
-    if (eps.length === 1) rules.push(`meta l4proto ${p} dnat ip to ${eps[0]!.ip}:${eps[0]!.port}`);
-    else
-      rules.push(
-        `meta l4proto ${p} dnat ip to numgen random mod ${eps.length} map { ${eps.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`).join(', ')} }`,
-      );
+  const dnat = (ep: Endpoint) => `counter meta l4proto ${p} dnat ip to ${ep.ip}:${ep.port}`;
+  const n = eps.length;
+  if (sp.sessionAffinity === 'ClientIP') {
+    const t = `timeout ${sp.affinityTimeoutSeconds}s`;
+    for (const ep of eps) {
+      const k = nftAffinityKey(sp, ep);
+      rules.push(`${k} @${NFT_AFFINITY_SET} update @${NFT_AFFINITY_SET} { ${k} ${t} } ${dnat(ep)}`);
+    }
+    eps.forEach((ep, i) => {
+      const pick = i < n - 1 ? `numgen random mod ${n - i} 0 ` : '';
+      rules.push(`${pick}update @${NFT_AFFINITY_SET} { ${nftAffinityKey(sp, ep)} ${t} } ${dnat(ep)}`);
+    });
     return rules;
   }
-  for (const ep of eps) rules.push(`ip saddr @${nftAffinitySet(sp, ep)} goto ${nftSepChain(sp, ep)}`);
-  if (eps.length === 1) rules.push(`goto ${nftSepChain(sp, eps[0]!)}`);
-  else
-    rules.push(
-      `numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${nftSepChain(sp, ep)}`).join(', ')} }`,
-    );
+  eps.forEach((ep, i) => rules.push(i < n - 1 ? `numgen random mod ${n - i} 0 ${dnat(ep)}` : dnat(ep)));
   return rules;
 }
 
-/** Renders one service port's chains, affinity sets and map elements. Pure. */
+/** Renders one service port's chains and map elements. Pure. */
 export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRenderedService {
-  const r: NftRenderedService = { chains: new Map(), sets: new Map(), elements: [], hairpin: [] };
+  const r: NftRenderedService = { chains: new Map(), elements: [], hairpin: [] };
   const p = sp.protocol.toLowerCase();
   const cEps = clusterEndpoints(sp);
   const xEps = externalEndpoints(sp);
@@ -125,15 +160,15 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   const ext = nftExtChain(sp);
   const extLocal = sp.externalTrafficPolicy === 'Local';
   const anyEps = sp.endpoints.length > 0;
-  const used = new Map<string, Endpoint>();
+  const used = new Set<string>();
 
   if (cEps.length > 0) {
     const rules: string[] = [];
     if (clusterCIDR)
       rules.push(`ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${clusterCIDR} jump mark-for-masquerade`);
-    rules.push(...lb(sp, cEps));
+    for (const rule of lb(sp, cEps)) rules.push(rule);
     r.chains.set(svc, rules);
-    for (const e of cEps) used.set(nftSepChain(sp, e), e);
+    for (const e of cEps) used.add(e.ip);
     r.elements.push({ map: 'service-ips', key: `${sp.clusterIP} . ${p} . ${sp.port}`, value: `goto ${svc}` });
   } else {
     const local = sp.internalTrafficPolicy === 'Local' && anyEps;
@@ -145,19 +180,20 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   }
 
   if (hasExternal(sp)) {
+    // The first rule's counter counts what came in through the NodePort / external IPs.
     const rules: string[] = [];
     if (!extLocal) {
-      if (cEps.length > 0) rules.push('jump mark-for-masquerade', `goto ${svc}`);
+      if (cEps.length > 0) rules.push('counter jump mark-for-masquerade', `goto ${svc}`);
     } else {
       if (cEps.length > 0) {
-        if (clusterCIDR) rules.push(`ip saddr ${clusterCIDR} goto ${svc}`);
-        rules.push('fib saddr type local jump mark-for-masquerade', `fib saddr type local goto ${svc}`);
+        if (clusterCIDR) rules.push(`ip saddr ${clusterCIDR} counter goto ${svc}`);
+        rules.push('fib saddr type local counter jump mark-for-masquerade', `fib saddr type local goto ${svc}`);
       }
       if (xEps.length > 0) {
         const svl = nftSvlChain(sp);
-        rules.push(`goto ${svl}`);
+        rules.push(`counter goto ${svl}`);
         r.chains.set(svl, lb(sp, xEps));
-        for (const e of xEps) used.set(nftSepChain(sp, e), e);
+        for (const e of xEps) used.add(e.ip);
       }
     }
     if (rules.length > 0) {
@@ -178,15 +214,7 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
 
   // Hairpin (a pod reaching itself through its Service) is masqueraded in postrouting by
   // looking up (saddr . daddr) of DNATed packets in the `hairpin` set.
-  const hp = new Set<string>();
-  for (const ep of used.values()) hp.add(`${ep.ip} . ${ep.ip}`);
-  r.hairpin = [...hp];
-  if (sp.sessionAffinity === 'ClientIP')
-    for (const [name, ep] of used) {
-      const set = nftAffinitySet(sp, ep);
-      r.sets.set(set, sp.affinityTimeoutSeconds);
-      r.chains.set(name, [`update @${set} { ip saddr }`, `meta l4proto ${p} dnat ip to ${ep.ip}:${ep.port}`]);
-    }
+  for (const ip of used) r.hairpin.push(`${ip} . ${ip}`);
   return r;
 }
 
@@ -208,83 +236,52 @@ function elementLines(verb: 'add' | 'delete', els: NftElement[]): string[] {
 export interface NftRenderResult {
   text: string;
   chains: Set<string>;
-  sets: Set<string>;
   ruleCount: number;
 }
 
 /**
- * Renders an `nft -f` transaction. Full: flush the table's rules and maps, write everything,
- * delete stale chains/sets. Partial (`changed` given): rewrite only those services' chains and
- * swap their map elements (`previous` holds what the kernel has for them).
+ * Renders a full `nft -f` transaction: flush the table's rules and maps, write everything,
+ * delete chains that are no longer rendered (`existingChains` is what the kernel has).
  */
 export function renderNftables(
-  model: ProxyModel,
+  _model: ProxyModel,
   rendered: Map<string, NftRenderedService>,
   existingChains: Set<string>,
-  existingSets: Set<string>,
-  partial?: { changed: Set<string>; previous: Map<string, NftRenderedService> },
 ): NftRenderResult {
-  const out: string[] = [`add table ${T}`];
   const chains = new Set<string>();
-  const sets = new Set<string>();
   let ruleCount = 0;
   const adds: NftElement[] = [];
-  const hairpinAdds: string[] = [];
-  const hairpinNow = new Set<string>();
-  const hairpinDels = new Set<string>();
-  const dels: NftElement[] = [];
-  const chainDecl: string[] = [];
-  const chainLines: string[] = [];
-  const setLines: string[] = [];
-  if (!partial) out.push(`flush table ${T}`, ...baseRules());
+  const hairpin = new Set<string>();
+  // Plain string concatenation: at 10,000 Services this is ~100k lines, and building them
+  // as arrays of parts showed in the profile.
+  let decl = '';
+  let body = '';
   for (const key of [...rendered.keys()].sort()) {
     const r = rendered.get(key)!;
-    const write = !partial || partial.changed.has(key);
     for (const [name, rules] of r.chains) {
       chains.add(name);
       ruleCount += rules.length;
-      if (!write) continue;
       // Every chain is declared before any rule, since rules jump forward to others.
-      chainDecl.push(`add chain ${T} ${name}`);
-      if (partial && existingChains.has(name)) chainDecl.push(`flush chain ${T} ${name}`);
-      for (const rule of rules) chainLines.push(`add rule ${T} ${name} ${rule}`);
+      decl += `add chain ${T} ${name}\n`;
+      for (const rule of rules) body += `add rule ${T} ${name} ${rule}\n`;
     }
-    for (const [name, timeout] of r.sets) {
-      sets.add(name);
-      if (write || !existingSets.has(name))
-        setLines.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
-    }
-    if (write) {
-      for (const e of r.elements) adds.push(e);
-      for (const h of r.hairpin) hairpinAdds.push(h);
-    }
-    if (partial) for (const h of r.hairpin) hairpinNow.add(h);
+    for (const e of r.elements) adds.push(e);
+    for (const h of r.hairpin) hairpin.add(h);
   }
-  if (partial) {
-    for (const k of [...partial.changed].sort()) {
-      const prev = partial.previous.get(k);
-      if (prev) {
-        for (const e of prev.elements) dels.push(e);
-        // a pod address leaves the hairpin set only when no Service uses it any more
-        for (const h of prev.hairpin) if (!hairpinNow.has(h)) hairpinDels.add(h);
-      }
-    }
-    for (const h of hairpinDels) dels.push({ map: 'hairpin', key: h, value: '' });
-    // Stale chains may still be referenced by rules of chains we are about to delete.
-    for (const c of existingChains) if (!chains.has(c)) chainDecl.push(`flush chain ${T} ${c}`);
-  }
-  // Sets before the chains whose rules reference them; deletions of old map elements before
-  // the new ones (the same key may be re-added with another verdict).
-  // (concat, not push(...): these arrays can exceed the engine's argument limit)
-  for (const h of new Set(hairpinAdds)) adds.push({ map: 'hairpin', key: h, value: '' });
-  let all = out.concat(setLines, elementLines('delete', dels), chainDecl, chainLines, elementLines('add', adds));
-  const tail: string[] = [];
-  for (const c of [...existingChains].sort()) if (!chains.has(c)) tail.push(`delete chain ${T} ${c}`);
-  for (const s of [...existingSets].sort()) if (!sets.has(s)) tail.push(`delete set ${T} ${s}`);
-  ruleCount += 16;
-  tail.push('');
-  all = all.concat(tail);
-  return { text: all.join('\n'), chains, sets, ruleCount };
+  for (const h of hairpin) adds.push({ map: 'hairpin', key: h, value: '' });
+  let tail = '';
+  // (`flush table` above emptied every chain, so no rule still jumps to a stale one)
+  const stale = [...existingChains].filter((c) => !chains.has(c)).sort();
+  for (const c of stale) tail += `delete chain ${T} ${c}\n`;
+  const text =
+    `add table ${T}\nflush table ${T}\n` +
+    baseRules().join('\n') +
+    '\n' +
+    decl +
+    body +
+    elementLines('add', adds).map((l) => l + '\n').join('') +
+    tail;
+  return { text, chains, ruleCount: ruleCount + 16 };
 }
 
 interface NftDiff {
@@ -294,12 +291,11 @@ interface NftDiff {
 
 function sameNft(a: NftRenderedService, b: NftRenderedService): boolean {
   const eq = (x: string[], y: string[]) => x.length === y.length && x.every((l, i) => l === y[i]);
-  if (a.chains.size !== b.chains.size || a.sets.size !== b.sets.size) return false;
+  if (a.chains.size !== b.chains.size) return false;
   for (const [n, r] of a.chains) {
     const o = b.chains.get(n);
     if (!o || !eq(r, o)) return false;
   }
-  for (const [n, t] of a.sets) if (b.sets.get(n) !== t) return false;
   const ek = (e: NftElement) => `${e.map} ${e.key} ${e.value}`;
   return eq(a.elements.map(ek), b.elements.map(ek)) && eq(a.hairpin, b.hairpin);
 }
@@ -308,31 +304,26 @@ export interface NftPartial {
   text: string;
   addedChains: string[];
   removedChains: string[];
-  addedSets: string[];
-  removedSets: string[];
   hairpinDelta: Map<string, number>;
   ruleDelta: number;
 }
 
 /**
- * A transaction rewriting only the given services: their chains, sets and map elements;
+ * A transaction rewriting only the given services: their chains and map elements;
  * hairpin pairs are reference-counted across services (one pod may back many).
  */
 export function renderNftPartial(
   diffs: NftDiff[],
   existingChains: Set<string>,
-  existingSets: Set<string>,
   hairpinRefs: Map<string, number>,
 ): NftPartial {
-  const r: NftPartial = { text: '', addedChains: [], removedChains: [], addedSets: [], removedSets: [], hairpinDelta: new Map(), ruleDelta: 0 };
+  const r: NftPartial = { text: '', addedChains: [], removedChains: [], hairpinDelta: new Map(), ruleDelta: 0 };
   if (!diffs.length) return r;
-  const setLines: string[] = [];
   const dels: NftElement[] = [];
   const adds: NftElement[] = [];
   const decl: string[] = [];
   const rules: string[] = [];
   const nowChains = new Set<string>();
-  const nowSets = new Set<string>();
   const bump = (h: string, d: number) => r.hairpinDelta.set(h, (r.hairpinDelta.get(h) ?? 0) + d);
   for (const { prev, next } of diffs) {
     for (const e of prev?.elements ?? []) dels.push(e);
@@ -340,11 +331,6 @@ export function renderNftPartial(
     for (const h of next?.hairpin ?? []) bump(h, +1);
     for (const rs of prev?.chains.values() ?? []) r.ruleDelta -= rs.length;
     if (!next) continue;
-    for (const [name, timeout] of next.sets) {
-      nowSets.add(name);
-      setLines.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
-      if (!existingSets.has(name)) r.addedSets.push(name);
-    }
     for (const [name, rs] of next.chains) {
       nowChains.add(name);
       decl.push(`add chain ${T} ${name}`);
@@ -355,28 +341,25 @@ export function renderNftPartial(
     }
     for (const e of next.elements) adds.push(e);
   }
-  for (const { prev } of diffs) {
+  for (const { prev } of diffs)
     for (const name of prev?.chains.keys() ?? [])
       if (!nowChains.has(name) && existingChains.has(name)) r.removedChains.push(name);
-    for (const name of prev?.sets.keys() ?? []) if (!nowSets.has(name) && existingSets.has(name)) r.removedSets.push(name);
-  }
   for (const [h, d] of r.hairpinDelta) {
     const before = hairpinRefs.get(h) ?? 0;
     if (before > 0 && before + d <= 0) dels.push({ map: 'hairpin', key: h, value: '' });
     if (before <= 0 && before + d > 0) adds.push({ map: 'hairpin', key: h, value: '' });
   }
   r.removedChains.sort();
-  r.removedSets.sort();
-  // Stale chains may still be referenced by rules of chains deleted in the same transaction.
+  // A chain cannot go while a rule still jumps to it (ext -> svc): empty them all first.
   for (const c of r.removedChains) decl.push(`flush chain ${T} ${c}`);
+  // Deletions of old map elements come first (the same key may be re-added with another
+  // verdict, and a chain can only go once no element points at it).
   const out = [`add table ${T}`].concat(
-    setLines,
     elementLines('delete', dels),
     decl,
     rules,
     elementLines('add', adds),
     r.removedChains.map((c) => `delete chain ${T} ${c}`),
-    r.removedSets.map((c) => `delete set ${T} ${c}`),
     [''],
   );
   r.text = out.join('\n');
@@ -407,7 +390,6 @@ export class NftablesBackend implements ProxyBackend {
   private renderedFrom = new Map<string, ServicePort>();
   private renderedCIDR = '';
   private chains = new Set<string>();
-  private sets = new Set<string>();
   /** how many services use each hairpin pair (the set element goes when the count is 0) */
   private hairpinRefs = new Map<string, number>();
   private ruleCount = 0;
@@ -445,13 +427,11 @@ export class NftablesBackend implements ProxyBackend {
         if (prev && next && sameNft(prev, next)) continue;
         diffs.push({ prev, next });
       }
-      const p = renderNftPartial(diffs, this.chains, this.sets, this.hairpinRefs);
+      const p = renderNftPartial(diffs, this.chains, this.hairpinRefs);
       text = p.text;
       commit = () => {
         for (const c of p.removedChains) this.chains.delete(c);
         for (const c of p.addedChains) this.chains.add(c);
-        for (const c of p.removedSets) this.sets.delete(c);
-        for (const c of p.addedSets) this.sets.add(c);
         for (const [h, d] of p.hairpinDelta) {
           const n = (this.hairpinRefs.get(h) ?? 0) + d;
           if (n > 0) this.hairpinRefs.set(h, n);
@@ -471,11 +451,10 @@ export class NftablesBackend implements ProxyBackend {
         this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
         this.renderedFrom.set(k, sp);
       }
-      const res = renderNftables(model, this.rendered, this.chains, this.sets);
+      const res = renderNftables(model, this.rendered, this.chains);
       text = res.text;
       commit = () => {
         this.chains = res.chains;
-        this.sets = res.sets;
         this.hairpinRefs = new Map();
         for (const r of this.rendered.values())
           for (const h of r.hairpin) this.hairpinRefs.set(h, (this.hairpinRefs.get(h) ?? 0) + 1);
@@ -507,7 +486,6 @@ export class NftablesBackend implements ProxyBackend {
     this.renderedFrom.clear();
     this.hairpinRefs.clear();
     this.chains.clear();
-    this.sets.clear();
     this.needFull = true;
   }
 }

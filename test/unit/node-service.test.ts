@@ -160,7 +160,7 @@ describe('nftables parsing', () => {
     const m = model(all);
     const rendered = new Map<string, NftRenderedService>();
     for (const sp of all) rendered.set(sp.key, renderNftService(sp, CIDR));
-    return renderNftables(m, rendered, new Set(), new Set()).text;
+    return renderNftables(m, rendered, new Set()).text;
   }
 
   it('finds the frontend (unnamed port) by hashing the name: ClusterIP + NodePort, both endpoints at 1/2', () => {
@@ -176,27 +176,63 @@ describe('nftables parsing', () => {
       ['10.244.1.5', 80, 0.5],
       ['10.244.2.7', 80, 0.5],
     ]);
-    expect(p.countersNote).toMatch(/counter/);
+    // rendered rules carry counters (zero until read back from the kernel)
+    expect(fp.endpoints.map((e) => e.counters)).toEqual([{ packets: 0, bytes: 0 }, { packets: 0, bytes: 0 }]);
+    expect(fp.entries.find((e) => e.kind === 'nodePort')!.counters).toEqual({ packets: 0, bytes: 0 });
+    expect(p.countersNote).toBeUndefined();
   });
 
-  it('named port "http" is found; affinity goes through sep chains', () => {
+  it('named port "http" is found; affinity is flagged and each endpoint listed once', () => {
     const st = parseNftText(nftText());
     const w = nftServicePath(st, 'default', 'web')!.ports[0]!;
     expect(w.key).toBe('default/web:http');
     expect(w.endpoints.map((e) => e.ip)).toEqual(['10.244.1.2', '10.244.1.3', '10.244.2.4']);
+    expect(w.endpoints.map((e) => e.probability)).toEqual([1 / 3, 1 / 3, 1 / 3]);
     const s = nftServicePath(st, 'default', 'sticky')!.ports[0]!;
     expect(s.sessionAffinity).toBe(true);
-    expect(s.endpoints.map((e) => [e.ip, e.chain?.startsWith('sep-')])).toEqual([
-      ['10.244.1.8', true],
-      ['10.244.2.8', true],
+    expect(s.endpoints.map((e) => [e.ip, e.probability])).toEqual([
+      ['10.244.1.8', 0.5],
+      ['10.244.2.8', 0.5],
     ]);
+  });
+
+  it('reads counters from `nft list` output: an endpoint sums its pick and affinity rules', () => {
+    const k = 'ip saddr . numgen inc mod 1 offset 7 . numgen inc mod 1 offset 9';
+    const listed = `table ip k8ts {
+\tmap service-ips {
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\telements = { 10.96.0.50 . tcp . 80 : goto svc-AAAAAAAAAAAAAAAA }
+\t}
+\tmap service-nodeports {
+\t\ttype inet_proto . inet_service : verdict
+\t\telements = { tcp . 30001 : goto ext-AAAAAAAAAAAAAAAA }
+\t}
+\tchain svc-AAAAAAAAAAAAAAAA {
+\t\t${k} @affinity update @affinity { ${k} timeout 3h } counter packets 5 bytes 300 meta l4proto tcp dnat to 10.244.1.5:80 # handle 7
+\t\tnumgen random mod 2 0 update @affinity { ${k} timeout 3h } counter packets 2 bytes 120 meta l4proto tcp dnat to 10.244.1.5:80 # handle 8
+\t\tupdate @affinity { ${k} timeout 3h } counter packets 3 bytes 180 meta l4proto tcp dnat to 10.244.2.7:80 # handle 9
+\t}
+\tchain ext-AAAAAAAAAAAAAAAA {
+\t\tcounter packets 4 bytes 240 jump mark-for-masquerade # handle 10
+\t\tgoto svc-AAAAAAAAAAAAAAAA # handle 11
+\t}
+}
+`;
+    const p = nftServicePath(parseNftText(listed), 'x', 'y', [], '10.96.0.50:80')!;
+    const sp = p.ports[0]!;
+    expect(sp.sessionAffinity).toBe(true);
+    expect(sp.endpoints.map((e) => [e.ip, e.probability, e.counters?.packets])).toEqual([
+      ['10.244.1.5', 0.5, 7],
+      ['10.244.2.7', 0.5, 3],
+    ]);
+    expect(formatServicePath(p)).toContain('-> 10.244.1.5:80  probability 0.5000  [7 pkts, 420 bytes]');
   });
 
   it('an unusual port name needs --port-name; a VIP finds ports without endpoints', () => {
     const odd = svcPort({ key: 'default/odd:zz-top', name: 'odd', portName: 'zz-top', clusterIP: '10.96.0.80', endpoints: [ep('10.244.1.1', 1, 'node-1')] });
     const m = model([odd, empty]);
     const rendered = new Map([[odd.key, renderNftService(odd, CIDR)], [empty.key, renderNftService(empty, CIDR)]]);
-    const st = parseNftText(renderNftables(m, rendered, new Set(), new Set()).text);
+    const st = parseNftText(renderNftables(m, rendered, new Set()).text);
     expect(nftServicePath(st, 'default', 'odd')).toBeUndefined();
     expect(nftServicePath(st, 'default', 'odd', ['zz-top'])!.ports[0]!.endpoints[0]!.ip).toBe('10.244.1.1');
     const e = nftServicePath(st, 'kube-system', 'x', [], '10.96.0.99')!;

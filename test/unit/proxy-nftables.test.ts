@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NftablesBackend, renderNftService, type Nft } from '../../agent/proxy/nftables.js';
+import { NftablesBackend, nftAffinityKey, renderNftService, type Nft } from '../../agent/proxy/nftables.js';
 import { modelOf } from '../../agent/proxy/model.js';
 import { ep, svcPort } from './proxy-fixtures.js';
 
@@ -21,14 +21,15 @@ class RecordingNft implements Nft {
 }
 
 describe('nftables rendering', () => {
-  it('renders a service: DNAT through a numgen map, masquerade for non-pod sources, hairpin pairs', () => {
+  it('renders a service: DNAT through a numgen cascade with counters, masquerade for non-pod sources, hairpin pairs', () => {
     const r = renderNftService(web, '10.244.0.0/16');
     expect(Object.fromEntries(r.chains)).toEqual({
       'svc-CDGGSHYLG3RE2FKL': [
         'ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
-        'meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }',
+        'numgen random mod 2 0 counter meta l4proto tcp dnat ip to 10.244.1.2:8080',
+        'counter meta l4proto tcp dnat ip to 10.244.2.2:8080',
       ],
-      'ext-CDGGSHYLG3RE2FKL': ['jump mark-for-masquerade', 'goto svc-CDGGSHYLG3RE2FKL'],
+      'ext-CDGGSHYLG3RE2FKL': ['counter jump mark-for-masquerade', 'goto svc-CDGGSHYLG3RE2FKL'],
     });
     expect(r.hairpin).toEqual(['10.244.1.2 . 10.244.1.2', '10.244.2.2 . 10.244.2.2']);
     expect(r.elements).toEqual([
@@ -37,15 +38,29 @@ describe('nftables rendering', () => {
     ]);
   });
 
-  it('affinity: a dynamic set with timeout per endpoint, checked first and updated on use', () => {
-    const r = renderNftService(aff, '10.244.0.0/16');
-    expect(Object.fromEntries(r.sets)).toEqual({ 'aff-UAOFKSVRZAMC2PVA-60': 60 });
+  it('n endpoints: rule i matches with probability 1/(n-i), so each gets 1/n', () => {
+    const three = svcPort({ endpoints: [ep('10.244.1.2', 80, 'node-1'), ep('10.244.1.3', 80, 'node-1'), ep('10.244.1.4', 80, 'node-1')] });
+    const rules = renderNftService(three, '').chains.get('svc-CDGGSHYLG3RE2FKL')!;
+    expect(rules.map((r) => /^(numgen random mod \d+ 0 )?/.exec(r)![0])).toEqual(['numgen random mod 3 0 ', 'numgen random mod 2 0 ', '']);
+  });
+
+  it('affinity: one shared timeout set keyed (client . service id . endpoint id), checked first and refreshed on use', () => {
+    const two = { ...aff, endpoints: [ep('10.244.1.3', 53, 'node-1'), ep('10.244.2.3', 53, 'node-2')] };
+    const r = renderNftService(two, '10.244.0.0/16');
+    const k1 = nftAffinityKey(two, two.endpoints[0]!);
+    const k2 = nftAffinityKey(two, two.endpoints[1]!);
+    expect(k1).toMatch(/^ip saddr \. numgen inc mod 1 offset \d+ \. numgen inc mod 1 offset \d+$/);
+    expect(k1).not.toBe(k2);
+    // another service on the same pod gets another key
+    expect(nftAffinityKey({ ...two, key: 'ns2/other:dns' }, two.endpoints[0]!)).not.toBe(k1);
     expect(r.chains.get('svc-FSWWHQ3PRWLIXLYN')).toEqual([
       'ip daddr 10.96.0.12 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
-      'ip saddr @aff-UAOFKSVRZAMC2PVA-60 goto sep-UAOFKSVRZAMC2PVA',
-      'goto sep-UAOFKSVRZAMC2PVA',
+      `${k1} @affinity update @affinity { ${k1} timeout 60s } counter meta l4proto udp dnat ip to 10.244.1.3:53`,
+      `${k2} @affinity update @affinity { ${k2} timeout 60s } counter meta l4proto udp dnat ip to 10.244.2.3:53`,
+      `numgen random mod 2 0 update @affinity { ${k1} timeout 60s } counter meta l4proto udp dnat ip to 10.244.1.3:53`,
+      `update @affinity { ${k2} timeout 60s } counter meta l4proto udp dnat ip to 10.244.2.3:53`,
     ]);
-    expect(r.chains.get('sep-UAOFKSVRZAMC2PVA')).toContain('update @aff-UAOFKSVRZAMC2PVA-60 { ip saddr }');
+    expect([...r.chains.keys()]).toEqual(['svc-FSWWHQ3PRWLIXLYN']);
   });
 
   it('no endpoints: ClusterIP and NodePort go to the reject verdict maps', () => {
@@ -58,12 +73,12 @@ describe('nftables rendering', () => {
   it('externalTrafficPolicy Local: outside traffic only to local endpoints, without masquerade', () => {
     const local = renderNftService({ ...web, externalTrafficPolicy: 'Local' }, '10.244.0.0/16');
     expect(local.chains.get('ext-CDGGSHYLG3RE2FKL')).toEqual([
-      'ip saddr 10.244.0.0/16 goto svc-CDGGSHYLG3RE2FKL',
-      'fib saddr type local jump mark-for-masquerade',
+      'ip saddr 10.244.0.0/16 counter goto svc-CDGGSHYLG3RE2FKL',
+      'fib saddr type local counter jump mark-for-masquerade',
       'fib saddr type local goto svc-CDGGSHYLG3RE2FKL',
-      'goto svl-CDGGSHYLG3RE2FKL',
+      'counter goto svl-CDGGSHYLG3RE2FKL',
     ]);
-    expect(local.chains.get('svl-CDGGSHYLG3RE2FKL')).toEqual(['meta l4proto tcp dnat ip to 10.244.1.2:8080']);
+    expect(local.chains.get('svl-CDGGSHYLG3RE2FKL')).toEqual(['counter meta l4proto tcp dnat ip to 10.244.1.2:8080']);
   });
 });
 
@@ -89,17 +104,14 @@ add chain ip k8ts svc-CDGGSHYLG3RE2FKL
 flush chain ip k8ts svc-CDGGSHYLG3RE2FKL
 add chain ip k8ts ext-CDGGSHYLG3RE2FKL
 flush chain ip k8ts ext-CDGGSHYLG3RE2FKL
-flush chain ip k8ts sep-UAOFKSVRZAMC2PVA
 flush chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 add rule ip k8ts svc-CDGGSHYLG3RE2FKL ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-add rule ip k8ts svc-CDGGSHYLG3RE2FKL meta l4proto tcp dnat ip to 10.244.1.2:8080
-add rule ip k8ts ext-CDGGSHYLG3RE2FKL jump mark-for-masquerade
+add rule ip k8ts svc-CDGGSHYLG3RE2FKL counter meta l4proto tcp dnat ip to 10.244.1.2:8080
+add rule ip k8ts ext-CDGGSHYLG3RE2FKL counter jump mark-for-masquerade
 add rule ip k8ts ext-CDGGSHYLG3RE2FKL goto svc-CDGGSHYLG3RE2FKL
 add element ip k8ts service-ips { 10.96.0.10 . tcp . 80 : goto svc-CDGGSHYLG3RE2FKL }
 add element ip k8ts service-nodeports { tcp . 30001 : goto ext-CDGGSHYLG3RE2FKL }
-delete chain ip k8ts sep-UAOFKSVRZAMC2PVA
 delete chain ip k8ts svc-FSWWHQ3PRWLIXLYN
-delete set ip k8ts aff-UAOFKSVRZAMC2PVA-60
 `);
   });
 
