@@ -336,8 +336,9 @@ function addElements(st: NftState, map: string, body: string): void {
  */
 export function parseNftText(text: string): NftState {
   const st: NftState = { chains: new Map(), maps: new Map() };
-  // Multi-line `elements = { … }` blocks are joined first.
-  const lines = text.replace(/\{([^{}]*)\}/g, (m) => m.replace(/\s*\n\s*/g, ' ')).split('\n');
+  // Multi-line `elements = { … }` blocks are joined first (only those: a chain block without
+  // nested braces must stay one rule per line).
+  const lines = text.replace(/elements = \{[^{}]*\}/g, (m) => m.replace(/\s*\n\s*/g, ' ')).split('\n');
   let chain: string | undefined;
   let map: string | undefined;
   for (const raw of lines) {

@@ -120,9 +120,14 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
         ['10.244.1.5:8080', 0.5],
         ['10.244.1.6:8080', 0.5],
       ]);
+      // the 4 connections above passed the endpoint rules' counters (first packet of each)
+      const pkts = sp.endpoints.reduce((n, e) => n + (e.counters?.packets ?? 0), 0);
+      expect(pkts).toBeGreaterThanOrEqual(4);
+      expect(p.countersNote).toBeUndefined();
       const human = await cli(['service', 'frontend']);
       expect(human.code).toBe(0);
       expect(human.stdout).toMatch(/\(nftables mode\)/);
+      expect(human.stdout).toMatch(/-> 10\.244\.1\.5:8080 {2}probability 0\.5000 {2}\[\d+ pkts, \d+ bytes\]/);
       expect(human.stdout).toMatch(/ClusterIP 10\.96\.0\.50:80\/tcp -> svc-\S+/);
     } finally {
       await cleanupNftables(nft);

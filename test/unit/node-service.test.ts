@@ -250,6 +250,10 @@ describe('nftables parsing', () => {
 \t\tip daddr 10.96.0.50 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade # handle 7
 \t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.5 . 80, 1 : 10.244.2.7 . 80 } # handle 8
 \t}
+\tchain svc-BBBBBBBBBBBBBBBB {
+\t\tnumgen random mod 2 0 counter packets 3 bytes 180 meta l4proto tcp dnat to 10.244.1.6:81 # handle 9
+\t\tcounter packets 1 bytes 60 meta l4proto tcp dnat to 10.244.2.8:81 # handle 10
+\t}
 }
 `;
     const st = parseNftText(listed);
@@ -259,6 +263,12 @@ describe('nftables parsing', () => {
     ]);
     const p = nftServicePath(st, 'x', 'y', [], '10.96.0.50:80')!.ports[0]!;
     expect(p.endpoints.map((e) => e.ip)).toEqual(['10.244.1.5', '10.244.2.7']);
+    // a chain whose rules have no braces (the cascade) is still read rule by rule
+    const q = nftServicePath(st, 'x', 'y', [], '10.96.0.51:81')!.ports[0]!;
+    expect(q.endpoints.map((e) => [e.ip, e.probability, e.counters?.packets])).toEqual([
+      ['10.244.1.6', 0.5, 3],
+      ['10.244.2.8', 0.5, 1],
+    ]);
   });
 });
 
