@@ -66,16 +66,57 @@ async function buildTopology(): Promise<void> {
     await lab.veth({ nsA: pn, ifA: 'eth0', addrA: `${p.ip}/24`, nsB: ns[node.name]!, ifB: `vp${i}`, bridgeB: 'cbr0', hairpin: true });
     await lab.ip(pn, ['route', 'add', 'default', 'via', node.gw]);
     await startNameServer(lab, pn, p.name, 8080);
+    await startUdpNameServer(pn, p.name, UDP_PORT);
   }
   for (const n of NODES) await new HostGw(n.name, CIDR, lab.runner(ns[n.name]!)).sync(nodeObjs);
 }
+
+// --- UDP: a datagram name server in each pod, and a client sending one datagram per socket ---
+const UDP_PORT = 5353;
+const UDP_SERVER_JS = `
+const s = require('dgram').createSocket('udp4');
+const [name, port] = process.argv.slice(1);
+s.on('message', (m, r) => s.send(name + ' ' + r.address, r.port, r.address));
+s.bind(Number(port), () => process.stdout.write('listening\\n'));
+`;
+// n probes in sequence, each from a new socket (a new conntrack flow) unless a source port
+// is given (then every probe is the same flow, as a long-lived UDP client is). A connected
+// socket reports an ICMP port unreachable as ECONNREFUSED.
+const UDP_PROBE_JS = `
+const dgram = require('dgram');
+const [host, port, n, timeout, sport] = process.argv.slice(1).map((x, i) => (i ? Number(x) : x));
+const one = () => new Promise((res) => {
+  const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  const done = (r) => { clearTimeout(t); try { s.close(); } catch {} res(r); };
+  const t = setTimeout(() => done('TIMEOUT'), timeout);
+  s.on('message', (m) => done(m.toString()));
+  s.on('error', (e) => done('ERR:' + e.code));
+  const go = () => s.connect(port, host, () => s.send('who'));
+  if (sport) s.bind(sport, go); else go();
+});
+(async () => { const out = []; for (let i = 0; i < n; i++) out.push(await one()); process.stdout.write(JSON.stringify(out)); })();
+`;
+
+async function startUdpNameServer(netns: string, name: string, port: number): Promise<void> {
+  const p = lab.spawn(netns, process.execPath, ['-e', UDP_SERVER_JS, name, String(port)]);
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`udp server ${name} did not start`)), 10_000);
+    p.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && (clearTimeout(t), resolve()));
+    p.once('exit', (c) => reject(new Error(`udp server ${name} exited ${c}`)));
+  });
+}
+
+async function udpProbe(netns: string, host: string, port: number, n: number, sport = 0, timeoutMs = 2000): Promise<string[]> {
+  return JSON.parse(await lab.exec(netns, process.execPath, ['-e', UDP_PROBE_JS, host, String(port), String(n), String(timeoutMs), String(sport)])) as string[];
+}
+const udpNames = (rs: string[]) => new Set(rs.map((r) => r.split(' ')[0]));
 
 const names = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[0]));
 const peers = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[1]));
 
 // --- the API objects the proxy would get from the apiserver ---
 type Slice = ReturnType<typeof slice>;
-function slice(svc: string, pods: string[], port = 8080, name = svc) {
+function slice(svc: string, pods: string[], port = 8080, name = svc, protocol = 'TCP', portName = 'http') {
   return {
     metadata: { name: `${name}-slice`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
     addressType: 'IPv4',
@@ -83,7 +124,7 @@ function slice(svc: string, pods: string[], port = 8080, name = svc) {
       const pod = PODS.find((x) => x.name === p)!;
       return { addresses: [pod.ip], nodeName: NODES[pod.node]!.name, conditions: { ready: true } };
     }),
-    ports: [{ name: 'http', port, protocol: 'TCP' }],
+    ports: [{ name: portName, port, protocol }],
   };
 }
 function service(name: string, ip: string, extra: Record<string, unknown> = {}, nodePort?: number) {
@@ -104,12 +145,17 @@ const SERVICES = {
   sticky: service('sticky', '10.96.0.12', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }, 30082),
   local: service('local', '10.96.0.13', { externalTrafficPolicy: 'Local' }, 30083),
   self: service('self', '10.96.0.14'),
+  dns: {
+    metadata: { name: 'dns', namespace: 'default' },
+    spec: { type: 'NodePort', clusterIP: '10.96.0.15', ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: UDP_PORT, nodePort: 30085 }] },
+  },
 };
 const SLICES: Record<string, Slice> = {
   web: slice('web', ['pod-1a', 'pod-2a']),
   sticky: slice('sticky', ['pod-1a', 'pod-1b', 'pod-2a']),
   local: slice('local', ['pod-1a', 'pod-2a']),
   self: slice('self', ['pod-1a']),
+  dns: slice('dns', ['pod-1a', 'pod-2a'], UDP_PORT, 'dns', 'UDP', 'dns'),
 };
 
 async function expectClean(mode: ProxyMode): Promise<void> {
@@ -166,6 +212,7 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
             backend: makeBackend(mode, lab.runner(ns[n.name]!)),
             tracker: t,
             minSyncPeriodMs: 0,
+            conntrack: lab.runner(ns[n.name]!),
             registry: new Registry(),
             log: logger('test-proxy', { node: n.name }),
           });
@@ -243,6 +290,30 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
         const r2 = await probe(lab, ns.client!, NODES[1]!.ip, 30083, 20);
         expect(names(r2)).toEqual(new Set(['pod-2a']));
         expect(peers(r2)).toEqual(new Set([CLIENT_IP]));
+      });
+
+      it('UDP: ClusterIP (from a node, a pod, outside) and NodePort on each node reach pods on both nodes', async () => {
+        for (const from of [ns['node-1']!, ns['pod-1b']!, ns.client!])
+          expect(udpNames(await udpProbe(from, '10.96.0.15', 53, 30)), from).toEqual(new Set(['pod-1a', 'pod-2a']));
+        for (const n of NODES)
+          expect(udpNames(await udpProbe(ns.client!, n.ip, 30085, 30)), `NodePort via ${n.name}`).toEqual(new Set(['pod-1a', 'pod-2a']));
+      });
+
+      it('UDP: a flow pinned to an endpoint that goes away moves to another (stale conntrack entries deleted)', async () => {
+        // One client socket (fixed source port) is one conntrack flow: every datagram goes to
+        // the pod picked first, as long as the flow lives.
+        for (const [host, port, sport] of [['10.96.0.15', 53, 40053], [NODES[0]!.ip, 30085, 40054]] as const) {
+          const first = await udpProbe(ns.client!, host, port, 5, sport);
+          expect(udpNames(first).size, `${host}:${port} pinned`).toBe(1);
+          const pinned = first[0]!.split(' ')[0]!;
+          const other = pinned === 'pod-1a' ? 'pod-2a' : 'pod-1a';
+          // The removed pod still runs and would answer a stale flow: only a deleted
+          // conntrack entry sends the same client socket to the other pod.
+          await setSlice('dns', slice('dns', [other], UDP_PORT, 'dns', 'UDP', 'dns'));
+          const after = await udpProbe(ns.client!, host, port, 5, sport);
+          expect(after.map((r) => r.split(' ')[0]), `${host}:${port} after ${pinned} went away`).toEqual(Array(5).fill(other));
+          await setSlice('dns', SLICES.dns);
+        }
       });
 
       it('hairpin: a pod reaches itself through its Service', async () => {
