@@ -24,8 +24,10 @@ export function register(program: Command): void {
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const adminKubeConfig = (path: string) => {
+      // client-node (~30 MB resident with its generated API classes) only when an in-process
+      // component needs a client: not for an apiserver run alone.
+      const adminKubeConfig = async (path: string) => {
+        const { KubeConfig } = await import('@kubernetes/client-node');
         const kc = new KubeConfig();
         kc.loadFromFile(path);
         return kc;
@@ -36,14 +38,14 @@ export function register(program: Command): void {
       if (o.scheduler) {
         components.push(async (cp) => {
           const { startScheduler } = await import('../control-plane/scheduler/index.js');
-          return startScheduler({ kubeConfig: adminKubeConfig(cp.adminKubeconfig), leaderElect: true });
+          return startScheduler({ kubeConfig: await adminKubeConfig(cp.adminKubeconfig), leaderElect: true });
         });
       }
       if (o.controllers) {
         components.push(async (cp) => {
           const { startControllerManager } = await import('../control-plane/controllers/index.js');
           return startControllerManager({
-            kubeConfig: adminKubeConfig(cp.adminKubeconfig),
+            kubeConfig: await adminKubeConfig(cp.adminKubeconfig),
             leaderElect: true,
             clusterCIDR: o.clusterCidr,
             nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
