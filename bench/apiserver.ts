@@ -176,6 +176,29 @@ function startWatchers(cp: TestControlPlane, ns: string, count: number) {
   return { ready, results, kill: () => child.kill() };
 }
 
+/** The apiserver's own counters (k8ts_watch_*) from /metrics. */
+async function scrape(cp: TestControlPlane): Promise<Map<string, number>> {
+  const text = await new Promise<string>((res, rej) => {
+    const req = https.get(
+      `${cp.url}/metrics`,
+      { ca: cp.caPem, cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')), key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')) },
+      (r) => {
+        let b = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => (b += c));
+        r.on('end', () => res(b));
+      },
+    );
+    req.on('error', rej);
+  });
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = line.match(/^(k8ts_watch_\w+) (\S+)$/);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
 function pct(xs: number[], p: number): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -278,7 +301,10 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     const sent = new Map<string, number>();
     const w = startWatchers(cp, 'bench32', watchers);
     await w.ready;
+    const m0 = await scrape(cp);
     const loaded = await phase(`32 clients + ${watchers} watchers`, 'bench32', 'many', n, 32, sent);
+    const m1 = await scrape(cp);
+    const d = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
     await new Promise((r) => setTimeout(r, 2000));
     const { lat: latencies, cpuSeconds: watchCpu } = await w.results(sent);
     w.kill();
@@ -287,6 +313,9 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
       const perDelivery = (loaded.api - plain.api) / watchers;
       console.log(
         `  watch fan-out: apiserver ${fmt(perDelivery * 1e9)} ns per event per watcher; the watcher process spends ${fmt((watchCpu / n / watchers) * 1e9)} ns per event per watcher`,
+      );
+      console.log(
+        `  apiserver fan-out: ${fmt(d('k8ts_watch_writes_total'))} socket writes for ${fmt(d('k8ts_watch_events_sent_total'))} events (${(d('k8ts_watch_events_sent_total') / d('k8ts_watch_writes_total')).toFixed(1)} per write), ${fmt(d('k8ts_watch_flushes_total'))} flushes, ${fmt(d('k8ts_watch_chunks_encoded_total'))} chunks encoded`,
       );
     }
     console.log(

@@ -2,6 +2,20 @@
 // latency by verb/resource/code, long-running (watch) requests, and store latency.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../storage/store.js';
+import { watchStats } from './watch.js';
+
+/** A counter whose value is read from `get` at scrape time. */
+function liveCounter(registry: Registry, name: string, help: string, get: () => number): Counter {
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(get());
+    },
+  });
+}
 
 export class ApiServerMetrics {
   readonly registry = new Registry();
@@ -31,6 +45,13 @@ export class ApiServerMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+
+  // The watch fan-out: lines per write is what its CPU cost depends on (see watch.ts).
+  readonly watchWrites = liveCounter(this.registry, 'k8ts_watch_writes_total', 'Socket writes to watch streams.', () => watchStats.writes);
+  readonly watchLines = liveCounter(this.registry, 'k8ts_watch_events_sent_total', 'Watch events (lines) sent, all streams.', () => watchStats.lines);
+  readonly watchBytes = liveCounter(this.registry, 'k8ts_watch_sent_bytes_total', 'Bytes of watch events sent, all streams.', () => watchStats.bytes);
+  readonly watchFlushes = liveCounter(this.registry, 'k8ts_watch_flushes_total', 'Fan-out passes over all watch streams.', () => watchStats.flushes);
+  readonly watchEncodes = liveCounter(this.registry, 'k8ts_watch_chunks_encoded_total', 'Distinct chunks built (shared by streams with the same pending events).', () => watchStats.sharedChunks);
 
   /** Wraps a store so every operation is timed. */
   instrument(store: Store): Store {

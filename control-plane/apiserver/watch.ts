@@ -72,6 +72,9 @@ function frameChunk(data: Buffer): Buffer {
   return out;
 }
 
+/** Fan-out counters since start (exported as k8ts_watch_* metrics). */
+export const watchStats = { flushes: 0, writes: 0, lines: 0, bytes: 0, sharedChunks: 0, intervalMs: MIN_FLUSH_INTERVAL_MS };
+
 /** Flushes every watch stream with pending lines in one pass (see the header comment). */
 class WatchFlusher {
   private dirty = new Set<WatchStream>();
@@ -111,12 +114,18 @@ class WatchFlusher {
         chunk = { parts, data: parts.length === 1 ? parts[0] : Buffer.concat(parts) };
         if (candidates) candidates.push(chunk);
         else shared.set(parts[0], [chunk]);
+        watchStats.sharedChunks++;
       }
       const c = chunk;
       s.write(c.data, () => (c.framed ??= frameChunk(c.data)));
+      watchStats.writes++;
+      watchStats.lines += parts.length;
+      watchStats.bytes += c.data.length;
     }
     const took = performance.now() - t0;
     this.interval = Math.min(MAX_FLUSH_INTERVAL_MS, Math.max(MIN_FLUSH_INTERVAL_MS, FLUSH_COST_FACTOR * took));
+    watchStats.flushes++;
+    watchStats.intervalMs = this.interval;
   }
 }
 
