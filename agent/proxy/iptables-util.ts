@@ -10,6 +10,8 @@ export interface Iptables {
   restore(text: string): Promise<void>;
   /** Makes sure `chain` (a builtin) has rule `args` (match…, -j target); inserts at the top. */
   ensureJump(table: Table, chain: string, args: string[]): Promise<void>;
+  /** Creates the (non-builtin) chains that do not exist yet; existing ones are left as they are. */
+  ensureChains(table: Table, chains: string[]): Promise<void>;
   /** ensureJump for many rules, with as few tool runs as possible. */
   ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void>;
   /** Removes every copy of rule `args` from `chain`; missing rule or chain is fine. */
@@ -29,6 +31,14 @@ export class IptablesCmd implements Iptables {
     const c = await this.run('iptables', ['-w', '5', '-t', table, '-C', chain, ...args]);
     if (c.exitCode === 0) return;
     await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-I', chain, ...args]);
+  }
+
+  async ensureChains(table: Table, chains: string[]): Promise<void> {
+    for (const c of chains) {
+      const r = await this.run('iptables', ['-w', '5', '-t', table, '-N', c]);
+      // exit 1 with "Chain already exists" is the expected case after a restart
+      if (r.exitCode !== 0 && !/exists/i.test(r.stderr)) throw new CommandError('iptables', ['-t', table, '-N', c], r);
+    }
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {
@@ -189,6 +199,11 @@ export class FakeIptables implements Iptables {
       throw new FakeIptablesError(m);
     });
     if (!c.rules.some((r) => r.join('\0') === args.join('\0'))) c.rules.unshift([...args]);
+  }
+
+  async ensureChains(table: Table, chains: string[]): Promise<void> {
+    const t = this.tables.get(table)!;
+    for (const c of chains) if (!t.has(c)) t.set(c, { builtin: false, rules: [] });
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {

@@ -483,12 +483,14 @@ export class IptablesBackend implements ProxyBackend {
       // Re-check the jumps now and then on full syncs: someone may have flushed the builtin
       // chains (e.g. a firewall reload).
       if (full && Date.now() - this.jumpsCheckedAt > JUMP_RECHECK_MS) this.jumpsEnsured = false;
+      // On the first sync of this process the jumps go in before the big restore: every
+      // iptables(-nft) run reads the table first, which costs seconds once 10,000 Services'
+      // rules are there and next to nothing before. The chains they jump to are created
+      // empty if missing (never flushed: after a restart they still steer traffic).
+      const jumpsFirst = !this.jumpsEnsured && this.existing.size === 0;
+      if (jumpsFirst) await this.ensureJumps(true);
       if (text) await this.ipt.restore(text);
-      if (!this.jumpsEnsured) {
-        await this.ipt.ensureJumps(IPTABLES_JUMPS);
-        this.jumpsEnsured = true;
-        this.jumpsCheckedAt = Date.now();
-      }
+      if (!this.jumpsEnsured) await this.ensureJumps(false);
     } catch (err) {
       // We no longer know what the kernel holds: next time write everything.
       this.needFull = true;
@@ -514,6 +516,22 @@ export class IptablesBackend implements ProxyBackend {
       applyMs: performance.now() - t1,
       bytes: text.length,
     };
+  }
+
+  private async ensureJumps(createTargets: boolean): Promise<void> {
+    if (createTargets) {
+      const byTable = new Map<Table, Set<string>>();
+      for (const [table, , args] of IPTABLES_JUMPS) {
+        const target = args[args.indexOf('-j') + 1]!;
+        let s = byTable.get(table);
+        if (!s) byTable.set(table, (s = new Set()));
+        s.add(target);
+      }
+      for (const [table, chains] of byTable) await this.ipt.ensureChains(table, [...chains]);
+    }
+    await this.ipt.ensureJumps(IPTABLES_JUMPS);
+    this.jumpsEnsured = true;
+    this.jumpsCheckedAt = Date.now();
   }
 
   async cleanup(): Promise<void> {

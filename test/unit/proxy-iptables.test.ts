@@ -207,6 +207,30 @@ describe('IptablesBackend', () => {
     expect(f.restores.length).toBe(before);
   });
 
+  it('first sync: jumps (and the empty chains they target) go in before the big restore; later syncs do not touch them', async () => {
+    const ipt = new FakeIptables();
+    const ops: string[] = [];
+    const restore = ipt.restore.bind(ipt);
+    const ensureChains = ipt.ensureChains.bind(ipt);
+    const ensureJumps = ipt.ensureJumps.bind(ipt);
+    ipt.restore = async (t) => (ops.push('restore'), restore(t));
+    ipt.ensureChains = async (t, c) => (ops.push(`chains ${t} ${c.join(',')}`), ensureChains(t, c));
+    ipt.ensureJumps = async (j) => (ops.push('jumps'), ensureJumps(j));
+    const b = new IptablesBackend(ipt);
+    const m = modelOf('node-1', '10.244.0.0/16', [], [svcPort({ endpoints: [ep('10.244.1.2', 8080, 'node-1')] })]);
+    await b.sync(m, 'all');
+    expect(ops).toEqual([
+      'chains nat KUBE-SERVICES,KUBE-POSTROUTING',
+      'chains filter KUBE-EXTERNAL-SERVICES,KUBE-FORWARD,KUBE-SERVICES',
+      'jumps',
+      'restore',
+    ]);
+    expect(ipt.rules('nat', 'PREROUTING').join('\n')).toContain('-j KUBE-SERVICES');
+    ops.length = 0;
+    await b.sync(m, 'all');
+    expect(ops).toEqual(['restore']);
+  });
+
   it('a failed restore forces the next sync to be full', async () => {
     const f = new FakeIptables();
     const b = new IptablesBackend(f);
