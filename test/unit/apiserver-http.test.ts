@@ -230,6 +230,42 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(r.json.message).toContain('n2');
   });
 
+  it('watch fan-out: many watchers each get every event once, in order, from shared encoded chunks; selectors get their own', async () => {
+    const metric = async (name: string) => Number((await req('GET', '/metrics')).text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN);
+    const base = (await req('GET', '/api/v1/namespaces/default/secrets')).json.metadata.resourceVersion;
+    const n = 120;
+    const watchers = Array.from({ length: 12 }, () => watch(`/api/v1/namespaces/default/secrets?watch=1&resourceVersion=${base}`));
+    const odd = watch(`/api/v1/namespaces/default/secrets?watch=1&labelSelector=odd%3Dtrue&resourceVersion=${base}`);
+    await new Promise((r) => setTimeout(r, 150));
+    const [writes0, chunks0] = [await metric('k8ts_watch_writes_total'), await metric('k8ts_watch_chunks_encoded_total')];
+    // Concurrent creates: several events per flush, so chunks hold more than one line.
+    const codes = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        req('POST', '/api/v1/namespaces/default/secrets', { body: JSON.stringify({ metadata: { name: `fan-${i}`, labels: { odd: String(i % 2 === 1) } }, stringData: { k: 'v'.repeat(200) } }) }).then((r) => r.status),
+      ),
+    );
+    expect(codes.every((c) => c === 201)).toBe(true);
+    await until(() => watchers.every((w) => w.events.length >= n) && odd.events.length >= n / 2);
+    await new Promise((r) => setTimeout(r, 100));
+    const names = (w: { events: any[] }) => w.events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
+    const first = names(watchers[0]);
+    expect(first).toHaveLength(n);
+    expect(new Set(first).size).toBe(n);
+    const revs = watchers[0].events.map((e) => Number(e.object.metadata.resourceVersion));
+    expect([...revs].sort((a, b) => a - b)).toEqual(revs);
+    for (const w of watchers) expect(names(w)).toEqual(first);
+    expect(odd.events.map((e) => e.object.metadata.name).sort()).toEqual(
+      Array.from({ length: n / 2 }, (_, i) => `fan-${2 * i + 1}`).sort(),
+    );
+    expect(odd.events.every((e) => e.type === 'ADDED' && e.object.data?.k)).toBe(true);
+    // Identical streams share one encoded chunk per flush: far fewer chunks than writes.
+    const writes = (await metric('k8ts_watch_writes_total')) - writes0;
+    const chunks = (await metric('k8ts_watch_chunks_encoded_total')) - chunks0;
+    expect(writes).toBeGreaterThan(0);
+    expect(chunks * 4).toBeLessThan(writes);
+    for (const w of [...watchers, odd]) w.stop();
+  });
+
   it('/metrics: request latency by verb/resource/code, watches, store latency; admins only', async () => {
     expect((await req('GET', '/api/v1/namespaces/default/pods')).status).toBe(200);
     expect((await req('GET', '/api/v1/namespaces/default/pods/nope')).status).toBe(404);
