@@ -8,7 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import { WebSocketServer } from 'ws';
+import { createRequire } from 'node:module';
+import type { WebSocketServer } from 'ws';
 import type { Kubelet } from './kubelet.js';
 import { readLogs } from './logs.js';
 import { PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, remoteCommandOptions, selectProtocol, serveRemoteCommand, servePortForwardWs } from './streaming.js';
@@ -44,13 +45,21 @@ export function authenticate(sock: TLSSocket, allowedCNs: string[]): { ok: true;
   return { ok: false, code: 403, message: `Forbidden (user=${cn}, verb=get, resource=nodes, subresource=proxy)` };
 }
 
+const requireCjs = createRequire(import.meta.url);
+
 export class KubeletServer {
   private server: https.Server;
-  private wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    handleProtocols: (offered) => selectProtocol(offered, [...REMOTE_COMMAND_PROTOCOLS, ...PORT_FORWARD_PROTOCOLS, SPDY_PORTFORWARD_WS_PROTOCOL]),
-  });
+  private wssInstance?: WebSocketServer;
+  /** Created on the first exec/attach/port-forward: an idle agent need not load `ws`. */
+  private get wss(): WebSocketServer {
+    const { WebSocketServer: Wss } = requireCjs('ws') as typeof import('ws');
+    this.wssInstance ??= new Wss({
+      noServer: true,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => selectProtocol(offered, [...REMOTE_COMMAND_PROTOCOLS, ...PORT_FORWARD_PROTOCOLS, SPDY_PORTFORWARD_WS_PROTOCOL]),
+    });
+    return this.wssInstance;
+  }
   private sockets = new Set<Duplex>();
 
   constructor(private opts: KubeletServerOptions) {

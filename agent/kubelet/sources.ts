@@ -5,14 +5,19 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+import type YAMLNs from 'yaml';
 import { A_CONFIG_HASH, A_CONFIG_SEEN, A_CONFIG_SOURCE } from './labels.js';
 import type { Pod } from './types.js';
 
 export type SourceName = 'api' | 'file' | 'http' | 'url';
 
+// Only nodes with static pods or a manifest URL parse YAML: required on first use (RSS).
+const requireCjs = createRequire(import.meta.url);
+
 /** Parse one document or a list/multi-doc stream of Pods. */
 export function parseManifests(text: string): Pod[] {
+  const YAML = requireCjs('yaml') as typeof YAMLNs;
   const out: Pod[] = [];
   for (const doc of YAML.parseAllDocuments(text)) {
     const obj = doc.toJSON() as { kind?: string; items?: Pod[] } | null;

@@ -4,8 +4,18 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { createRequire } from 'node:module';
+import type * as grpc from '@grpc/grpc-js';
+import type * as protoLoader from '@grpc/proto-loader';
+
+// grpc-js + proto-loader/protobufjs cost ~20 MB of RSS: required on first use so an agent on
+// Docker never loads them (both are CommonJS, so a synchronous require keeps the API sync).
+const requireCjs = createRequire(import.meta.url);
+let grpcMod: typeof grpc | undefined;
+export function grpcJs(): typeof grpc {
+  grpcMod ??= requireCjs('@grpc/grpc-js') as typeof grpc;
+  return grpcMod;
+}
 
 export interface CriServices {
   // grpc-js dynamic clients: method names as in the proto (Version, RunPodSandbox, ...).
@@ -30,14 +40,15 @@ export function criProtoPath(): string {
 
 export function loadCriServices(): CriServices {
   if (cached) return cached;
-  const def = protoLoader.loadSync(criProtoPath(), {
+  const loader = requireCjs('@grpc/proto-loader') as typeof protoLoader;
+  const def = loader.loadSync(criProtoPath(), {
     keepCase: true,
     longs: String,
     enums: String,
     defaults: true,
     oneofs: true,
   });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: CriServices } };
+  const pkg = grpcJs().loadPackageDefinition(def) as unknown as { runtime: { v1: CriServices } };
   cached = pkg.runtime.v1;
   return cached;
 }

@@ -3,6 +3,10 @@
 // registry.k8s.io. Used by `k8ts up` and by the tests' private containerd instances, so
 // several containerds can run side by side with their own root, state and socket.
 import { join } from 'node:path';
+import { NO_HOSTPORT_SUBDIR } from '../../network/cni.js';
+
+/** Runtime handler whose pod network includes portmap (hostPort); see NO_HOSTPORT_SUBDIR. */
+export const K8TS_HOSTPORT_HANDLER = 'k8ts-hostport';
 
 function toml(s: string): string {
   return JSON.stringify(s);
@@ -51,9 +55,18 @@ export function containerdConfig(p: {
     '  runtime_type = "io.containerd.runc.v2"',
     `[${cri}.containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
+    // Same runc, but its sandboxes get the network with portmap (pods with hostPorts). The
+    // CRI plugin tears a sandbox down with the handler it was created with.
+    `[${cri}.containerd.runtimes.${K8TS_HOSTPORT_HANDLER}]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    `  cni_conf_dir = ${toml(p.cniConfDir)}`,
+    '  cni_max_conf_num = 1',
+    `[${cri}.containerd.runtimes.${K8TS_HOSTPORT_HANDLER}.options]`,
+    '  SystemdCgroup = false',
+    // Every other sandbox (empty runtime handler) gets the network without portmap.
     `[${cri}.cni]`,
     `  bin_dir = ${toml(p.cniBinDir)}`,
-    `  conf_dir = ${toml(p.cniConfDir)}`,
+    `  conf_dir = ${toml(join(p.cniConfDir, NO_HOSTPORT_SUBDIR))}`,
     '  max_conf_num = 1',
   ];
   if (p.registryMirror) {

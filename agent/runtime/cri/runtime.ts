@@ -1,7 +1,7 @@
 // ContainerRuntime over the CRI runtime.v1 gRPC API (containerd's CRI plugin). A thin
 // mapping: containerd runs the pause container, CNI and the CRI log files itself.
 import type { Duplex } from 'node:stream';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type {
   ContainerConfig,
   ContainerRuntime,
@@ -17,7 +17,8 @@ import type {
   StreamSession,
 } from '../types.js';
 import { RuntimeError } from '../types.js';
-import { loadCriServices, nanosToDate, type DynamicClient } from './client.js';
+import { grpcJs, loadCriServices, nanosToDate, type DynamicClient } from './client.js';
+import { K8TS_HOSTPORT_HANDLER } from './config.js';
 import { portForwardStream, remoteCommandSession } from './stream.js';
 
 export interface CriRuntimeOptions {
@@ -28,6 +29,8 @@ export interface CriRuntimeOptions {
   pullTimeoutMs?: number;
   /** ListContainers poll period for onEvent when the runtime has no GetContainerEvents. */
   eventPollMs?: number;
+  /** The same poll while containerd's own event stream triggers the listings (safety net). */
+  slowPollMs?: number;
   runtimeHandler?: string;
 }
 
@@ -47,18 +50,77 @@ const STATE_TO_CRI: Record<ContainerState, string> = {
   unknown: 'CONTAINER_UNKNOWN',
 };
 
+/** containerd's namespace for CRI objects. */
+const CRI_NAMESPACE = 'k8s.io';
+
+/** Protobuf: a repeated string field (wire type 2) with the given field number. */
+function encodeStrings(field: number, values: string[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const v of values) {
+    const b = Buffer.from(v, 'utf8');
+    const len: number[] = [];
+    for (let n = b.length; ; n >>>= 7) {
+      if (n < 0x80) {
+        len.push(n);
+        break;
+      }
+      len.push((n & 0x7f) | 0x80);
+    }
+    parts.push(Buffer.from([(field << 3) | 2, ...len]), b);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Protobuf: the first string field `field` of a message, skipping every other field. */
+export function protoStringField(buf: Buffer, field: number): string | undefined {
+  let i = 0;
+  const varint = (): number => {
+    let x = 0;
+    for (let shift = 0; i < buf.length && shift < 64; shift += 7) {
+      const b = buf[i++]!;
+      x += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return x;
+    }
+    throw new Error('truncated varint');
+  };
+  try {
+    while (i < buf.length) {
+      const key = varint();
+      const wt = key & 7;
+      if (wt === 0) varint();
+      else if (wt === 1) i += 8;
+      else if (wt === 5) i += 4;
+      else if (wt === 2) {
+        const n = varint();
+        if (key >>> 3 === field) return buf.toString('utf8', i, i + n);
+        i += n;
+      } else return undefined;
+    }
+  } catch {
+    /* malformed: treat as absent */
+  }
+  return undefined;
+}
+
+// gRPC status codes (fixed by the gRPC spec), so mapping errors needs no grpc-js import.
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_NOT_FOUND = 5;
+const GRPC_UNIMPLEMENTED = 12;
+const GRPC_UNAVAILABLE = 14;
+
 export function mapGrpcError(err: unknown, what: string): RuntimeError {
   if (err instanceof RuntimeError) return err;
   const e = err as grpc.ServiceError;
   const details = e?.details || e?.message || String(err);
   const msg = `${what}: ${details}`;
   switch (e?.code) {
-    case grpc.status.NOT_FOUND:
+    case GRPC_NOT_FOUND:
       return new RuntimeError('NotFound', msg);
-    case grpc.status.UNAVAILABLE:
-    case grpc.status.DEADLINE_EXCEEDED:
+    case GRPC_UNAVAILABLE:
+    case GRPC_DEADLINE_EXCEEDED:
       return new RuntimeError('Unavailable', msg);
-    case grpc.status.INVALID_ARGUMENT:
+    case GRPC_INVALID_ARGUMENT:
       return new RuntimeError('InvalidArgument', msg);
     default:
       // containerd wraps errdefs.ErrNotFound into Unknown in places.
@@ -188,6 +250,7 @@ export class CriRuntime implements ContainerRuntime {
   private readonly timeoutMs: number;
   private readonly pullTimeoutMs: number;
   private readonly eventPollMs: number;
+  private readonly slowPollMs: number;
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private poller?: NodeJS.Timeout;
   private eventStream?: grpc.ClientReadableStream<Msg>;
@@ -196,7 +259,7 @@ export class CriRuntime implements ContainerRuntime {
 
   constructor(private readonly opts: CriRuntimeOptions) {
     const { RuntimeService, ImageService } = loadCriServices();
-    const creds = grpc.credentials.createInsecure();
+    const creds = grpcJs().credentials.createInsecure();
     // CRI responses (ListContainers on a busy node) can exceed grpc's 4 MiB default.
     const chOpts = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
     this.rt = new RuntimeService(opts.endpoint, creds, chOpts);
@@ -204,6 +267,7 @@ export class CriRuntime implements ContainerRuntime {
     this.timeoutMs = opts.timeoutMs ?? 120_000;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 600_000;
     this.eventPollMs = opts.eventPollMs ?? 150;
+    this.slowPollMs = opts.slowPollMs ?? 2_000;
   }
 
   private call<T = Msg>(client: DynamicClient, method: string, req: Msg, timeoutMs = this.timeoutMs): Promise<T> {
@@ -239,12 +303,22 @@ export class CriRuntime implements ContainerRuntime {
   }
 
   async runPodSandbox(config: PodSandboxConfig): Promise<string> {
-    const r = await this.call(this.rt, 'RunPodSandbox', {
-      config: sandboxConfigToCri(config),
-      runtime_handler: this.opts.runtimeHandler ?? '',
-    });
-    return r.pod_sandbox_id;
+    let handler = this.opts.runtimeHandler ?? '';
+    // Only pods with hostPorts pay for portmap (see containerdConfig): a containerd not
+    // configured by k8ts has no such handler, and then its default network serves them.
+    const auto = !this.opts.runtimeHandler && !config.hostNetwork && this.hostPortHandler && config.portMappings.some((p) => p.hostPort > 0);
+    if (auto) handler = K8TS_HOSTPORT_HANDLER;
+    try {
+      const r = await this.call(this.rt, 'RunPodSandbox', { config: sandboxConfigToCri(config), runtime_handler: handler });
+      return r.pod_sandbox_id;
+    } catch (err) {
+      if (!auto || !/no runtime for/i.test((err as Error).message)) throw err;
+      this.hostPortHandler = false;
+      const r = await this.call(this.rt, 'RunPodSandbox', { config: sandboxConfigToCri(config), runtime_handler: '' });
+      return r.pod_sandbox_id;
+    }
   }
+  private hostPortHandler = true;
 
   async stopPodSandbox(id: string): Promise<void> {
     try {
@@ -444,16 +518,21 @@ export class CriRuntime implements ContainerRuntime {
       if (this.eventStream !== stream) return;
       this.eventStream = undefined;
       if (this.listeners.size === 0) return;
-      if (err.code === grpc.status.UNIMPLEMENTED) this.startPolling();
+      if (err.code === GRPC_UNIMPLEMENTED) this.startPolling();
       else setTimeout(() => this.listeners.size > 0 && !this.eventStream && !this.poller && this.startEvents(), 1000).unref();
     });
   }
 
   private startPolling(): void {
     if (this.poller) return;
-    const tick = async () => {
-      if (this.polling) return;
+    const tick = async (): Promise<void> => {
+      if (this.polling) {
+        // An event arrived during a listing that may predate it: list once more afterwards.
+        this.pollAgain = true;
+        return;
+      }
       this.polling = true;
+      this.pollAgain = false;
       try {
         const list = await this.listContainers();
         const seen = new Set<string>();
@@ -487,15 +566,106 @@ export class CriRuntime implements ContainerRuntime {
         /* runtime briefly unavailable: next tick */
       } finally {
         this.polling = false;
+        if (this.pollAgain) void tick();
       }
     };
+    this.pollTick = tick;
     this.poller = setInterval(() => void tick(), this.eventPollMs);
     this.poller.unref();
     void tick();
+    this.subscribeTaskEvents();
   }
   private pollPrimed = false;
+  private pollAgain = false;
+  private followUps: NodeJS.Timeout[] = [];
+
+  /**
+   * containerd publishes a task event before its CRI plugin has updated the container's
+   * status (the exit handler and StartContainer's bookkeeping run after it), so one listing
+   * right at the event can still show the old state: list now and a few times shortly after.
+   */
+  private pollSoon(): void {
+    void this.pollTick?.();
+    // Relative to the latest event: an exit is followed by /tasks/delete, and the status
+    // changes only after that.
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps = [];
+    for (const ms of [30, 120, 400]) {
+      const t = setTimeout(() => {
+        this.followUps = this.followUps.filter((x) => x !== t);
+        void this.pollTick?.();
+      }, ms);
+      t.unref();
+      this.followUps.push(t);
+    }
+  }
+  private pollTick?: () => Promise<void>;
+  private taskEvents?: grpc.ClientReadableStream<Buffer>;
+
+  /**
+   * containerd 1.6 has no CRI GetContainerEvents, but its own Events service on the same
+   * socket streams every task/container change. Each one triggers the ListContainers diff
+   * at once, so exits are seen in milliseconds and the fixed poll drops to a slow safety
+   * net (an idle node with 20 pods no longer lists and decodes every container 7 times a
+   * second, which cost CPU and grew the agent's young heap). Only the topic is decoded; the
+   * diff stays the single source of events. Other CRI runtimes answer Unimplemented and
+   * keep the fast poll.
+   */
+  private subscribeTaskEvents(): void {
+    const stream = this.rt.makeServerStreamRequest(
+      '/containerd.services.events.v1.Events/Subscribe',
+      (filters: string[]) => encodeStrings(1, filters),
+      (buf: Buffer) => buf,
+      [`namespace==${CRI_NAMESPACE}`],
+      new (grpcJs().Metadata)(),
+      {},
+    );
+    this.taskEvents = stream;
+    let slowed = false;
+    const slowDown = () => {
+      if (slowed || this.taskEvents !== stream || !this.poller) return;
+      // The subscription is live: the interval is only a safety net from now on.
+      slowed = true;
+      clearInterval(this.poller);
+      this.poller = setInterval(() => void this.pollTick?.(), this.slowPollMs);
+      this.poller.unref();
+    };
+    // A runtime without the service fails the call at once; one that still has it open
+    // after a second (or sent headers or an event) is live.
+    const live = setTimeout(slowDown, 1000);
+    live.unref();
+    stream.on('metadata', slowDown);
+    stream.on('data', (buf: Buffer) => {
+      slowDown();
+      const topic = protoStringField(buf, 3) ?? '';
+      if (topic.startsWith('/tasks/') || topic.startsWith('/containers/')) this.pollSoon();
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      clearTimeout(live);
+      if (this.taskEvents !== stream) return;
+      this.taskEvents = undefined;
+      if (slowed && this.poller) {
+        clearInterval(this.poller);
+        this.poller = setInterval(() => void this.pollTick?.(), this.eventPollMs);
+        this.poller.unref();
+      }
+      // Unimplemented (not containerd) stays on the fast poll; anything else (containerd
+      // restarting) resubscribes while someone listens.
+      if (err.code !== GRPC_UNIMPLEMENTED) {
+        setTimeout(() => {
+          if (this.pollTick && !this.taskEvents) this.subscribeTaskEvents();
+        }, 2000).unref();
+      }
+    });
+  }
 
   private stopEvents(): void {
+    const te = this.taskEvents;
+    this.taskEvents = undefined;
+    te?.cancel();
+    this.pollTick = undefined;
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps = [];
     this.eventStream?.cancel();
     this.eventStream = undefined;
     if (this.poller) clearInterval(this.poller);

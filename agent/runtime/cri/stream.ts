@@ -5,7 +5,8 @@
 // - port-forward: same framing, channel 2i carries data for the i-th requested port and
 //   2i+1 its errors; the first frame on each channel is the port number (uint16 LE).
 import { Duplex } from 'node:stream';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocket from 'ws';
 import type { ExecOptions, StreamSession } from '../types.js';
 import { RuntimeError } from '../types.js';
 
@@ -17,8 +18,15 @@ function toWs(url: string): string {
 
 /** Opens the socket and hands frames to `onMessage` from the very first one: the server
  * may send frames in the same packet as the upgrade response, before `open` resolves. */
+const requireCjs = createRequire(import.meta.url);
+// readyState values (the WebSocket standard's), so only opening a socket loads `ws`.
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+
 async function openSocket(url: string, onMessage: (data: Buffer) => void): Promise<WebSocket> {
-  const ws = new WebSocket(toWs(url), [CHANNEL_PROTOCOL]);
+  const Ws = requireCjs('ws') as typeof WebSocket;
+  const ws = new Ws(toWs(url), [CHANNEL_PROTOCOL]);
   ws.on('message', (data: Buffer, isBinary: boolean) => onMessage(isBinary ? data : Buffer.from(data)));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -59,7 +67,7 @@ export async function remoteCommandSession(url: string, opts: ExecOptions, kind:
     else if (ch === 3) status = exitCodeFromStatus(payload.toString('utf8'));
   });
   const done = new Promise<number>((resolve, reject) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve(status?.code ?? 0);
+    if (ws.readyState === CLOSED) return resolve(status?.code ?? 0);
     ws.once('close', () => {
       opts.stdin?.off('data', onStdin);
       if (status?.error) reject(new RuntimeError('Unknown', `${kind}: ${status.error}`));
@@ -69,20 +77,20 @@ export async function remoteCommandSession(url: string, opts: ExecOptions, kind:
   });
   done.catch(() => {}); // callers may only call close(); never an unhandled rejection
   const onStdin = (chunk: Buffer | string): void => {
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== OPEN) return;
     ws.send(Buffer.concat([Buffer.from([0]), Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)]));
   };
   opts.stdin?.on('data', onStdin);
   return {
     resize(cols: number, rows: number) {
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== OPEN) return;
       ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: cols, Height: rows }))]));
     },
     done,
     close() {
       opts.stdin?.off('data', onStdin);
       // v4 has no half-close for stdin: ending the session is closing the socket.
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+      if (ws.readyState === OPEN || ws.readyState === CONNECTING) ws.close();
     },
   };
 }
@@ -99,7 +107,7 @@ export async function portForwardStream(url: string): Promise<Duplex> {
       if (ws.isPaused) ws.resume();
     },
     write(chunk: Buffer, _enc, cb) {
-      if (ws.readyState !== WebSocket.OPEN) return cb(new Error('port-forward stream closed'));
+      if (ws.readyState !== OPEN) return cb(new Error('port-forward stream closed'));
       ws.send(Buffer.concat([Buffer.from([0]), chunk]), cb);
     },
     final(cb) {
@@ -107,7 +115,7 @@ export async function portForwardStream(url: string): Promise<Duplex> {
       cb();
     },
     destroy(err, cb) {
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+      if (ws.readyState === OPEN || ws.readyState === CONNECTING) ws.close();
       cb(err);
     },
   });
