@@ -93,10 +93,10 @@ const proto = (sp: ServicePort): string => {
   return `-p ${p} -m ${p}`;
 };
 
-function lbRules(sp: ServicePort, chain: string, eps: Endpoint[], out: string[]): void {
+function lbRules(sp: ServicePort, chain: string, eps: Endpoint[], out: string[], seps: Map<Endpoint, string>): void {
   if (sp.sessionAffinity === 'ClientIP') {
     for (const ep of eps) {
-      const sep = sepChain(sp, ep);
+      const sep = seps.get(ep)!;
       out.push(
         `-A ${chain} -m comment --comment ${q(`${sp.key} -> ${ep.ip}:${ep.port}`)} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap -j ${sep}`,
       );
@@ -105,7 +105,7 @@ function lbRules(sp: ServicePort, chain: string, eps: Endpoint[], out: string[])
   const n = eps.length;
   eps.forEach((ep, i) => {
     const stat = i < n - 1 ? ` -m statistic --mode random --probability ${(1 / (n - i)).toFixed(10)}` : '';
-    out.push(`-A ${chain} -m comment --comment ${q(`${sp.key} -> ${ep.ip}:${ep.port}`)}${stat} -j ${sepChain(sp, ep)}`);
+    out.push(`-A ${chain} -m comment --comment ${q(`${sp.key} -> ${ep.ip}:${ep.port}`)}${stat} -j ${seps.get(ep)!}`);
   });
 }
 
@@ -118,9 +118,10 @@ export function renderService(sp: ServicePort, clusterCIDR: string): RenderedSer
     filterServices: [],
     filterExternal: [],
   };
-  const svc = svcChain(sp);
-  const ext = extChain(sp);
-  const svl = svlChain(sp);
+  const h = portProtoHash(sp.key, sp.protocol);
+  const svc = `KUBE-SVC-${h}`;
+  const ext = `KUBE-EXT-${h}`;
+  const svl = `KUBE-SVL-${h}`;
   const cEps = clusterEndpoints(sp);
   const xEps = externalEndpoints(sp);
   const extLocal = sp.externalTrafficPolicy === 'Local';
@@ -128,9 +129,15 @@ export function renderService(sp: ServicePort, clusterCIDR: string): RenderedSer
   const isExt = hasExternal(sp);
   const anyEps = sp.endpoints.length > 0;
   // SEP chains for every endpoint either path may use
+  // (each endpoint's chain name hashed once: at 10,000 Services the hashing showed in profiles)
+  const seps = new Map<Endpoint, string>();
   const sepEps = new Map<string, Endpoint>();
-  for (const e of cEps) sepEps.set(sepChain(sp, e), e);
-  if (isExt) for (const e of xEps) sepEps.set(sepChain(sp, e), e);
+  for (const e of isExt ? cEps.concat(xEps) : cEps) {
+    if (seps.has(e)) continue;
+    const name = sepChain(sp, e);
+    seps.set(e, name);
+    sepEps.set(name, e);
+  }
 
   // ClusterIP
   if (cEps.length > 0) {
@@ -148,7 +155,7 @@ export function renderService(sp: ServicePort, clusterCIDR: string): RenderedSer
       rules.push(
         `-A ${svc} -m comment --comment ${q(`${sp.key} cluster IP`)} ${vip} ! -s ${clusterCIDR} -j ${KUBE_MARK_MASQ}`,
       );
-    lbRules(sp, svc, cEps, rules);
+    lbRules(sp, svc, cEps, rules, seps);
     r.natChains.set(svc, rules);
   }
 
@@ -173,7 +180,7 @@ export function renderService(sp: ServicePort, clusterCIDR: string): RenderedSer
         if (xEps.length > 0) {
           rules.push(`-A ${ext} -j ${svl}`);
           const svlRules: string[] = [];
-          lbRules(sp, svl, xEps, svlRules);
+          lbRules(sp, svl, xEps, svlRules, seps);
           r.natChains.set(svl, svlRules);
         }
       }

@@ -156,8 +156,9 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   const p = sp.protocol.toLowerCase();
   const cEps = clusterEndpoints(sp);
   const xEps = externalEndpoints(sp);
-  const svc = nftSvcChain(sp);
-  const ext = nftExtChain(sp);
+  const h = portProtoHash(sp.key, sp.protocol);
+  const svc = `svc-${h}`;
+  const ext = `ext-${h}`;
   const extLocal = sp.externalTrafficPolicy === 'Local';
   const anyEps = sp.endpoints.length > 0;
   const used = new Set<string>();
@@ -190,7 +191,7 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
         rules.push('fib saddr type local counter jump mark-for-masquerade', `fib saddr type local goto ${svc}`);
       }
       if (xEps.length > 0) {
-        const svl = nftSvlChain(sp);
+        const svl = `svl-${h}`;
         rules.push(`counter goto ${svl}`);
         r.chains.set(svl, lb(sp, xEps));
         for (const e of xEps) used.add(e.ip);
