@@ -4,7 +4,7 @@
 // a NodePort against the same pod directly. Everything runs inside scratch network
 // namespaces (never the host's tables). Run as root: `npx tsx bench/proxy.ts`
 // Env: BENCH_SIZES=1000,10000  BENCH_IPT_SIZES  BENCH_WARM_MAX  BENCH_ONE_ROUNDS=5  BENCH_REQS=3000
-// BENCH_RPS_ROUNDS=6  BENCH_SKIP_RPS=1  BENCH_MODES=nftables,iptables
+// BENCH_RPS_ROUNDS=6  BENCH_SKIP_RPS=1  BENCH_MODES=nftables,iptables (none: only requests/s)
 import { execa } from 'execa';
 import { type ProxyModel, type ServicePort, modelOf } from '../agent/proxy/model.js';
 import { IptablesBackend } from '../agent/proxy/iptables.js';
@@ -23,7 +23,9 @@ const WARM_MAX = Number(process.env.BENCH_WARM_MAX ?? 10_000);
 const REQS = Number(process.env.BENCH_REQS ?? 3000);
 const RPS_ROUNDS = Number(process.env.BENCH_RPS_ROUNDS ?? 6);
 const CIDR = '10.244.0.0/16';
-const MODES = (process.env.BENCH_MODES ?? 'nftables,iptables').split(',') as Array<'iptables' | 'nftables'>;
+const MODES = (process.env.BENCH_MODES ?? 'nftables,iptables')
+  .split(',')
+  .filter((m): m is 'iptables' | 'nftables' => m === 'iptables' || m === 'nftables');
 
 function ipOf(base: number, i: number): string {
   const n = base + i;

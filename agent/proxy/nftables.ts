@@ -248,6 +248,7 @@ export function renderNftables(
   _model: ProxyModel,
   rendered: Map<string, NftRenderedService>,
   existingChains: Set<string>,
+  staleSets: string[] = [],
 ): NftRenderResult {
   const chains = new Set<string>();
   let ruleCount = 0;
@@ -274,6 +275,7 @@ export function renderNftables(
   // (`flush table` above emptied every chain, so no rule still jumps to a stale one)
   const stale = [...existingChains].filter((c) => !chains.has(c)).sort();
   for (const c of stale) tail += `delete chain ${T} ${c}\n`;
+  for (const x of staleSets) tail += `delete set ${T} ${x}\n`;
   const text =
     `add table ${T}\nflush table ${T}\n` +
     baseRules().join('\n') +
@@ -372,7 +374,13 @@ export interface Nft {
   apply(text: string): Promise<void>;
   /** true when our table exists */
   hasTable(): Promise<boolean>;
+  /** Names of the chains and sets in our table (none when it does not exist). */
+  listObjects?(): Promise<{ chains: string[]; sets: string[] }>;
 }
+
+/** Per-service chains, this version's and earlier ones' (sep- chains were per endpoint). */
+const SERVICE_CHAIN = /^(svc|ext|svl|sep)-[A-Z2-7]{16}$/;
+const OUR_SETS = new Set(['hairpin', NFT_AFFINITY_SET]);
 
 export class NftCmd implements Nft {
   constructor(private readonly run: Runner) {}
@@ -381,6 +389,27 @@ export class NftCmd implements Nft {
   }
   async hasTable(): Promise<boolean> {
     return (await this.run('nft', ['list', 'table', 'ip', NFT_TABLE])).exitCode === 0;
+  }
+  async listObjects(): Promise<{ chains: string[]; sets: string[] }> {
+    // `list chains` / terse `list sets` print names without rules or elements: cheap even
+    // at 10,000 Services.
+    const names = (text: string, kind: string) => {
+      const out: string[] = [];
+      let ours = false;
+      for (const line of text.split('\n')) {
+        const t = /^table ip (\S+) \{/.exec(line);
+        if (t) ours = t[1] === NFT_TABLE;
+        const m = new RegExp(`^\\s+${kind} (\\S+) \\{`).exec(line);
+        if (ours && m) out.push(m[1]!);
+      }
+      return out;
+    };
+    const chains = await this.run('nft', ['list', 'chains', 'ip']);
+    const sets = await this.run('nft', ['-t', 'list', 'sets', 'ip']);
+    return {
+      chains: chains.exitCode === 0 ? names(chains.stdout, 'chain') : [],
+      sets: sets.exitCode === 0 ? names(sets.stdout, 'set') : [],
+    };
   }
 }
 
@@ -452,7 +481,16 @@ export class NftablesBackend implements ProxyBackend {
         this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
         this.renderedFrom.set(k, sp);
       }
-      const res = renderNftables(model, this.rendered, this.chains);
+      // After a restart the kernel may hold chains and sets this process never wrote
+      // (Services deleted meanwhile, or an earlier layout's per-endpoint chains and sets):
+      // the first full sync learns their names so it can delete them.
+      let staleSets: string[] = [];
+      if (this.chains.size === 0 && this.nft.listObjects) {
+        const have = await this.nft.listObjects();
+        for (const c of have.chains) if (SERVICE_CHAIN.test(c)) this.chains.add(c);
+        staleSets = have.sets.filter((x) => !OUR_SETS.has(x));
+      }
+      const res = renderNftables(model, this.rendered, this.chains, staleSets);
       text = res.text;
       commit = () => {
         this.chains = res.chains;

@@ -115,6 +115,24 @@ delete chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 `);
   });
 
+  it('after a restart the first full sync deletes chains and sets it did not write (gone Services, older layout)', async () => {
+    const nft = new RecordingNft();
+    const listed = {
+      chains: ['services', 'svc-CDGGSHYLG3RE2FKL', 'svc-AAAAAAAAAAAAAAAA', 'sep-BBBBBBBBBBBBBBBB'],
+      sets: ['hairpin', 'affinity', 'aff-BBBBBBBBBBBBBBBB-60'],
+    };
+    const withList = Object.assign(nft, { listObjects: async () => listed });
+    const b = new NftablesBackend(withList);
+    await b.sync(modelOf('node-1', '10.244.0.0/16', [], [web]), 'all');
+    const text = nft.texts[0]!;
+    expect(text).toContain('delete chain ip k8ts svc-AAAAAAAAAAAAAAAA\n');
+    expect(text).toContain('delete chain ip k8ts sep-BBBBBBBBBBBBBBBB\n');
+    expect(text).toContain('delete set ip k8ts aff-BBBBBBBBBBBBBBBB-60\n');
+    // ours stay: the base chains, the current service's chain, the shared sets
+    expect(text).not.toMatch(/delete chain ip k8ts (services|svc-CDGGSHYLG3RE2FKL)\n/);
+    expect(text).not.toMatch(/delete set ip k8ts (hairpin|affinity)\n/);
+  });
+
   it('a failed apply forces a full sync next time; cleanup deletes the table', async () => {
     const nft = new RecordingNft();
     const b = new NftablesBackend(nft);
