@@ -456,6 +456,7 @@ export class Kubelet {
 
     let sandboxId = actions.sandboxId;
     let podIP = rt.sandboxes[0]?.ip ?? '';
+    const imageChecks = new Map<string, Promise<string | undefined>>();
     const needsWork = actions.createSandbox || actions.nextInitContainerToStart || actions.containersToStart.length > 0;
     if (actions.createSandbox) {
       if (!pod.spec.hostNetwork && !this.networkOk) {
@@ -464,6 +465,15 @@ export class Kubelet {
         return; // networkReady's resolution enqueues every pod again
       }
       const cfg = this.sandboxConfig(pod, actions.attempt);
+      // The first container's image check (or pull) needs no sandbox: it runs while the
+      // runtime creates one instead of after it (startContainer awaits the same promise).
+      const first = actions.nextInitContainerToStart ?? pod.spec.containers[actions.containersToStart[0] ?? -1];
+      if (first) {
+        const init = !!actions.nextInitContainerToStart;
+        const t0 = performance.now();
+        const p = this.ensureImage(rec, first, init).finally(() => this.metrics.stageDuration.observe({ stage: 'pull_check' }, (performance.now() - t0) / 1000));
+        imageChecks.set(`${init ? 'init' : 'app'}/${first.name}`, p);
+      }
       try {
         await fsp.mkdir(cfg.logDirectory, { recursive: true });
         const t0 = performance.now();
@@ -475,6 +485,7 @@ export class Kubelet {
         this.containerToPod.set(sandboxId, uid);
         changed = true;
       } catch (e) {
+        await Promise.all(imageChecks.values());
         const msg = `Failed to create pod sandbox: ${(e as Error).message}`;
         this.event(pod, 'Warning', 'FailedCreatePodSandBox', msg);
         const key = `${uid}/sandbox`;
@@ -497,12 +508,13 @@ export class Kubelet {
       const cfg = this.sandboxConfig(pod, actions.createSandbox ? actions.attempt : (rt.sandboxes[0]?.attempt ?? 0));
       const rtNow = actions.createSandbox ? { ...rt, sandboxes: [], containers: rt.containers } : rt;
       if (actions.nextInitContainerToStart) {
-        const ok = await this.startContainer(rec, actions.nextInitContainerToStart, 'init', sandboxId, cfg, podIP, rtNow);
+        const ok = await this.startContainer(rec, actions.nextInitContainerToStart, 'init', sandboxId, cfg, podIP, rtNow, imageChecks.get(`init/${actions.nextInitContainerToStart.name}`));
         changed ||= ok;
       } else if (actions.containersToStart.length) {
         // App containers start in order, like upstream (postStart hooks run in between).
         for (const idx of actions.containersToStart) {
-          const ok = await this.startContainer(rec, pod.spec.containers[idx]!, 'app', sandboxId, cfg, podIP, rtNow);
+          const c = pod.spec.containers[idx]!;
+          const ok = await this.startContainer(rec, c, 'app', sandboxId, cfg, podIP, rtNow, imageChecks.get(`app/${c.name}`));
           changed ||= ok;
         }
       }
@@ -571,6 +583,8 @@ export class Kubelet {
     sandbox: PodSandboxConfig,
     podIP: string,
     rt: RuntimePodStatus,
+    /** ensureImage already started for this container (overlapping the sandbox's creation). */
+    imageCheck?: Promise<string | undefined>,
   ): Promise<boolean> {
     const pod = rec.pod;
     const init = type === 'init';
@@ -591,9 +605,13 @@ export class Kubelet {
       this.crashBackoff.next(key);
     }
 
-    const t0 = performance.now();
-    const imageRef = await this.ensureImage(rec, c, init);
-    this.metrics.stageDuration.observe({ stage: 'pull_check' }, (performance.now() - t0) / 1000);
+    let imageRef: string | undefined;
+    if (imageCheck) imageRef = await imageCheck;
+    else {
+      const t0 = performance.now();
+      imageRef = await this.ensureImage(rec, c, init);
+      this.metrics.stageDuration.observe({ stage: 'pull_check' }, (performance.now() - t0) / 1000);
+    }
     if (!imageRef) return false;
 
     const restartCount = prev ? attemptOf(prev) + 1 : 0;

@@ -4,10 +4,12 @@
 // the user-visible names symlinked through `..data`, so readers never see half an update.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Mount } from '../runtime/types.js';
 import { expand, formatMap, podFieldValue, resourceFieldValue } from './env.js';
 import type { Container, Pod, Volume } from './types.js';
+
+// execa (~100 ESM modules, ~10 MB of RSS) only for Memory-medium emptyDirs: loaded then.
+const execaLazy = async () => (await import('execa')).execa;
 
 export class VolumeError extends Error {
   constructor(message: string) {
@@ -149,7 +151,7 @@ export class VolumeManager {
         if (v.emptyDir?.medium === 'Memory' && !(await isMountpoint(dir))) {
           const opts = ['-t', 'tmpfs'];
           if (v.emptyDir.sizeLimit) opts.push('-o', `size=${v.emptyDir.sizeLimit.replace(/i$/, '')}`);
-          await execa('mount', [...opts, 'tmpfs', dir]).catch((e) => {
+          await (await execaLazy())('mount', [...opts, 'tmpfs', dir]).catch((e) => {
             throw new VolumeError(`MountVolume.SetUp failed for volume "${v.name}" : mount tmpfs: ${(e as Error).message}`);
           });
         }
@@ -227,7 +229,7 @@ export class VolumeManager {
     const vdir = path.join(this.podDir(uid), 'volumes', PLUGIN.emptyDir!);
     for (const e of await fsp.readdir(vdir).catch(() => [] as string[])) {
       const p = path.join(vdir, e);
-      if (await isMountpoint(p)) await execa('umount', [p]).catch(() => undefined);
+      if (await isMountpoint(p)) await (await execaLazy())('umount', [p]).catch(() => undefined);
     }
     await fsp.rm(this.podDir(uid), { recursive: true, force: true });
   }

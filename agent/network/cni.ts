@@ -3,7 +3,6 @@
 // it; containerd's CRI plugin does its own) and write the bridge conflist that both use.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 
 export const DEFAULT_CNI_BIN_DIR = '/usr/lib/cni';
 export const CNI_VERSION = '1.0.0';
@@ -165,6 +164,8 @@ async function invokePlugin(
     if (Object.keys(rc).length > 0) conf.runtimeConfig = rc;
   }
   if (prevResult) conf.prevResult = prevResult;
+  // Loaded on first use: an agent on containerd never runs a plugin itself (RSS).
+  const { execa } = await import('execa');
   const res = await execa(join(binDir, plugin.type), [], {
     input: JSON.stringify(conf),
     env: {
