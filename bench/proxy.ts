@@ -20,6 +20,9 @@ const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
 const IPT_SIZES = (process.env.BENCH_IPT_SIZES ?? SIZES.join(',')).split(',').map(Number);
 // The warm full sync (rewriting everything over existing rules) is measured up to this size.
 const WARM_MAX = Number(process.env.BENCH_WARM_MAX ?? 10_000);
+// The one-restore reference for chunked iptables syncs is measured up to this size (at
+// 10,000 Services one iptables-nft restore takes many minutes).
+const SINGLE_MAX = Number(process.env.BENCH_SINGLE_MAX ?? 3000);
 const REQS = Number(process.env.BENCH_REQS ?? 3000);
 const RPS_ROUNDS = Number(process.env.BENCH_RPS_ROUNDS ?? 6);
 const CIDR = '10.244.0.0/16';
@@ -107,10 +110,14 @@ async function benchMode(lab: NetLab, mode: 'iptables' | 'nftables', n: number):
   const runA = execRunner(nsA);
   const runB = execRunner(nsB);
   const model = bigModel(n);
-  const backend: ProxyBackend & { lastText: string } =
+  const backend: ProxyBackend & { lastText: string; lastTexts?: string[] } =
     mode === 'iptables' ? new IptablesBackend(new IptablesCmd(runA)) : new NftablesBackend(new NftCmd(runA));
-  const applyText = (run: Runner, text: string) =>
+  const applyOne = (run: Runner, text: string) =>
     mode === 'iptables' ? mustRun(run, 'iptables-restore', ['-w', '5', '--noflush'], text) : mustRun(run, 'nft', ['-f', '-'], text);
+  // every restore input the backend wrote in its last sync (iptables full syncs come in chunks)
+  const applyText = async (run: Runner, _text: string) => {
+    for (const t of backend.lastTexts ?? [backend.lastText]) await applyOne(run, t);
+  };
 
   // Ours = render + apply (+ for iptables the jumps from the builtin chains) through the
   // backend on namespace A; the floor = the kernel tool applying the very text the backend
@@ -118,6 +125,19 @@ async function benchMode(lab: NetLab, mode: 'iptables' | 'nftables', n: number):
   const [s1, cold] = await timed(() => backend.sync(model, 'all'));
   const [, floorCold] = await timed(() => applyText(runB, backend.lastText));
   rows.push({ what: `${mode} full sync, ${n} Services (cold)`, ours: cold, floor: floorCold });
+  const chunks = backend.lastTexts?.length ?? 1;
+  if (mode === 'iptables' && chunks > 1 && n <= SINGLE_MAX) {
+    // for reference: the same rules in ONE iptables-restore, on a third namespace
+    const nsC = await lab.netns(`ipt${n}c`);
+    const texts = backend.lastTexts!;
+    const body = texts.slice(0, -1).map((t) => t.slice('*nat\n'.length, -'COMMIT\n'.length)).join('');
+    const [, single] = await timed(async () => {
+      await applyOne(execRunner(nsC), `*nat\n${body}COMMIT\n`);
+      await applyOne(execRunner(nsC), texts.at(-1)!);
+    });
+    console.log(`  iptables n=${n}: cold full sync written in ${chunks} restores; the same rules in one iptables-restore: ${fmt(single)}`);
+    await execa('ip', ['netns', 'del', nsC]);
+  }
   // warm: the same full sync again over existing rules
   let warmRender = NaN;
   if (n <= WARM_MAX) {

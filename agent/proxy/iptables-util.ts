@@ -10,8 +10,8 @@ export interface Iptables {
   restore(text: string): Promise<void>;
   /** Makes sure `chain` (a builtin) has rule `args` (match…, -j target); inserts at the top. */
   ensureJump(table: Table, chain: string, args: string[]): Promise<void>;
-  /** Creates the (non-builtin) chains that do not exist yet; existing ones are left as they are. */
-  ensureChains(table: Table, chains: string[]): Promise<void>;
+  /** The jumps (builtin chain, rule) that are not in place, found by listing only those chains. */
+  missingJumps(jumps: Array<[Table, string, string[]]>, oneDump?: boolean): Promise<Array<[Table, string, string[]]>>;
   /** ensureJump for many rules, with as few tool runs as possible. */
   ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void>;
   /** Removes every copy of rule `args` from `chain`; missing rule or chain is fine. */
@@ -33,12 +33,38 @@ export class IptablesCmd implements Iptables {
     await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-I', chain, ...args]);
   }
 
-  async ensureChains(table: Table, chains: string[]): Promise<void> {
-    for (const c of chains) {
-      const r = await this.run('iptables', ['-w', '5', '-t', table, '-N', c]);
-      // exit 1 with "Chain already exists" is the expected case after a restart
-      if (r.exitCode !== 0 && !/exists/i.test(r.stderr)) throw new CommandError('iptables', ['-t', table, '-N', c], r);
+  /**
+   * `oneDump`: read everything with one iptables-save (cheapest while the tables are small,
+   * e.g. on a fresh node) instead of listing each builtin chain (cheapest once they are big).
+   */
+  async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<Array<[Table, string, string[]]>> {
+    const listed = new Map<string, Set<string>>();
+    const out: Array<[Table, string, string[]]> = [];
+    if (oneDump) {
+      const r = await this.run('iptables-save', []);
+      let table = '';
+      for (const line of r.exitCode === 0 ? r.stdout.split('\n') : []) {
+        if (line.startsWith('*')) table = line.slice(1);
+        const m = /^-A (\S+) /.exec(line);
+        if (!m) continue;
+        const k = `${table}/${m[1]}`;
+        let l = listed.get(k);
+        if (!l) listed.set(k, (l = new Set()));
+        l.add(line);
+      }
+      for (const [table, chain] of jumps) if (!listed.has(`${table}/${chain}`)) listed.set(`${table}/${chain}`, new Set());
     }
+    for (const [table, chain, args] of jumps) {
+      const k = `${table}/${chain}`;
+      let lines = listed.get(k);
+      if (!lines) {
+        const r = await this.run('iptables', ['-w', '5', '-t', table, '-S', chain]);
+        lines = new Set(r.exitCode === 0 ? r.stdout.split('\n') : []);
+        listed.set(k, lines);
+      }
+      if (!lines.has(`-A ${chain} ${args.map(quoteArg).join(' ')}`)) out.push([table, chain, args]);
+    }
+    return out;
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {
@@ -100,7 +126,7 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
-function quoteArg(a: string): string {
+export function quoteArg(a: string): string {
   return /[\s"]/.test(a) || a === '' ? `"${a}"` : a;
 }
 
@@ -201,9 +227,8 @@ export class FakeIptables implements Iptables {
     if (!c.rules.some((r) => r.join('\0') === args.join('\0'))) c.rules.unshift([...args]);
   }
 
-  async ensureChains(table: Table, chains: string[]): Promise<void> {
-    const t = this.tables.get(table)!;
-    for (const c of chains) if (!t.has(c)) t.set(c, { builtin: false, rules: [] });
+  async missingJumps(jumps: Array<[Table, string, string[]]>): Promise<Array<[Table, string, string[]]>> {
+    return jumps.filter(([t, c, a]) => !(this.tables.get(t)?.get(c)?.rules ?? []).some((r) => r.join('\0') === a.join('\0')));
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {

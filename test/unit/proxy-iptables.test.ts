@@ -5,6 +5,7 @@ import {
   portProtoHash,
   renderIptables,
   renderService,
+  svcChain,
 } from '../../agent/proxy/iptables.js';
 import { FakeIptables, FakeIptablesError } from '../../agent/proxy/iptables-util.js';
 import { modelOf } from '../../agent/proxy/model.js';
@@ -207,28 +208,58 @@ describe('IptablesBackend', () => {
     expect(f.restores.length).toBe(before);
   });
 
-  it('first sync: jumps (and the empty chains they target) go in before the big restore; later syncs do not touch them', async () => {
+  it('first sync: the missing jumps go into the same restore as our chains (no iptables run per jump); later syncs list nothing', async () => {
     const ipt = new FakeIptables();
     const ops: string[] = [];
     const restore = ipt.restore.bind(ipt);
-    const ensureChains = ipt.ensureChains.bind(ipt);
-    const ensureJumps = ipt.ensureJumps.bind(ipt);
+    const missing = ipt.missingJumps.bind(ipt);
     ipt.restore = async (t) => (ops.push('restore'), restore(t));
-    ipt.ensureChains = async (t, c) => (ops.push(`chains ${t} ${c.join(',')}`), ensureChains(t, c));
-    ipt.ensureJumps = async (j) => (ops.push('jumps'), ensureJumps(j));
+    ipt.missingJumps = async (j) => (ops.push('list'), missing(j));
+    ipt.ensureJump = async () => {
+      throw new Error('no separate jump runs expected');
+    };
     const b = new IptablesBackend(ipt);
     const m = modelOf('node-1', '10.244.0.0/16', [], [svcPort({ endpoints: [ep('10.244.1.2', 8080, 'node-1')] })]);
     await b.sync(m, 'all');
-    expect(ops).toEqual([
-      'chains nat KUBE-SERVICES,KUBE-POSTROUTING',
-      'chains filter KUBE-EXTERNAL-SERVICES,KUBE-FORWARD,KUBE-SERVICES',
-      'jumps',
-      'restore',
-    ]);
-    expect(ipt.rules('nat', 'PREROUTING').join('\n')).toContain('-j KUBE-SERVICES');
+    expect(ops).toEqual(['list', 'restore']);
+    expect(b.lastText).toContain('-I PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n');
+    expect(ipt.rules('nat', 'PREROUTING')).toEqual(['-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES']);
+    // FORWARD keeps the order the one-by-one inserts gave
+    expect(ipt.rules('filter', 'FORWARD').map((r) => r.split(' -j ')[1])).toEqual(['KUBE-EXTERNAL-SERVICES', 'KUBE-SERVICES', 'KUBE-FORWARD']);
     ops.length = 0;
     await b.sync(m, 'all');
     expect(ops).toEqual(['restore']);
+    expect(b.lastText).not.toContain('-I ');
+    expect(ipt.rules('nat', 'PREROUTING')).toHaveLength(1);
+  });
+
+  it('a big full sync writes the per-service chains in several restores and ends with the same rules as one restore', async () => {
+    const many = Array.from({ length: 7 }, (_, i) =>
+      svcPort({
+        key: `default/s${i}`, name: `s${i}`, portName: '', clusterIP: `10.96.1.${i}`, nodePort: 30100 + i,
+        endpoints: [ep(`10.244.1.${10 + i}`, 80, 'node-1'), ep(`10.244.2.${10 + i}`, 80, 'node-2')],
+      }),
+    );
+    const m = modelOf('node-1', '10.244.0.0/16', [], many);
+    const one = new FakeIptables();
+    await new IptablesBackend(one, 0).sync(m, 'all');
+    const f = new FakeIptables();
+    const b = new IptablesBackend(f, 8);
+    await b.sync(m, 'all');
+    // 7 Services x 4 chains (SVC, EXT, 2 SEP) = 28 chains: 4 restores of 8 each, then the top
+    expect(b.lastTexts).toHaveLength(5);
+    expect(b.lastTexts.slice(0, 4).every((t) => t.startsWith('*nat\n') && !t.includes(':KUBE-SERVICES '))).toBe(true);
+    expect(b.lastTexts[0]).toMatch(/^\*nat\n:KUBE-MARK-MASQ - \[0:0\]\n/);
+    expect(b.lastTexts[4]).toContain(':KUBE-SERVICES - [0:0]');
+    expect(b.lastTexts[4]).not.toMatch(/^:KUBE-SVC-/m);
+    const lines = async (x: FakeIptables, t: 'nat' | 'filter') => (await x.save(t)).split('\n').sort();
+    expect(await lines(f, 'nat')).toEqual(await lines(one, 'nat'));
+    expect(await lines(f, 'filter')).toEqual(await lines(one, 'filter'));
+    // a warm full sync with a Service gone: still equal, the stale chains deleted at the end
+    m.services.delete('default/s3');
+    await b.sync(m, 'all');
+    expect(f.chains('nat').some((c) => c === svcChain(many[3]!))).toBe(false);
+    expect(f.chains('nat').some((c) => c === svcChain(many[4]!))).toBe(true);
   });
 
   it('a failed restore forces the next sync to be full', async () => {
