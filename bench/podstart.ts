@@ -9,7 +9,7 @@
 // Run: npx tsx bench/podstart.ts [--n 50] [--runtime cri|docker|both] [--compiled]
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
 import YAML from 'yaml';
@@ -119,7 +119,11 @@ function rssMB(pid: number | undefined): number {
   return Number(/VmRSS:\s+(\d+)/.exec(st)![1]) / 1024;
 }
 
+const fmtLoad = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
+  // Absolute latencies on a shared 2-core machine follow its load: print it with them.
+  const load0 = fmtLoad();
   const cpDir = await mkdtemp(join(tmpdir(), 'k8ts-bench-cp-'));
   const cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1' });
   await cp.ready;
@@ -175,7 +179,7 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
     const rss = rssMB(agent.pid());
     await deleteAll(client, burstNames.slice(0, 20));
 
-    console.log(`\n== ${runtime} (${COMPILED ? 'compiled dist' : 'tsx'}), ${N} pods ==`);
+    console.log(`\n== ${runtime} (${COMPILED ? 'compiled dist' : 'tsx'}), ${N} pods; load average at start ${load0}, now ${fmtLoad()} ==`);
     console.log(`sequential POST -> Running (watch): p50 ${fmt(pct(lat, 50))}, p99 ${fmt(pct(lat, 99))}, min ${fmt(lat[0]!)}, max ${fmt(lat[lat.length - 1]!)}  (goal p50 <= 500 ms, p99 <= 1000 ms)`);
     console.log(`  runtime floor (sequential, same pods via runtime API): p50 ${fmt(floorSeq.p50)}, p99 ${fmt(floorSeq.p99)}  -> kubelet overhead p50 ${fmt(pct(lat, 50) - floorSeq.p50)}`);
     console.log(`  floor stages (mean): sandbox ${fmt(floorSeq.stageMeans.sandbox)}${floorSeq.stageMeans.cni !== undefined ? ` (cni ${fmt(floorSeq.stageMeans.cni)})` : ''}, create ${fmt(floorSeq.stageMeans.create)}, start ${fmt(floorSeq.stageMeans.start)}`);

@@ -3,6 +3,8 @@
 // here, one after another (sequential) and all at once (burst), with a per-stage breakdown.
 // bench/podstart compares the kubelet's pod start against measureRuntimeFloor().
 // Run: npx tsx bench/runtime.ts [--n 50] [--runtime cri|docker|both]
+//      npx tsx bench/runtime.ts --compare-cni [--n 20]   (cri: the CNI chain with vs without
+//      portmap, i.e. runtime handler k8ts-hostport vs the default, interleaved in one run)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { writeBridgeConf } from '../agent/network/cni.js';
 import { DockerRuntime } from '../agent/runtime/docker/runtime.js';
 import { createRuntime } from '../agent/runtime/index.js';
+import { K8TS_HOSTPORT_HANDLER } from '../agent/runtime/cri/config.js';
 import type { ContainerRuntime, PodSandboxConfig } from '../agent/runtime/types.js';
 import { startContainerd } from '../test/helpers/containerd.js';
 import { startDockerd } from '../test/helpers/dockerd.js';
@@ -193,6 +196,49 @@ async function benchOne(kind: 'cri' | 'docker', n: number, registryUrl: string):
   return results;
 }
 
+/**
+ * What portmap in containerd's chain costs per pod: the same sequential floor through the
+ * default handler (bridge only) and through K8TS_HOSTPORT_HANDLER (bridge + portmap, which
+ * containerd runs on every ADD/DEL), alternating in rounds of 5 so load drifts hit both.
+ */
+async function compareCni(n: number, registryUrl: string): Promise<void> {
+  const net = uniquePodNet('k8bn');
+  const dir = await mkdtemp(join(tmpdir(), 'k8ts-bench-cni-'));
+  const logRoot = join(dir, 'logs');
+  const image = 'docker.io/library/busybox:latest';
+  const cd = await startContainerd({ registryMirror: registryUrl });
+  try {
+    await writeBridgeConf(cd.cniConfDir, { podCIDR: net.podCIDR, bridge: net.bridge, name: net.netName, ipamDataDir: cd.ipamDataDir });
+    await net.addForwardRules();
+    const lean = createRuntime({ kind: 'cri', endpoint: cd.endpoint });
+    const full = createRuntime({ kind: 'cri', endpoint: cd.endpoint, cri: { runtimeHandler: K8TS_HOSTPORT_HANDLER } });
+    await lean.pullImage(image);
+    await measureRuntimeFloor(lean, { count: 1, mode: 'sequential', image, logRoot, tag: 'warm' });
+    const got = { lean: [] as PodStartSample[], full: [] as PodStartSample[] };
+    for (let done = 0; done < n; done += 5) {
+      for (const [k, rt] of [['lean', lean], ['full', full]] as const) {
+        const r = await measureRuntimeFloor(rt, { count: Math.min(5, n - done), mode: 'sequential', image, logRoot });
+        got[k].push(...r.samples);
+      }
+    }
+    const med = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
+    for (const k of ['lean', 'full'] as const) {
+      const s = got[k];
+      console.log(
+        `cri ${k === 'lean' ? 'bridge only     ' : 'bridge + portmap'} n=${s.length}  sandbox median ${med(s.map((x) => x.sandboxMs)).toFixed(0)} ms  pod (sandbox+create+start) median ${med(s.map((x) => x.totalMs)).toFixed(0)} ms`,
+      );
+    }
+    const d = med(got.full.map((x) => x.sandboxMs)) - med(got.lean.map((x) => x.sandboxMs));
+    console.log(`portmap in the chain adds ${d.toFixed(0)} ms to RunPodSandbox (median; ratio ${(med(got.full.map((x) => x.sandboxMs)) / med(got.lean.map((x) => x.sandboxMs))).toFixed(2)}x)`);
+    await lean.close();
+    await full.close();
+  } finally {
+    await cd.stop();
+    await net.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const arg = (name: string, def: string) => {
@@ -202,6 +248,14 @@ async function main(): Promise<void> {
   const n = Number(arg('n', '50'));
   const which = arg('runtime', 'both');
   const reg = await startTestRegistry();
+  if (args.includes('--compare-cni')) {
+    try {
+      await compareCni(n, reg.url);
+    } finally {
+      await reg.stop();
+    }
+    return;
+  }
   const all: FloorResult[] = [];
   try {
     for (const kind of ['cri', 'docker'] as const) {
