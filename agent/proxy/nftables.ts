@@ -244,6 +244,39 @@ export interface NftRenderResult {
  * Renders a full `nft -f` transaction: flush the table's rules and maps, write everything,
  * delete chains that are no longer rendered (`existingChains` is what the kernel has).
  */
+/** A service's part of a full transaction, made once per rendering (full syncs reuse it). */
+interface FullPart {
+  text: string;
+  /** [map, "key : value"] */
+  els: Array<[string, string]>;
+  rules: number;
+}
+const fullParts = new WeakMap<NftRenderedService, FullPart>();
+
+function fullPart(r: NftRenderedService): FullPart {
+  let p = fullParts.get(r);
+  if (p) return p;
+  // A service's rules jump only to its own chains and to the base chains, so declaring its
+  // chains right before its rules is enough.
+  // (joined from an array: a flat string, where `+=` leaves a rope that every later join of
+  // the whole transaction walks again)
+  const lines: string[] = [];
+  let rules = 0;
+  for (const name of r.chains.keys()) lines.push(`add chain ${T} ${name}\n`);
+  for (const [name, rs] of r.chains) {
+    for (const rule of rs) lines.push(`add rule ${T} ${name} ${rule}\n`);
+    rules += rs.length;
+  }
+  p = { text: lines.join(''), els: r.elements.map((e) => [e.map, `${e.key} : ${e.value}`]), rules };
+  fullParts.set(r, p);
+  return p;
+}
+
+/**
+ * Renders a full `nft -f` transaction: flush the table's rules and maps, write everything,
+ * delete chains that are no longer rendered (`existingChains` is what the kernel has) and
+ * the `staleSets`.
+ */
 export function renderNftables(
   _model: ProxyModel,
   rendered: Map<string, NftRenderedService>,
@@ -252,39 +285,33 @@ export function renderNftables(
 ): NftRenderResult {
   const chains = new Set<string>();
   let ruleCount = 0;
-  const adds: NftElement[] = [];
   const hairpin = new Set<string>();
-  // Plain string concatenation: at 10,000 Services this is ~100k lines, and building them
-  // as arrays of parts showed in the profile.
-  let decl = '';
-  let body = '';
+  const byMap = new Map<string, string[]>();
+  // One array of per-service pieces joined once: at 10,000 Services building the ~80k lines
+  // afresh each full sync was most of our time next to nft's (much of it in the GC).
+  const parts: string[] = [`add table ${T}\nflush table ${T}\n`, baseRules().join('\n'), '\n'];
   for (const key of [...rendered.keys()].sort()) {
     const r = rendered.get(key)!;
-    for (const [name, rules] of r.chains) {
-      chains.add(name);
-      ruleCount += rules.length;
-      // Every chain is declared before any rule, since rules jump forward to others.
-      decl += `add chain ${T} ${name}\n`;
-      for (const rule of rules) body += `add rule ${T} ${name} ${rule}\n`;
+    const p = fullPart(r);
+    parts.push(p.text);
+    ruleCount += p.rules;
+    for (const name of r.chains.keys()) chains.add(name);
+    for (const [map, el] of p.els) {
+      let l = byMap.get(map);
+      if (!l) byMap.set(map, (l = []));
+      l.push(el);
     }
-    for (const e of r.elements) adds.push(e);
     for (const h of r.hairpin) hairpin.add(h);
   }
-  for (const h of hairpin) adds.push({ map: 'hairpin', key: h, value: '' });
-  let tail = '';
+  byMap.set('hairpin', [...hairpin]);
+  // Chunk so a single statement stays within nft's comfortable input size.
+  for (const [map, items] of byMap)
+    for (let i = 0; i < items.length; i += 2000)
+      parts.push(`add element ${T} ${map} { ${items.slice(i, i + 2000).join(', ')} }\n`);
   // (`flush table` above emptied every chain, so no rule still jumps to a stale one)
-  const stale = [...existingChains].filter((c) => !chains.has(c)).sort();
-  for (const c of stale) tail += `delete chain ${T} ${c}\n`;
-  for (const x of staleSets) tail += `delete set ${T} ${x}\n`;
-  const text =
-    `add table ${T}\nflush table ${T}\n` +
-    baseRules().join('\n') +
-    '\n' +
-    decl +
-    body +
-    elementLines('add', adds).map((l) => l + '\n').join('') +
-    tail;
-  return { text, chains, ruleCount: ruleCount + 16 };
+  for (const c of [...existingChains].filter((c) => !chains.has(c)).sort()) parts.push(`delete chain ${T} ${c}\n`);
+  for (const x of staleSets) parts.push(`delete set ${T} ${x}\n`);
+  return { text: parts.join(''), chains, ruleCount: ruleCount + 16 };
 }
 
 interface NftDiff {
