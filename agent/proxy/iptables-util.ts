@@ -70,18 +70,7 @@ export class IptablesCmd implements Iptables {
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {
     // Listing one builtin chain (`-S CHAIN`) finds the jumps already in place (the common
     // case) without dumping whole tables, which at 10,000 Services costs seconds.
-    const listed = new Map<string, Set<string>>();
-    for (const [table, chain, args] of jumps) {
-      const k = `${table}/${chain}`;
-      let lines = listed.get(k);
-      if (!lines) {
-        const r = await this.run('iptables', ['-w', '5', '-t', table, '-S', chain]);
-        lines = new Set(r.exitCode === 0 ? r.stdout.split('\n') : []);
-        listed.set(k, lines);
-      }
-      if (lines.has(`-A ${chain} ${args.map(quoteArg).join(' ')}`)) continue;
-      await this.ensureJump(table, chain, args);
-    }
+    for (const [table, chain, args] of await this.missingJumps(jumps)) await this.ensureJump(table, chain, args);
   }
 
   async deleteJump(table: Table, chain: string, args: string[]): Promise<void> {
