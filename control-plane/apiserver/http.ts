@@ -22,7 +22,7 @@ import {
 import { applyPatch, PatchError } from '../../api/patch.js';
 import { logger } from '../../api/log.js';
 import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
-import { apiVersionOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
+import { apiVersionOf, jsonOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
 import { requestVerb, type ApiServerMetrics } from './metrics.js';
@@ -177,14 +177,46 @@ function writeStatus(res: ServerResponse, s: StatusResult, yaml = false): void {
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const len = Number(req.headers['content-length'] ?? -1);
   if (len > MAX_BODY_BYTES) throw new StatusError(requestEntityTooLarge(`limit is ${MAX_BODY_BYTES}`));
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    total += c.length;
-    if (total > MAX_BODY_BYTES) throw new StatusError(requestEntityTooLarge(`limit is ${MAX_BODY_BYTES}`));
-    chunks.push(c);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  // Plain 'data'/'end' listeners: the async iterator (for await) costs an iterator, its
+  // end-of-stream bookkeeping and a promise per chunk, ~2% of a pod create's CPU.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let done = false;
+    const fail = (err: unknown) => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', fail);
+      req.off('close', onClose);
+      reject(err);
+    };
+    const onData = (c: Buffer) => {
+      total += c.length;
+      if (total > MAX_BODY_BYTES) {
+        fail(new StatusError(requestEntityTooLarge(`limit is ${MAX_BODY_BYTES}`)));
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      if (done) return;
+      done = true;
+      req.off('error', fail);
+      req.off('close', onClose);
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    };
+    // A client that goes away mid-body: 'close' without 'end' (the iterator rejected with
+    // ERR_STREAM_PREMATURE_CLOSE there).
+    const onClose = () => {
+      if (!req.complete) fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', fail);
+    req.on('close', onClose);
+  });
 }
 
 function mediaType(req: IncomingMessage): string {
@@ -537,7 +569,7 @@ export function createHandler(ctx: HandlerContext) {
       await checkAuthz(user, attrs);
       await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
       const created = await core.create(def, ns, body, { dryRun });
-      writeBody(res, 201, created, neg.yaml);
+      writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
     }
 

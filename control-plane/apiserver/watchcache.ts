@@ -19,12 +19,51 @@ export interface CacheEvent {
   prevObj?: KObject;
   /** JSON of obj, computed once on first use. */
   json?: string;
+  /** The store's value the object was decoded from (its JSON without resourceVersion). */
+  raw?: string;
   /** The watch line `{"type":T,"object":...}\n` per event type, encoded once for every watcher. */
   lines?: Partial<Record<string, Buffer>>;
 }
 
-export function eventJson(e: { obj: KObject; json?: string }): string {
-  if (e.json === undefined) e.json = JSON.stringify(e.obj);
+/**
+ * `json` is JSON.stringify(obj) taken while obj.metadata had no resourceVersion (the stored
+ * value). Returns that text with `"resourceVersion":rv` as the first member of the top-level
+ * metadata, i.e. the object's JSON now that the write gave it a revision, without serializing
+ * it again; undefined when the text's layout cannot be located cheaply (metadata after a
+ * non-scalar member), for the caller to stringify instead.
+ */
+export function withResourceVersion(obj: KObject, json: string, rv: string): string | undefined {
+  let pos = 1; // after the opening brace
+  let found = false;
+  for (const k of Object.keys(obj)) {
+    if (k === 'metadata') {
+      found = true;
+      break;
+    }
+    const v = (obj as Record<string, unknown>)[k];
+    if (v === undefined) continue; // JSON.stringify leaves it out
+    if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return undefined;
+    pos += JSON.stringify(k).length + 1 + JSON.stringify(v).length + 1;
+  }
+  if (!found || !json.startsWith('"metadata":{', pos)) return undefined;
+  const at = pos + 12;
+  return `${json.slice(0, at)}"resourceVersion":${JSON.stringify(rv)}${json[at] === '}' ? '' : ','}${json.slice(at)}`;
+}
+
+/**
+ * Objects whose decoded form is not exactly their stored text plus resourceVersion (the
+ * decoder filled in apiVersion/kind/metadata, or the text carried a resourceVersion): their
+ * JSON is serialized, not spliced from the stored text.
+ */
+export const notVerbatim = new WeakSet<object>();
+
+export function eventJson(e: { obj: KObject; json?: string; raw?: string; rev?: number }): string {
+  if (e.json === undefined) {
+    // The store's text is the object's JSON without its resourceVersion: splice the
+    // revision in rather than serialize the object again (~14 µs per pod event).
+    if (e.raw !== undefined && e.rev !== undefined && !notVerbatim.has(e.obj)) e.json = withResourceVersion(e.obj, e.raw, String(e.rev));
+    e.json ??= JSON.stringify(e.obj);
+  }
   return e.json;
 }
 
@@ -32,7 +71,7 @@ export function eventJson(e: { obj: KObject; json?: string }): string {
  * The encoded watch line of an event. Watchers without a selector all send the same type,
  * so with N watchers the object is serialized and UTF-8 encoded once, not N times.
  */
-export function eventLine(e: { obj: KObject; json?: string; lines?: Partial<Record<string, Buffer>> }, type: string): Buffer {
+export function eventLine(e: { obj: KObject; json?: string; raw?: string; rev?: number; lines?: Partial<Record<string, Buffer>> }, type: string): Buffer {
   const lines = (e.lines ??= {});
   let b = lines[type];
   if (b === undefined) {
@@ -129,10 +168,10 @@ export class WatchCache {
     if (e.type === 'DELETE') {
       const obj = this.decode(key, e.kv.value, rev);
       this.objects.delete(key);
-      ev = { type: 'DELETED', rev, key, obj, prevObj: prev?.obj };
+      ev = { type: 'DELETED', rev, key, obj, prevObj: prev?.obj, raw: e.kv.value };
     } else {
       const obj = this.decode(key, e.kv.value, rev);
-      ev = { type: prev ? 'MODIFIED' : 'ADDED', rev, key, obj, prevObj: prev?.obj };
+      ev = { type: prev ? 'MODIFIED' : 'ADDED', rev, key, obj, prevObj: prev?.obj, raw: e.kv.value };
       this.objects.set(key, { obj });
     }
     this.rev = rev;
