@@ -67,6 +67,7 @@ interface Route {
 const NOT_FOUND = statusError(404, 'NotFound', 'the server could not find the requested resource');
 
 function decodeSeg(s: string): string {
+  if (!s.includes('%')) return s; // the common case: nothing to decode
   try {
     return decodeURIComponent(s);
   } catch {
