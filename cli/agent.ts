@@ -104,10 +104,11 @@ function collectWhenIdle(): void {
     const now = performance.eventLoopUtilization();
     const { utilization } = performance.eventLoopUtilization(now, last);
     last = now;
-    if (utilization > 0.01) busy = true;
-    else if (busy) {
+    // Busy: a burst (a resync of idle pods stays well below 5 %). Idle: under 1 % for 2 s.
+    if (utilization > 0.05) busy = true;
+    else if (busy && utilization < 0.01) {
       busy = false;
       gc();
     }
-  }, 10_000).unref();
+  }, 2_000).unref();
 }
