@@ -3,7 +3,6 @@
 // pod network once the node has a podCIDR (CNI conf, host-gw routes), the kubelet and its
 // HTTPS server, and kube-proxy.
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { logger } from '../api/log.js';
 import { createRuntime } from './runtime/index.js';
@@ -51,20 +50,6 @@ export interface AgentHandle {
   kubeletPort: number;
   credentials: NodeCredentials;
   stop(): Promise<void>;
-}
-
-/** kube-proxy and host-gw take a client-node KubeConfig; loaded lazily (it is a large module). */
-export async function kubeConfigFor(server: string, c: NodeCredentials, nodeName: string): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  kc.loadFromOptions({
-    clusters: [{ name: 'k8ts', server, caData: b64(c.caPem), skipTLSVerify: false }],
-    users: [{ name: `system:node:${nodeName}`, certData: b64(c.clientCertPem), keyData: b64(c.clientKeyPem) }],
-    contexts: [{ name: 'node', cluster: 'k8ts', user: `system:node:${nodeName}` }],
-    currentContext: 'node',
-  });
-  return kc;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -135,22 +120,21 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   const port = await server.listen();
 
   const stops: (() => Promise<void>)[] = [];
-  const needKc = o.hostGw !== false || (o.proxyMode && o.proxyMode !== 'none');
-  const kc = needKc ? await kubeConfigFor(o.server, creds, o.nodeName) : undefined;
-  if (kc && o.hostGw !== false) {
+  // host-gw and kube-proxy share the kubelet's client (its node identity and connections)
+  if (o.hostGw !== false) {
     try {
       const { startHostGw } = await import('./network/hostgw.js');
-      const h = await startHostGw({ kubeConfig: kc, nodeName: o.nodeName, clusterCIDR });
+      const h = await startHostGw({ client, nodeName: o.nodeName, clusterCIDR });
       stops.push(() => h.stop());
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'host-gw routes not started');
     }
   }
-  if (kc && o.proxyMode && o.proxyMode !== 'none') {
+  if (o.proxyMode && o.proxyMode !== 'none') {
     try {
       const { startProxy } = await import('./proxy/index.js');
       // Its sync metrics join the kubelet's /metrics on :10250.
-      const p = await startProxy({ kubeConfig: kc, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR, registry: kubelet.metrics.registry });
+      const p = await startProxy({ client, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR, registry: kubelet.metrics.registry });
       stops.push(() => p.stop());
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'kube-proxy not started');

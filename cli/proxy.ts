@@ -28,11 +28,9 @@ export function register(program: Command): void {
         process.stderr.write('k8ts proxy: --kubeconfig (or KUBECONFIG) is required\n');
         process.exit(2);
       }
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const kc = new KubeConfig();
-      kc.loadFromFile(o.kubeconfig);
+      const { KubeClient, credentialsFromKubeconfig } = await import('../agent/kubelet/client.js');
       const h = await startProxy({
-        kubeConfig: kc,
+        client: new KubeClient(await credentialsFromKubeconfig(o.kubeconfig)),
         nodeName: o.nodeName,
         mode: mode as 'iptables' | 'nftables' | 'ipvs',
         clusterCIDR: o.clusterCidr,

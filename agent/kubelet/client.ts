@@ -2,7 +2,9 @@
 // node's client certificate. We use it instead of @kubernetes/client-node's ListWatch because
 // that one stops for good on errors other than 410/timeout; here every watch restarts itself
 // (relist on 410, backoff on errors), so the kubelet can't silently go deaf.
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import { dirname, resolve } from 'node:path';
 import { URL } from 'node:url';
 import type { Logger } from 'pino';
 
@@ -196,4 +198,35 @@ export class KubeClient {
       req.end();
     });
   }
+}
+
+/**
+ * Credentials from a kubeconfig file (its current context): server, CA, client certificate
+ * and key (inline *-data or file paths, relative to the file), or a bearer token. For
+ * `k8ts proxy --kubeconfig`, without loading client-node.
+ */
+export async function credentialsFromKubeconfig(file: string): Promise<KubeCredentials> {
+  const { parse } = await import('yaml');
+  // deno-lint-ignore no-explicit-any
+  const kc = parse(readFileSync(file, 'utf8')) as any;
+  const named = (list: unknown, name: string, what: string) => {
+    const e = ((list as Array<{ name: string }>) ?? []).find((x) => x.name === name);
+    if (!e) throw new Error(`kubeconfig ${file}: no ${what} "${name}"`);
+    return e as unknown as Record<string, Record<string, string>>;
+  };
+  const ctx = named(kc?.contexts, kc?.['current-context'], 'context').context;
+  const cluster = named(kc.clusters, ctx.cluster, 'cluster').cluster;
+  const user = ctx.user ? named(kc.users, ctx.user, 'user').user : {};
+  const pem = (o: Record<string, string>, field: string) => {
+    if (o[`${field}-data`]) return Buffer.from(o[`${field}-data`], 'base64').toString();
+    return o[field] ? readFileSync(resolve(dirname(file), o[field]), 'utf8') : undefined;
+  };
+  return {
+    server: cluster.server,
+    caPem: pem(cluster, 'certificate-authority'),
+    clientCertPem: pem(user, 'client-certificate'),
+    clientKeyPem: pem(user, 'client-key'),
+    token: user.token,
+    insecureSkipVerify: String(cluster['insecure-skip-tls-verify']) === 'true',
+  };
 }

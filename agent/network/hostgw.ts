@@ -2,11 +2,11 @@
 // each other node's podCIDR via that node's InternalIP (nodes share one L2 network), accepts
 // forwarding for the cluster CIDR (Docker sets the FORWARD policy to DROP), and masquerades
 // pod traffic that leaves the cluster CIDR. Routes follow Nodes joining and leaving.
-import { CoreV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { logger } from '../../api/log.js';
 import { type Runner, execRunner, mustRun } from '../proxy/exec.js';
 import { IptablesCmd, type Iptables, type Table } from '../proxy/iptables-util.js';
 import type { NodeObj } from '../proxy/model.js';
+import type { KubeClient } from '../kubelet/client.js';
 import { watchResource } from '../proxy/watch.js';
 
 /** Routing-protocol number marking our routes, so sync and cleanup never touch others'. */
@@ -123,7 +123,7 @@ export async function cleanupHostGw(run: Runner = execRunner()): Promise<void> {
 }
 
 export interface StartHostGwOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   nodeName: string;
   clusterCIDR: string;
   runner?: Runner;
@@ -157,14 +157,12 @@ export async function startHostGw(o: StartHostGwOptions): Promise<HostGwHandle> 
   const kick = () => {
     if (listed) syncNow().catch(() => undefined);
   };
-  const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  const w = watchResource<KubernetesObject>(
-    o.kubeConfig,
+  const w = watchResource<NodeObj>(
+    o.client,
     '/api/v1/nodes',
-    () => core.listNode() as never,
     {
       upsert: (n) => {
-        nodes.set(n.metadata?.name ?? '', n as NodeObj);
+        nodes.set(n.metadata?.name ?? '', n);
         kick();
       },
       remove: (n) => {

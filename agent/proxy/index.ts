@@ -1,9 +1,9 @@
 // kube-proxy entry points: startProxy() watches Services, EndpointSlices (or Endpoints) and
 // the Nodes through the apiserver and keeps the chosen backend in sync; cleanup() removes
 // everything any backend ever wrote.
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { logger } from '../../api/log.js';
+import { ApiError, type KubeClient } from '../kubelet/client.js';
 import { type Runner, execRunner } from './exec.js';
 import { IptablesCmd } from './iptables-util.js';
 import { IptablesBackend, type ProxyBackend, cleanupIptables } from './iptables.js';
@@ -16,7 +16,8 @@ import { type WatchHandle, watchResource } from './watch.js';
 export type ProxyMode = 'iptables' | 'nftables' | 'ipvs';
 
 export interface StartProxyOptions {
-  kubeConfig: KubeConfig;
+  /** the agent's client (node credentials) or one made from a kubeconfig (kubeClientFromKubeconfig) */
+  client: KubeClient;
   nodeName: string;
   mode?: ProxyMode; // default iptables
   /** default 1000 ms; 0 in tests */
@@ -50,16 +51,6 @@ export function makeBackend(mode: ProxyMode, run: Runner): ProxyBackend {
   return new IptablesBackend(new IptablesCmd(run));
 }
 
-async function isNotFound(p: Promise<unknown>): Promise<boolean> {
-  try {
-    await p;
-    return false;
-  } catch (err) {
-    const code = (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode;
-    return code === 404;
-  }
-}
-
 export async function startProxy(o: StartProxyOptions): Promise<ProxyHandle> {
   const mode = o.mode ?? 'iptables';
   const log = logger('kube-proxy', { node: o.nodeName, mode });
@@ -78,9 +69,6 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyHandle> {
     log,
     conntrack: run,
   });
-  const kc = o.kubeConfig;
-  const core = kc.makeApiClient(CoreV1Api);
-  const disc = kc.makeApiClient(DiscoveryV1Api);
   // Like upstream, no sync before every watch has listed once: a half-known state would
   // briefly reject Services whose endpoints were not listed yet.
   let listed = false;
@@ -94,24 +82,20 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyHandle> {
       if (listed) proxier.requestSync();
     },
   });
-  const watches: WatchHandle[] = [];
-  watches.push(
-    watchResource<KubernetesObject>(kc, '/api/v1/services', () => core.listServiceForAllNamespaces() as never, on<ServiceObj>((s, d) => tracker.onService(s, d)) as never, log),
+  const watch = <T extends object>(path: string, up: (x: T, del?: boolean) => void) => watchResource<T>(o.client, path, on<T>(up), log);
+  const watches: WatchHandle[] = [
+    watch<ServiceObj>('/api/v1/services', (s, d) => tracker.onService(s, d)),
+    // Endpoints are always watched: a Service without slices uses them (older controllers).
+    watch<EndpointsObj>('/api/v1/endpoints', (e, d) => tracker.onEndpoints(e, d)),
+    watch<NodeObj>('/api/v1/nodes', (n, d) => tracker.onNode(n, d)),
+  ];
+  const slices = '/apis/discovery.k8s.io/v1/endpointslices';
+  const served = await o.client.get(`${slices}?limit=1`).then(
+    () => true,
+    (err) => !(err instanceof ApiError && err.code === 404),
   );
-  // Endpoints are always watched: a Service without slices uses them (older controllers).
-  watches.push(
-    watchResource<KubernetesObject>(kc, '/api/v1/endpoints', () => core.listEndpointsForAllNamespaces() as never, on<EndpointsObj>((e, d) => tracker.onEndpoints(e, d)) as never, log),
-  );
-  if (await isNotFound(disc.listEndpointSliceForAllNamespaces({ limit: 1 }))) {
-    log.info('discovery.k8s.io/v1 EndpointSlices not served; using Endpoints only');
-  } else {
-    watches.push(
-      watchResource<KubernetesObject>(kc, '/apis/discovery.k8s.io/v1/endpointslices', () => disc.listEndpointSliceForAllNamespaces() as never, on<EndpointSliceObj>((s, d) => tracker.onEndpointSlice(s, d)) as never, log),
-    );
-  }
-  watches.push(
-    watchResource<KubernetesObject>(kc, '/api/v1/nodes', () => core.listNode() as never, on<NodeObj>((n, d) => tracker.onNode(n, d)) as never, log),
-  );
+  if (served) watches.push(watch<EndpointSliceObj>(slices, (s, d) => tracker.onEndpointSlice(s, d)));
+  else log.info('discovery.k8s.io/v1 EndpointSlices not served; using Endpoints only');
   const ready = (async () => {
     await Promise.all(watches.map((w) => w.synced));
     listed = true;

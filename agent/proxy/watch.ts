@@ -1,8 +1,10 @@
-// List+watch with restarts. client-node's ListWatch stops for good on any error other than
-// 410/timeout; a proxy whose watch died silently keeps stale rules forever. So every error
-// schedules a restart with exponential backoff (reset once a list succeeds).
-import { ADD, CONNECT, DELETE, ERROR, UPDATE, makeInformer, type KubeConfig, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
+// List+watch for kube-proxy and host-gw on the agent's own KubeClient (agent/kubelet/client.ts),
+// which relists on 410 and retries every other error with backoff, so a proxy never keeps
+// stale rules behind a silently dead watch. (client-node's informer stops for good on such
+// errors, and importing client-node alone costs the agent ~70 MB.) A relist is diffed against
+// what we knew, so objects deleted while the watch was down are removed.
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kubelet/client.js';
 
 export interface WatchHandle {
   /** Resolves after the first successful list was delivered. */
@@ -15,50 +17,50 @@ export interface WatchHandlers<T> {
   remove(obj: T): void;
 }
 
-export function watchResource<T extends KubernetesObject>(
-  kc: KubeConfig,
-  path: string,
-  list: ListPromise<T>,
-  h: WatchHandlers<T>,
-  log: Logger,
-  opts: { minBackoffMs?: number; maxBackoffMs?: number } = {},
-): WatchHandle {
-  const minB = opts.minBackoffMs ?? 500;
-  const maxB = opts.maxBackoffMs ?? 30_000;
-  let backoff = minB;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+interface Named {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export function watchResource<T extends Named>(client: KubeClient, path: string, h: WatchHandlers<T>, log: Logger): WatchHandle {
+  const known = new Map<string, T>();
+  const key = (o: T) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
   let markSynced!: () => void;
   const synced = new Promise<void>((r) => (markSynced = r));
-  // Wrap the list so we learn when a (re)list succeeded: that is when the cache is whole.
-  const informer = makeInformer<T>(kc, path, async () => {
-    const res = await list();
-    backoff = minB;
-    setImmediate(markSynced);
-    return res;
-  });
-  informer.on(ADD, (o) => h.upsert(o));
-  informer.on(UPDATE, (o) => h.upsert(o));
-  informer.on(DELETE, (o) => h.remove(o));
-  informer.on(CONNECT, () => log.debug({ path }, 'watch connected'));
-  const restart = (err: unknown) => {
-    if (stopped || timer) return;
-    log.warn({ path, err: String((err as Error)?.message ?? err), retryInMs: backoff }, 'watch failed; restarting');
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (stopped) return;
-      informer.start().catch(restart);
-    }, backoff);
-    backoff = Math.min(backoff * 2, maxB);
-  };
-  informer.on(ERROR, restart);
-  informer.start().catch(restart);
+  const stop = client.listWatch<T>(
+    path,
+    {},
+    {
+      onList(items) {
+        const seen = new Set<string>();
+        for (const o of items) {
+          const k = key(o);
+          seen.add(k);
+          known.set(k, o);
+          h.upsert(o);
+        }
+        for (const [k, o] of known) {
+          if (seen.has(k)) continue;
+          known.delete(k);
+          h.remove(o);
+        }
+        markSynced();
+      },
+      onEvent(e) {
+        if (e.type === 'ADDED' || e.type === 'MODIFIED') {
+          known.set(key(e.object), e.object);
+          h.upsert(e.object);
+        } else if (e.type === 'DELETED') {
+          known.delete(key(e.object));
+          h.remove(e.object);
+        }
+      },
+    },
+    log,
+  );
   return {
     synced,
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await informer.stop().catch(() => undefined);
+      stop();
     },
   };
 }

@@ -2,7 +2,7 @@
 // kubectl turn into rules inside a scratch "node" namespace; after the control plane is
 // killed and restarted, the proxy's watches come back by themselves and keep following.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, credentialsFromKubeconfig } from '../../agent/kubelet/client.js';
 import { Registry } from 'prom-client';
 import { startProxy, cleanup, type ProxyHandle } from '../../agent/proxy/index.js';
 import { portProtoHash } from '../../agent/proxy/iptables.js';
@@ -58,10 +58,8 @@ describe.skipIf(!usable)('startProxy with the real apiserver', () => {
   beforeAll(async () => {
     node = await lab.netns('node');
     cp = await startTestControlPlane();
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
     proxy = await startProxy({
-      kubeConfig: kc,
+      client: new KubeClient(await credentialsFromKubeconfig(cp.kubeconfigPath)),
       nodeName: 'node-1',
       mode: 'iptables',
       minSyncPeriodMs: 0,
