@@ -71,6 +71,12 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   let networkOk = false;
   let resolveNetwork!: () => void;
   const networkReady = new Promise<void>((r) => (resolveNetwork = r));
+  // Pods start only once host-gw has its routes and kube-proxy its first rules (as flannel
+  // writes the CNI conf only after its routes): a pod started earlier sends its first SYN
+  // into a missing route or Service VIP, where it is dropped, and a client like a redis
+  // replica then hangs in connect() for its 60 s timeout.
+  let resolveNetDeps!: (deps: Promise<unknown>[]) => void;
+  const netDeps = new Promise<Promise<unknown>[]>((r) => (resolveNetDeps = r));
   const kubelet = new Kubelet({
     nodeName: o.nodeName,
     nodeIP: o.nodeIP,
@@ -103,6 +109,9 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
     for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
         await writeBridgeConf(cniConfDir, { podCIDR, name: 'k8ts', bridge: o.cniBridge ?? 'cni0', ipamDataDir: o.cniIpamDir });
+        const synced = Promise.all(await netDeps).then(() => true);
+        const inTime = await Promise.race([synced, new Promise<boolean>((r) => setTimeout(() => r(false), 30_000).unref())]);
+        if (!inTime) log.warn('host-gw/kube-proxy not synced after 30 s; starting pods anyway');
         networkOk = true;
         log.info({ podCIDR, cniConfDir }, 'pod network configured');
         resolveNetwork();
@@ -121,11 +130,13 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
 
   const stops: (() => Promise<void>)[] = [];
   // host-gw and kube-proxy share the kubelet's client (its node identity and connections)
+  const deps: Promise<unknown>[] = [];
   if (o.hostGw !== false) {
     try {
       const { startHostGw } = await import('./network/hostgw.js');
       const h = await startHostGw({ client, nodeName: o.nodeName, clusterCIDR });
       stops.push(() => h.stop());
+      deps.push(h.ready);
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'host-gw routes not started');
     }
@@ -136,10 +147,12 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
       // Its sync metrics join the kubelet's /metrics on :10250.
       const p = await startProxy({ client, nodeName: o.nodeName, mode: o.proxyMode, clusterCIDR, registry: kubelet.metrics.registry });
       stops.push(() => p.stop());
+      deps.push(p.ready);
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'kube-proxy not started');
     }
   }
+  resolveNetDeps(deps);
   log.info({ kubeletPort: port, runtime: o.runtime }, 'agent started');
   return {
     kubelet,

@@ -12,10 +12,9 @@ import { readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
-import YAML from 'yaml';
 import { startControlPlane } from '../control-plane/apiserver/index.js';
 import { createRuntime } from '../agent/runtime/index.js';
-import { KubeClient } from '../agent/kubelet/client.js';
+import { KubeClient, credentialsFromKubeconfig } from '../agent/kubelet/client.js';
 import type { Pod } from '../agent/kubelet/types.js';
 import { startTestAgent } from '../test/helpers/agent.js';
 import { startTestRegistry } from '../test/helpers/podnet.js';
@@ -29,25 +28,14 @@ const arg = (k: string, d: string) => {
 const N = Number(arg('n', '50'));
 const RUNTIMES = (arg('runtime', 'both') === 'both' ? ['cri', 'docker'] : [arg('runtime', 'cri')]) as ('cri' | 'docker')[];
 const COMPILED = args.includes('--compiled');
+// The agent as users run it has kube-proxy on (iptables); the default measures the kubelet alone.
+const PROXY_MODE = arg('proxy-mode', 'none');
 const IMAGE = 'docker.io/library/busybox:latest';
 
 function pct(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0;
 }
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
-
-function adminClient(kubeconfig: string): KubeClient {
-  const kc = YAML.parse(readFileSync(kubeconfig, 'utf8'));
-  const b64 = (s?: string) => (s ? Buffer.from(s, 'base64').toString() : undefined);
-  const u = kc.users[0].user;
-  return new KubeClient({
-    server: kc.clusters[0].cluster.server,
-    caPem: b64(kc.clusters[0].cluster['certificate-authority-data']),
-    clientCertPem: b64(u['client-certificate-data']),
-    clientKeyPem: b64(u['client-key-data']),
-    token: u.token,
-  });
-}
 
 function podManifest(name: string, node: string): Pod {
   return {
@@ -129,8 +117,8 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
   await cp.ready;
   const reg = await startTestRegistry(['pause', 'busybox']);
   const node = `bench-${runtime}`;
-  const agent = await startTestAgent({ controlPlane: cp, runtime, nodeName: node, registryMirror: reg.url, compiled: COMPILED });
-  const client = adminClient(cp.adminKubeconfig);
+  const agent = await startTestAgent({ controlPlane: cp, runtime, nodeName: node, registryMirror: reg.url, compiled: COMPILED, extraArgs: ['--proxy-mode', PROXY_MODE] });
+  const client = new KubeClient(await credentialsFromKubeconfig(cp.adminKubeconfig));
   const watch = runningWatcher(client, node);
   const floorDir = await mkdtemp(join(tmpdir(), 'k8ts-bench-floor-'));
   try {
