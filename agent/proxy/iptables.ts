@@ -10,6 +10,7 @@ import {
   clusterEndpoints,
   externalEndpoints,
   hasExternal,
+  RenderCache,
 } from './model.js';
 import { type Iptables, type Table, quoteArg } from './iptables-util.js';
 
@@ -462,10 +463,7 @@ function sameChains(a: RenderedService, b: RenderedService): boolean {
 /** Upstream's iptables proxier core: cached per-service rendering, partial restores. */
 export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
-  private rendered = new Map<string, RenderedService>();
-  /** the ServicePort object each rendering was made from (the tracker replaces changed ones) */
-  private renderedFrom = new Map<string, ServicePort>();
-  private renderedCIDR = '';
+  private cache = new RenderCache<RenderedService>(renderService);
   private existing = new Set<string>();
   private needFull = true;
   private jumpsEnsured = false;
@@ -486,12 +484,8 @@ export class IptablesBackend implements ProxyBackend {
 
   async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
     const t0 = performance.now();
-    const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
-    if (this.renderedCIDR !== model.clusterCIDR) {
-      this.rendered.clear();
-      this.renderedFrom.clear();
-      this.renderedCIDR = model.clusterCIDR;
-    }
+    const cidrChanged = this.cache.follow(model.clusterCIDR);
+    const full = changed === 'all' || this.needFull || cidrChanged;
     let res: RenderResult | undefined;
     let partialChains: PartialChains | undefined;
     const changedSet = changed === 'all' ? undefined : changed;
@@ -502,16 +496,7 @@ export class IptablesBackend implements ProxyBackend {
       const diffs: ServiceDiff[] = [];
       let topChanged = false;
       for (const k of changed) {
-        const prev = this.rendered.get(k);
-        const sp = model.services.get(k);
-        const next = sp ? renderService(sp, model.clusterCIDR) : undefined;
-        if (sp && next) {
-          this.rendered.set(k, next);
-          this.renderedFrom.set(k, sp);
-        } else {
-          this.rendered.delete(k);
-          this.renderedFrom.delete(k);
-        }
+        const { prev, next } = this.cache.update(k, model.services.get(k));
         const sameT = sameTop(prev, next);
         if (prev && next && sameT && sameChains(prev, next)) continue;
         if (!sameT) topChanged = true;
@@ -521,20 +506,11 @@ export class IptablesBackend implements ProxyBackend {
       else {
         const keys = new Set<string>();
         for (const k of changed) keys.add(k);
-        res = renderIptables(model, this.rendered, this.existing, keys, this.top);
+        res = renderIptables(model, this.cache.items, this.existing, keys, this.top);
       }
     } else {
-      for (const k of this.rendered.keys())
-        if (!model.services.has(k)) {
-          this.rendered.delete(k);
-          this.renderedFrom.delete(k);
-        }
-      for (const [k, sp] of model.services) {
-        // A full sync rewrites every chain, but re-renders only what the model replaced.
-        if (this.rendered.has(k) && this.renderedFrom.get(k) === sp) continue;
-        this.rendered.set(k, renderService(sp, model.clusterCIDR));
-        this.renderedFrom.set(k, sp);
-      }
+      // A full sync rewrites every chain, but re-renders only what the model replaced.
+      this.cache.refresh(model.services);
       // Missing jumps from the builtin chains go into the same restore as the chains they
       // jump to: each separate iptables(-nft) run reads the table first, which costs
       // seconds once 10,000 Services' rules are there (and much CPU on a busy node anyway).
@@ -545,7 +521,7 @@ export class IptablesBackend implements ProxyBackend {
         this.jumpsEnsured = true;
         this.jumpsCheckedAt = Date.now();
       }
-      res = renderIptables(model, this.rendered, this.existing, undefined, this.top, this.noChunks ? 0 : this.chunkChains, jumps);
+      res = renderIptables(model, this.cache.items, this.existing, undefined, this.top, this.noChunks ? 0 : this.chunkChains, jumps);
     }
     const text = res ? res.text : partialChains!.text;
     const chunks = res?.chunks ?? [];
@@ -596,8 +572,7 @@ export class IptablesBackend implements ProxyBackend {
   async cleanup(): Promise<void> {
     await cleanupIptables(this.ipt);
     this.existing.clear();
-    this.rendered.clear();
-    this.renderedFrom.clear();
+    this.cache.clear();
     this.top = undefined;
     this.needFull = true;
     this.jumpsEnsured = false;

@@ -409,3 +409,57 @@ export function modelOf(
 ): ProxyModel {
   return { nodeName, clusterCIDR, nodeIPs, services: new Map(ports.map((p) => [p.key, p])) };
 }
+
+/**
+ * Each Service port's rendered form (iptables chains, nftables text), kept with the model
+ * object and cluster CIDR it was made from. The tracker replaces the object of a Service that
+ * changed, so a full sync re-renders only those, and a partial sync only the reported keys.
+ */
+export class RenderCache<R> {
+  readonly items = new Map<string, R>();
+  private from = new Map<string, ServicePort>();
+  private cidr = '';
+
+  constructor(private readonly render: (sp: ServicePort, clusterCIDR: string) => R) {}
+
+  /** Forgets every rendering when the cluster CIDR changed (it is in the rules); true then. */
+  follow(clusterCIDR: string): boolean {
+    if (this.cidr === clusterCIDR) return false;
+    this.clear();
+    this.cidr = clusterCIDR;
+    return true;
+  }
+
+  /** Renders one reported key again (or drops it when the Service is gone). */
+  update(k: string, sp: ServicePort | undefined): { prev?: R; next?: R } {
+    const prev = this.items.get(k);
+    const next = sp ? this.render(sp, this.cidr) : undefined;
+    if (sp && next) {
+      this.items.set(k, next);
+      this.from.set(k, sp);
+    } else {
+      this.items.delete(k);
+      this.from.delete(k);
+    }
+    return { prev, next };
+  }
+
+  /** For a full sync: drops gone Services, renders new and replaced ones. */
+  refresh(services: Map<string, ServicePort>): void {
+    for (const k of this.items.keys())
+      if (!services.has(k)) {
+        this.items.delete(k);
+        this.from.delete(k);
+      }
+    for (const [k, sp] of services) {
+      if (this.items.has(k) && this.from.get(k) === sp) continue;
+      this.items.set(k, this.render(sp, this.cidr));
+      this.from.set(k, sp);
+    }
+  }
+
+  clear(): void {
+    this.items.clear();
+    this.from.clear();
+  }
+}

@@ -22,6 +22,7 @@ import {
   clusterEndpoints,
   externalEndpoints,
   hasExternal,
+  RenderCache,
 } from './model.js';
 import { portProtoHash, type ProxyBackend, type SyncStats } from './iptables.js';
 import { type Runner, mustRun } from './exec.js';
@@ -442,10 +443,7 @@ export class NftCmd implements Nft {
 
 export class NftablesBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
-  private rendered = new Map<string, NftRenderedService>();
-  /** the ServicePort object each rendering was made from (the tracker replaces changed ones) */
-  private renderedFrom = new Map<string, ServicePort>();
-  private renderedCIDR = '';
+  private cache = new RenderCache<NftRenderedService>(renderNftService);
   private chains = new Set<string>();
   /** how many services use each hairpin pair (the set element goes when the count is 0) */
   private hairpinRefs = new Map<string, number>();
@@ -458,12 +456,8 @@ export class NftablesBackend implements ProxyBackend {
 
   async sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats> {
     const t0 = performance.now();
-    const full = changed === 'all' || this.needFull || this.renderedCIDR !== model.clusterCIDR;
-    if (this.renderedCIDR !== model.clusterCIDR) {
-      this.rendered.clear();
-      this.renderedFrom.clear();
-      this.renderedCIDR = model.clusterCIDR;
-    }
+    const cidrChanged = this.cache.follow(model.clusterCIDR);
+    const full = changed === 'all' || this.needFull || cidrChanged;
     let text: string;
     let commit: () => void;
     const changedSet = changed === 'all' ? undefined : changed;
@@ -471,16 +465,7 @@ export class NftablesBackend implements ProxyBackend {
       // O(changed): only the reported services are rendered and written.
       const diffs: NftDiff[] = [];
       for (const k of [...changedSet].sort()) {
-        const prev = this.rendered.get(k);
-        const sp = model.services.get(k);
-        const next = sp ? renderNftService(sp, model.clusterCIDR) : undefined;
-        if (sp && next) {
-          this.rendered.set(k, next);
-          this.renderedFrom.set(k, sp);
-        } else {
-          this.rendered.delete(k);
-          this.renderedFrom.delete(k);
-        }
+        const { prev, next } = this.cache.update(k, model.services.get(k));
         if (prev && next && sameNft(prev, next)) continue;
         diffs.push({ prev, next });
       }
@@ -497,17 +482,8 @@ export class NftablesBackend implements ProxyBackend {
         this.ruleCount += p.ruleDelta;
       };
     } else {
-      for (const k of this.rendered.keys())
-        if (!model.services.has(k)) {
-          this.rendered.delete(k);
-          this.renderedFrom.delete(k);
-        }
-      for (const [k, sp] of model.services) {
-        // A full sync rewrites everything, but re-renders only what the model replaced.
-        if (this.rendered.has(k) && this.renderedFrom.get(k) === sp) continue;
-        this.rendered.set(k, renderNftService(sp, model.clusterCIDR));
-        this.renderedFrom.set(k, sp);
-      }
+      // A full sync rewrites everything, but re-renders only what the model replaced.
+      this.cache.refresh(model.services);
       // After a restart the kernel may hold chains and sets this process never wrote
       // (Services deleted meanwhile, or an earlier layout's per-endpoint chains and sets):
       // the first full sync learns their names so it can delete them.
@@ -517,12 +493,12 @@ export class NftablesBackend implements ProxyBackend {
         for (const c of have.chains) if (SERVICE_CHAIN.test(c)) this.chains.add(c);
         staleSets = have.sets.filter((x) => !OUR_SETS.has(x));
       }
-      const res = renderNftables(model, this.rendered, this.chains, staleSets);
+      const res = renderNftables(model, this.cache.items, this.chains, staleSets);
       text = res.text;
       commit = () => {
         this.chains = res.chains;
         this.hairpinRefs = new Map();
-        for (const r of this.rendered.values())
+        for (const r of this.cache.items.values())
           for (const h of r.hairpin) this.hairpinRefs.set(h, (this.hairpinRefs.get(h) ?? 0) + 1);
         this.ruleCount = res.ruleCount + BASE_CHAIN_COUNT;
       };
@@ -548,8 +524,7 @@ export class NftablesBackend implements ProxyBackend {
 
   async cleanup(): Promise<void> {
     await cleanupNftables(this.nft);
-    this.rendered.clear();
-    this.renderedFrom.clear();
+    this.cache.clear();
     this.hairpinRefs.clear();
     this.chains.clear();
     this.needFull = true;
