@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IptablesBackend, cleanupIptables } from '../../agent/proxy/iptables.js';
 import { IptablesCmd } from '../../agent/proxy/iptables-util.js';
 import { NftCmd, NftablesBackend, cleanupNftables } from '../../agent/proxy/nftables.js';
-import type { ProxyModel, ServicePort } from '../../agent/proxy/model.js';
+import type { ProxyModel } from '../../agent/proxy/model.js';
+import { ep, svcPort } from '../unit/proxy-fixtures.js';
 import { readServicePath, type ServicePath } from '../../agent/nodedebug/service.js';
 import { NetLab, canUseNetns, probe, startNameServer } from '../helpers/netns.js';
 
@@ -18,24 +19,14 @@ const lab = new NetLab('nsv');
 let node = '';
 let pod = '';
 
-const endpoint = (ip: string, nodeName: string) => ({ ip, port: 8080, ready: true, serving: true, terminating: false, nodeName, isLocal: nodeName === 'node-1' });
-const frontend: ServicePort = {
+const frontend = svcPort({
   key: 'default/frontend',
-  namespace: 'default',
   name: 'frontend',
   portName: '',
-  protocol: 'TCP',
   clusterIP: '10.96.0.50',
-  port: 80,
   nodePort: 30001,
-  externalIPs: [],
-  targetPort: 8080,
-  sessionAffinity: 'None',
-  affinityTimeoutSeconds: 10800,
-  externalTrafficPolicy: 'Cluster',
-  internalTrafficPolicy: 'Cluster',
-  endpoints: [endpoint('10.244.1.5', 'node-1'), endpoint('10.244.1.6', 'node-2')],
-};
+  endpoints: [ep('10.244.1.5', 8080, 'node-1'), ep('10.244.1.6', 8080, 'node-2')],
+});
 const model: ProxyModel = { nodeName: 'node-1', nodeIPs: ['10.244.1.1'], clusterCIDR: '10.244.0.0/16', services: new Map([[frontend.key, frontend]]) };
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
