@@ -11,13 +11,23 @@ export interface Iptables {
   /** Makes sure `chain` (a builtin) has rule `args` (match…, -j target); inserts at the top. */
   ensureJump(table: Table, chain: string, args: string[]): Promise<void>;
   /** The jumps (builtin chain, rule) that are not in place, found by listing only those chains. */
-  missingJumps(jumps: Array<[Table, string, string[]]>, oneDump?: boolean): Promise<Array<[Table, string, string[]]>>;
+  /**
+   * The jumps not in place. With `oneDump` everything is read with one iptables-save, and
+   * the nat table's chain names come back too (what a restarted proxy finds in the kernel).
+   */
+  missingJumps(jumps: Array<[Table, string, string[]]>, oneDump?: boolean): Promise<MissingJumps>;
   /** ensureJump for many rules, with as few tool runs as possible. */
   ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void>;
   /** Removes every copy of rule `args` from `chain`; missing rule or chain is fine. */
   deleteJump(table: Table, chain: string, args: string[]): Promise<void>;
   /** iptables-save output for one table. */
   save(table: Table): Promise<string>;
+}
+
+export interface MissingJumps {
+  missing: Array<[Table, string, string[]]>;
+  /** the nat table's chains, when the whole ruleset was read */
+  natChains?: string[];
 }
 
 export class IptablesCmd implements Iptables {
@@ -37,14 +47,17 @@ export class IptablesCmd implements Iptables {
    * `oneDump`: read everything with one iptables-save (cheapest while the tables are small,
    * e.g. on a fresh node) instead of listing each builtin chain (cheapest once they are big).
    */
-  async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<Array<[Table, string, string[]]>> {
+  async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<MissingJumps> {
     const listed = new Map<string, Set<string>>();
     const out: Array<[Table, string, string[]]> = [];
+    let natChains: string[] | undefined;
     if (oneDump) {
       const r = await this.run('iptables-save', []);
       let table = '';
+      if (r.exitCode === 0) natChains = [];
       for (const line of r.exitCode === 0 ? r.stdout.split('\n') : []) {
         if (line.startsWith('*')) table = line.slice(1);
+        if (table === 'nat' && line.startsWith(':')) natChains!.push(line.slice(1, line.indexOf(' ')));
         const m = /^-A (\S+) /.exec(line);
         if (!m) continue;
         const k = `${table}/${m[1]}`;
@@ -64,13 +77,13 @@ export class IptablesCmd implements Iptables {
       }
       if (!lines.has(`-A ${chain} ${args.map(quoteArg).join(' ')}`)) out.push([table, chain, args]);
     }
-    return out;
+    return { missing: out, natChains };
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {
     // Listing one builtin chain (`-S CHAIN`) finds the jumps already in place (the common
     // case) without dumping whole tables, which at 10,000 Services costs seconds.
-    for (const [table, chain, args] of await this.missingJumps(jumps)) await this.ensureJump(table, chain, args);
+    for (const [table, chain, args] of (await this.missingJumps(jumps)).missing) await this.ensureJump(table, chain, args);
   }
 
   async deleteJump(table: Table, chain: string, args: string[]): Promise<void> {
@@ -216,8 +229,9 @@ export class FakeIptables implements Iptables {
     if (!c.rules.some((r) => r.join('\0') === args.join('\0'))) c.rules.unshift([...args]);
   }
 
-  async missingJumps(jumps: Array<[Table, string, string[]]>): Promise<Array<[Table, string, string[]]>> {
-    return jumps.filter(([t, c, a]) => !(this.tables.get(t)?.get(c)?.rules ?? []).some((r) => r.join('\0') === a.join('\0')));
+  async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<MissingJumps> {
+    const missing = jumps.filter(([t, c, a]) => !(this.tables.get(t)?.get(c)?.rules ?? []).some((r) => r.join('\0') === a.join('\0')));
+    return { missing, natChains: oneDump ? this.chains('nat') : undefined };
   }
 
   async ensureJumps(jumps: Array<[Table, string, string[]]>): Promise<void> {

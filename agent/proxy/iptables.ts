@@ -517,7 +517,11 @@ export class IptablesBackend implements ProxyBackend {
       if (Date.now() - this.jumpsCheckedAt > JUMP_RECHECK_MS) this.jumpsEnsured = false;
       let jumps: Array<[Table, string, string[]]> = [];
       if (!this.jumpsEnsured) {
-        jumps = await this.ipt.missingJumps(IPTABLES_JUMPS, this.existing.size === 0);
+        const found = await this.ipt.missingJumps(IPTABLES_JUMPS, this.existing.size === 0);
+        jumps = found.missing;
+        // After a restart the kernel may hold per-service chains this process never wrote
+        // (Services deleted while it was down): known as existing, the sync deletes them.
+        for (const c of found.natChains ?? []) if (OUR_CHAIN.test(c)) this.existing.add(c);
         this.jumpsEnsured = true;
         this.jumpsCheckedAt = Date.now();
       }

@@ -214,7 +214,7 @@ describe('IptablesBackend', () => {
     const restore = ipt.restore.bind(ipt);
     const missing = ipt.missingJumps.bind(ipt);
     ipt.restore = async (t) => (ops.push('restore'), restore(t));
-    ipt.missingJumps = async (j) => (ops.push('list'), missing(j));
+    ipt.missingJumps = async (j, o) => (ops.push('list'), missing(j, o));
     ipt.ensureJump = async () => {
       throw new Error('no separate jump runs expected');
     };
@@ -231,6 +231,24 @@ describe('IptablesBackend', () => {
     expect(ops).toEqual(['restore']);
     expect(b.lastText).not.toContain('-I ');
     expect(ipt.rules('nat', 'PREROUTING')).toHaveLength(1);
+  });
+
+  it('a restarted proxy deletes the per-service chains a Service deleted while it was down left behind', async () => {
+    const ipt = new FakeIptables();
+    const gone = svcPort({ key: 'default/gone', name: 'gone', clusterIP: '10.96.0.77', endpoints: [ep('10.244.1.7', 80, 'node-1')] });
+    const kept = svcPort({ endpoints: [ep('10.244.1.2', 8080, 'node-1')] });
+    await new IptablesBackend(ipt).sync(modelOf('node-1', '10.244.0.0/16', [], [gone, kept]), 'all');
+    const ours = () => ipt.chains('nat').filter((c) => /^KUBE-(SVC|SEP)-/.test(c)).sort();
+    const before = ours();
+    expect(before).toHaveLength(4);
+    // a new process (nothing in memory) syncs a model without `gone`
+    const b = new IptablesBackend(ipt);
+    await b.sync(modelOf('node-1', '10.244.0.0/16', [], [kept]), 'all');
+    const after = ours();
+    expect(after).toHaveLength(2);
+    expect(after.every((c) => before.includes(c))).toBe(true);
+    expect(b.lastText).toMatch(/^-X KUBE-SVC-/m);
+    expect(ipt.rules('nat', 'KUBE-SERVICES').some((r) => r.includes('10.96.0.77'))).toBe(false);
   });
 
   it('a big full sync writes the per-service chains in several restores and ends with the same rules as one restore', async () => {
