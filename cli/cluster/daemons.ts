@@ -91,7 +91,20 @@ export function pidsMatching(needle: string): number[] {
       /* raced with exit */
     }
   }
-  return out.filter((p) => p !== process.pid);
+  // Never ourselves nor what started us: `npx k8ts down --state-dir D` runs under an `npm exec`
+  // whose command line names D too.
+  const mine = new Set<number>();
+  for (let p = process.pid; p > 1 && !mine.has(p); p = parentOf(p)) mine.add(p);
+  return out.filter((p) => !mine.has(p));
+}
+
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
 }
 
 /** The pid and all its descendants, children first. */

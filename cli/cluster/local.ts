@@ -71,6 +71,22 @@ function checkPrerequisites(opts: UpOptions): void {
   if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('k8ts is not built: run `npm run build` first');
 }
 
+/** IPv4 nameservers of the host outside loopback and the node network. */
+function hostNameservers(): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    if (m && !m[1]!.startsWith('127.') && !m[1]!.startsWith(BRIDGE_IP.replace(/\.\d+$/, '.'))) out.push(m[1]!);
+  }
+  return out;
+}
+
 /** The node network: bridge + one namespace per node with eth0 on the bridge. */
 async function makeNetwork(nodes: NodeSpec[]): Promise<void> {
   if (!(await run('ip', ['link', 'show', BRIDGE], { allowFail: true }))) {
@@ -98,6 +114,10 @@ async function makeNetwork(nodes: NodeSpec[]): Promise<void> {
       // Locally generated traffic to ClusterIPs needs a route before OUTPUT's DNAT.
       await run('ip', ['route', 'add', 'default', 'via', BRIDGE_IP], { netns: n.netns });
     }
+    // The namespaces have no way out to the host's network (nothing NATs them there, by
+    // design). A DNS query to the host's resolver would wait out the resolver's timeouts:
+    // dockerd looks up docker.io before every pull, 10 s per image. Unreachable, it fails at once.
+    for (const ns of hostNameservers()) await run('ip', ['route', 'replace', 'unreachable', `${ns}/32`], { netns: n.netns });
     await run('sysctl', ['-qw', 'net.ipv4.ip_forward=1'], { netns: n.netns });
     await run('sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=1'], { netns: n.netns, allowFail: true });
   }
