@@ -17,7 +17,8 @@ export interface EndpointHop {
   port: number;
   /** KUBE-SEP-… (iptables) or sep-… (nftables with affinity); absent when DNAT is inline */
   chain?: string;
-  /** the chain that picks this endpoint (KUBE-SVC-…, KUBE-SVL-…, svc-…) */
+  /** the chain that picks this endpoint (KUBE-SVC-…, KUBE-SVL-…, svc-…), or in nftables
+   * the map elements (`@cluster-endpoints 10.96.0.10 . tcp . 80`: keys `… . 0` to `… . n-1`) */
   via: string;
   /** chance this rule matches given the earlier ones did not (iptables statistic), or 1/N */
   probability?: number;
@@ -28,7 +29,7 @@ export interface EntryHop {
   kind: 'clusterIP' | 'nodePort' | 'externalIP';
   /** "10.96.0.10:80/tcp" or ":30001/tcp" */
   match: string;
-  /** where the packet jumps first: KUBE-SVC-…, KUBE-EXT-…, svc-…, ext-… */
+  /** where the packet jumps first: KUBE-SVC-…, KUBE-EXT-…, svc-…, ext-…, cluster-lb-<n>… */
   chain: string;
   counters?: Counters;
 }
@@ -304,35 +305,61 @@ export function iptablesServicePath(tables: IptTables, namespace: string, name: 
 
 // ---------------------------------------------------------------------------------------
 // nftables (table ip k8ts, as agent/proxy/nftables.ts writes it)
+//
+// A common Service port is only map elements: its entry elements (service-ips,
+// service-nodeports, no-endpoint-*) carry its key as a comment and go to a shared lb chain
+// (`cluster-lb-<n>` …) that picks `<entry key> . 0..n-1` in @cluster-endpoints or
+// @nodeport-endpoints; each element counts the packets that hit it. Services with ClientIP
+// affinity or externalTrafficPolicy Local have chains of their own (svc-/ext-/svl-<hash>).
+
+export interface NftElem {
+  key: string;
+  value: string;
+  comment?: string;
+  counters?: Counters;
+}
 
 export interface NftState {
   /** chain -> rule bodies */
   chains: Map<string, string[]>;
-  /** map -> [key, value] elements */
-  maps: Map<string, Array<[string, string]>>;
+  /** map -> elements */
+  maps: Map<string, NftElem[]>;
 }
 
 function splitTopLevel(s: string): string[] {
-  // elements are separated by commas; none of our keys or verdicts contain one
+  // elements are separated by commas; none of our keys, comments or verdicts contain one
   return s
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
 }
 
-function addElements(st: NftState, map: string, body: string): void {
+/** Parses `key [counter packets P bytes B] [comment "c"] [: value]` elements. */
+function addElements(st: NftState, map: string, body: string, counted: boolean): void {
   let l = st.maps.get(map);
   if (!l) st.maps.set(map, (l = []));
   for (const el of splitTopLevel(body)) {
     const i = el.indexOf(' : ');
-    if (i < 0) l.push([el, '']);
-    else l.push([el.slice(0, i).trim(), el.slice(i + 3).trim()]);
+    let key = i < 0 ? el : el.slice(0, i);
+    const e: NftElem = { key: '', value: i < 0 ? '' : el.slice(i + 3).trim() };
+    const c = /\s*comment "([^"]*)"/.exec(key);
+    if (c) {
+      e.comment = c[1];
+      key = key.replace(c[0], '');
+    }
+    const n = /\s*counter packets (\d+) bytes (\d+)/.exec(key);
+    if (n) {
+      e.counters = { packets: Number(n[1]), bytes: Number(n[2]) };
+      key = key.replace(n[0], '');
+    } else if (counted) e.counters = { packets: 0, bytes: 0 }; // rendered input: counted from zero
+    e.key = key.trim();
+    l.push(e);
   }
 }
 
 /**
  * Reads either `nft list table ip k8ts` output or the `nft -f` input agent/proxy renders
- * (add chain / add rule / add element lines), into chains and map elements.
+ * (add chain / add map / add rule / add element lines), into chains and map elements.
  */
 export function parseNftText(text: string): NftState {
   const st: NftState = { chains: new Map(), maps: new Map() };
@@ -341,6 +368,7 @@ export function parseNftText(text: string): NftState {
   const lines = text.replace(/elements = \{[^{}]*\}/g, (m) => m.replace(/\s*\n\s*/g, ' ')).split('\n');
   let chain: string | undefined;
   let map: string | undefined;
+  const counted = new Set<string>(); // maps declared with per-element counters
   for (const raw of lines) {
     const line = raw.trim();
     if (!line) continue;
@@ -351,8 +379,10 @@ export function parseNftText(text: string): NftState {
       st.chains.set(m[1]!, l);
     } else if ((m = /^add chain ip \S+ (\S+)/.exec(line))) {
       if (!st.chains.has(m[1]!)) st.chains.set(m[1]!, []);
+    } else if ((m = /^add map ip \S+ (\S+) \{.*; counter; \}$/.exec(line))) {
+      counted.add(m[1]!);
     } else if ((m = /^add element ip \S+ (\S+) \{ (.*) \}$/.exec(line))) {
-      addElements(st, m[1]!, m[2]!);
+      addElements(st, m[1]!, m[2]!, counted.has(m[1]!));
     } else if ((m = /^chain (\S+) \{$/.exec(line))) {
       chain = m[1]!;
       map = undefined;
@@ -364,7 +394,7 @@ export function parseNftText(text: string): NftState {
       chain = undefined;
       map = undefined;
     } else if (map && (m = /^elements = \{ (.*) \}$/.exec(line))) {
-      addElements(st, map, m[1]!);
+      addElements(st, map, m[1]!, false);
     } else if (chain && !/^(type|policy|comment) /.test(line)) {
       st.chains.get(chain)!.push(line.replace(/\s+# handle \d+$/, ''));
     }
@@ -372,7 +402,7 @@ export function parseNftText(text: string): NftState {
   return st;
 }
 
-/** Port names tried when a Service is named and the nftables rules carry only hashes. */
+/** Port names tried for tables whose entry elements carry no comment (older k8ts versions). */
 export const COMMON_PORT_NAMES = ['', 'http', 'https', 'web', 'tcp', 'udp', 'dns', 'dns-tcp', 'metrics', 'grpc', 'redis', 'mysql', 'postgres', 'api', 'client', 'server'];
 
 const NFT_COUNTER = /\bcounter(?: packets (\d+) bytes (\d+))?/;
@@ -441,107 +471,111 @@ function sepTarget(st: NftState, sep: string): { ip: string; port: number } {
   return { ip: '', port: 0 };
 }
 
+const ENTRY_MAPS = ['service-ips', 'service-nodeports', 'no-endpoint-services', 'no-endpoint-nodeports'];
+const LB = /^goto ((cluster|external|nodeport)-lb-(\d+))$/;
+const OWN = /^goto ((svc|ext)-([A-Z2-7]{16}))$/;
+
+/** The endpoints an lb chain picks among: `<entry key> . i` in the endpoint map. */
+function lbEndpoints(st: NftState, entryKey: string, value: string, out: EndpointHop[]): void {
+  const m = LB.exec(value)!;
+  const map = m[2] === 'nodeport' ? 'nodeport-endpoints' : 'cluster-endpoints';
+  const n = Number(m[3]);
+  const byKey = new Map((st.maps.get(map) ?? []).map((e) => [e.key, e]));
+  const via = `@${map} ${entryKey}`;
+  for (let i = 0; i < n; i++) {
+    const e = byKey.get(`${entryKey} . ${i}`);
+    const [ip, port] = (e?.value ?? ' . 0').split(' . ');
+    out.push({ ip: ip!, port: Number(port), via, probability: 1 / n, ...(e?.counters ? { counters: e.counters } : {}) });
+  }
+}
+
 /**
- * The path of Service ns/name in our nftables table. The table names chains by a hash of
- * "ns/name:port" + protocol (no comments), so the key is found by hashing candidates: the
- * unnamed port, `portNames`, and common names. Alternatively `vip` ("10.96.0.10" or
- * "10.96.0.10:80") selects ports by their map elements.
+ * The path of Service ns/name in our nftables table: the entry elements whose comment is a
+ * key of the Service ("ns/name" or "ns/name:port"); for tables written without comments, the
+ * chain names' hash of "ns/name:port" + protocol, tried for the unnamed port, `portNames`
+ * and common names. Alternatively `vip` ("10.96.0.10" or "10.96.0.10:80") selects ports by
+ * their entry elements.
  */
 export function nftServicePath(st: NftState, namespace: string, name: string, portNames: string[] = [], vip?: string): ServicePath | undefined {
-  const byHash = new Map<string, { key: string; protocol: string }>();
+  const byHash = new Map<string, string>();
   for (const pn of new Set([...portNames, ...COMMON_PORT_NAMES]))
     for (const proto of ['TCP', 'UDP', 'SCTP']) {
       const key = pn ? `${namespace}/${name}:${pn}` : `${namespace}/${name}`;
-      byHash.set(portProtoHash(key, proto), { key, protocol: proto });
+      byHash.set(portProtoHash(key, proto), key);
     }
-  const found = new Map<string, { key: string; protocol: string }>();
-  const allSuffixes = new Set<string>();
-  for (const c of st.chains.keys()) {
-    const m = /^(svc|ext|svl|sep)-([A-Z2-7]{16})$/.exec(c);
-    if (m && m[1] !== 'sep') allSuffixes.add(m[2]!);
-  }
-  const elemSuffix = (v: string) => /(?:svc|ext)-([A-Z2-7]{16})/.exec(v)?.[1];
-  for (const [, els] of st.maps) for (const [, v] of els) if (elemSuffix(v)) allSuffixes.add(elemSuffix(v)!);
-  for (const h of allSuffixes) {
-    const hit = byHash.get(h);
-    if (hit) found.set(h, hit);
-  }
+  // Every entry element, with the service port it belongs to.
+  const entries: Array<{ map: string; e: NftElem; id: string }> = [];
+  for (const map of ENTRY_MAPS)
+    for (const e of st.maps.get(map) ?? []) {
+      const hash = OWN.exec(e.value)?.[3];
+      const id = e.comment ?? (hash && byHash.get(hash)) ?? `${e.key} (${e.value})`;
+      entries.push({ map, e, id });
+    }
+  const ids = new Set<string>();
   if (vip) {
     const [ip, port] = vip.split(':');
-    for (const [k, v] of st.maps.get('service-ips') ?? []) {
-      const parts = k.split(' . ');
-      if (parts[0] !== ip || (port && parts[2] !== port)) continue;
-      const h = elemSuffix(v);
-      if (h && !found.has(h)) found.set(h, { key: `${k} (${v})`, protocol: (parts[1] ?? 'tcp').toUpperCase() });
+    for (const { map, e, id } of entries) {
+      const parts = e.key.split(' . ');
+      if ((map === 'service-ips' || map === 'no-endpoint-services') && parts[0] === ip && (!port || parts[2] === port)) ids.add(id);
     }
-  }
-  // Ports without endpoints have no chains, only elements in the no-endpoint maps; those
-  // cannot be tied to a name, but a VIP finds them.
-  const noEp: Array<[string, string]> = [];
-  if (vip) {
-    const [ip, port] = vip.split(':');
-    for (const [k, v] of st.maps.get('no-endpoint-services') ?? []) {
-      const parts = k.split(' . ');
-      if (parts[0] === ip && (!port || parts[2] === port)) noEp.push([k, v]);
-    }
-  }
-  if (!found.size && !noEp.length) return undefined;
+  } else for (const { id } of entries) if (keyOfService(id, namespace, name)) ids.add(id);
+  if (!ids.size) return undefined;
+
   const ports: ServicePortPath[] = [];
-  for (const [h, { key, protocol }] of [...found].sort((a, b) => a[1].key.localeCompare(b[1].key))) {
-    const svc = `svc-${h}`;
-    const ext = `ext-${h}`;
-    const p: ServicePortPath = { key, protocol, entries: [], links: {}, endpoints: [] };
-    for (const [k, v] of st.maps.get('service-ips') ?? []) {
-      const parts = k.split(' . ');
-      if (v === `goto ${svc}`) {
+  for (const id of [...ids].sort()) {
+    const p: ServicePortPath = { key: id, protocol: '', entries: [], links: {}, endpoints: [] };
+    const own = new Set<string>();
+    for (const { map, e } of entries.filter((x) => x.id === id)) {
+      const parts = e.key.split(' . ');
+      const proto = map.endsWith('nodeports') ? parts[0]! : parts[1]!;
+      p.protocol ||= proto.toUpperCase();
+      if (map.startsWith('no-endpoint-')) {
+        p.noEndpoints = { target: e.value === 'drop' ? 'DROP' : 'REJECT', counters: addCounters(p.noEndpoints?.counters, e.counters) };
+        if (map === 'no-endpoint-services') {
+          p.clusterIP ??= parts[0];
+          p.port ??= Number(parts[2]);
+        } else p.nodePort ??= Number(parts[1]);
+        continue;
+      }
+      const chain = /^goto (\S+)$/.exec(e.value)?.[1] ?? e.value;
+      let kind: EntryHop['kind'];
+      if (map === 'service-nodeports') {
+        kind = 'nodePort';
+        p.nodePort = Number(parts[1]);
+      } else if (/^(cluster-lb-|svc-)/.test(chain)) {
+        kind = 'clusterIP';
         p.clusterIP = parts[0];
         p.port = Number(parts[2]);
-        p.entries.push({ kind: 'clusterIP', match: `${parts[0]}:${parts[2]}/${parts[1]}`, chain: svc });
-      } else if (v === `goto ${ext}`) p.entries.push({ kind: 'externalIP', match: `${parts[0]}:${parts[2]}/${parts[1]}`, chain: ext });
+      } else kind = 'externalIP';
+      const match = kind === 'nodePort' ? `:${parts[1]}/${parts[0]}` : `${parts[0]}:${parts[2]}/${parts[1]}`;
+      p.entries.push({ kind, match, chain, ...(e.counters ? { counters: e.counters } : {}) });
+      if (LB.test(e.value)) lbEndpoints(st, e.key, e.value, p.endpoints);
+      else if (OWN.test(e.value)) own.add(OWN.exec(e.value)![3]!);
     }
-    for (const [k, v] of st.maps.get('service-nodeports') ?? []) {
-      if (v !== `goto ${ext}`) continue;
-      const [proto, np] = k.split(' . ');
-      p.nodePort = Number(np);
-      p.entries.push({ kind: 'nodePort', match: `:${np}/${proto}`, chain: ext });
-    }
-    // The ext chain's counters count what came in through the NodePort and external IPs
-    // together (one chain serves both), so each such entry shows that sum.
-    let extCount: Counters | undefined;
-    for (const r of st.chains.get(ext) ?? []) extCount = addCounters(extCount, nftCounter(r));
-    if (extCount) for (const e of p.entries) if (e.chain === ext) e.counters = extCount;
-    if (st.chains.has(ext)) {
-      const next = [...new Set((st.chains.get(ext) ?? []).map((r) => /goto ((?:svc|svl)-\S+)$/.exec(r)?.[1]).filter((x): x is string => !!x))];
-      p.links[ext] = next;
-    }
-    for (const c of [svc, `svl-${h}`]) {
-      if (!st.chains.has(c)) continue;
-      if (nftEndpointsOf(st, c, p.endpoints)) p.sessionAffinity = true;
-      p.links[c] = p.endpoints.filter((e) => e.via === c).map((e) => e.chain ?? `${e.ip}:${e.port}`);
-    }
-    if (p.clusterIP && !p.port) {
-      /* no element for it (should not happen) */
+    // Services with chains of their own: ext -> svc / svl -> endpoint rules.
+    for (const h of own) {
+      const ext = `ext-${h}`;
+      if (st.chains.has(ext)) {
+        // (tables without element counters: the ext chain's counters count what came in
+        // through the NodePort and external IPs together)
+        let extCount: Counters | undefined;
+        for (const r of st.chains.get(ext) ?? []) extCount = addCounters(extCount, nftCounter(r));
+        for (const e of p.entries) if (e.chain === ext && !e.counters && extCount) e.counters = extCount;
+        p.links[ext] = [...new Set((st.chains.get(ext) ?? []).map((r) => /goto ((?:svc|svl)-\S+)$/.exec(r)?.[1]).filter((x): x is string => !!x))];
+      }
+      for (const c of [`svc-${h}`, `svl-${h}`]) {
+        if (!st.chains.has(c) || p.links[c]) continue;
+        if (nftEndpointsOf(st, c, p.endpoints)) p.sessionAffinity = true;
+        p.links[c] = p.endpoints.filter((e) => e.via === c).map((e) => e.chain ?? `${e.ip}:${e.port}`);
+      }
     }
     ports.push(p);
-  }
-  for (const [k, v] of noEp) {
-    const parts = k.split(' . ');
-    ports.push({
-      key: k,
-      protocol: (parts[1] ?? 'tcp').toUpperCase(),
-      clusterIP: parts[0],
-      port: Number(parts[2]),
-      entries: [],
-      links: {},
-      endpoints: [],
-      noEndpoints: { target: v === 'drop' ? 'DROP' : 'REJECT' },
-    });
   }
   return {
     mode: 'nftables',
     service: `${namespace}/${name}`,
     ports,
-    ...(ports.some((sp) => sp.endpoints.some((e) => e.counters))
+    ...(ports.some((sp) => !sp.endpoints.length || sp.endpoints.some((e) => e.counters))
       ? {}
       : { countersNote: 'these nftables rules carry no counter statements (written by an older k8ts); packet counts are not available' }),
   };
