@@ -94,7 +94,7 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
     }
   }, 120_000);
 
-  it('nftables: the same path from our table (found by name through the chain hash)', async () => {
+  it('nftables: the same path from our table (found by name through the entry elements\' comments), counters from the map elements', async () => {
     const nft = new NftCmd(lab.runner(node));
     const backend = new NftablesBackend(nft);
     await backend.sync(model, 'all');
@@ -107,19 +107,29 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
       expect(sp.key).toBe('default/frontend');
       expect(sp.clusterIP).toBe('10.96.0.50');
       expect(sp.nodePort).toBe(30001);
-      expect(sp.endpoints.map((e) => [`${e.ip}:${e.port}`, e.probability])).toEqual([
+      expect(sp.entries.map((e) => [e.kind, e.chain])).toEqual([
+        ['clusterIP', 'cluster-lb-2'],
+        ['nodePort', 'nodeport-lb-2'],
+      ]);
+      const viaVip = sp.endpoints.filter((e) => e.via === '@cluster-endpoints 10.96.0.50 . tcp . 80');
+      expect(viaVip.map((e) => [`${e.ip}:${e.port}`, e.probability])).toEqual([
         ['10.244.1.5:8080', 0.5],
         ['10.244.1.6:8080', 0.5],
       ]);
-      // the 4 connections above passed the endpoint rules' counters (first packet of each)
-      const pkts = sp.endpoints.reduce((n, e) => n + (e.counters?.packets ?? 0), 0);
-      expect(pkts).toBeGreaterThanOrEqual(4);
+      // nat sees the first packet of each connection: the 4 connections above hit the
+      // ClusterIP's entry element once each and one of its endpoint elements once each
+      expect(sp.entries[0]!.counters?.packets).toBe(4);
+      expect(viaVip.reduce((n, e) => n + (e.counters?.packets ?? 0), 0)).toBe(4);
+      const viaNodePort = sp.endpoints.filter((e) => e.via === '@nodeport-endpoints tcp . 30001');
+      expect(viaNodePort.map((e) => e.counters?.packets)).toEqual([0, 0]);
       expect(p.countersNote).toBeUndefined();
       const human = await cli(['service', 'frontend']);
       expect(human.code).toBe(0);
       expect(human.stdout).toMatch(/\(nftables mode\)/);
-      expect(human.stdout).toMatch(/-> 10\.244\.1\.5:8080 {2}probability 0\.5000 {2}\[\d+ pkts, \d+ bytes\]/);
-      expect(human.stdout).toMatch(/ClusterIP 10\.96\.0\.50:80\/tcp -> svc-\S+/);
+      expect(human.stdout).toMatch(/ClusterIP 10\.96\.0\.50:80\/tcp -> cluster-lb-2 {2}\[4 pkts, \d+ bytes\]/);
+      expect(human.stdout).toMatch(/@cluster-endpoints 10\.96\.0\.50 \. tcp \. 80:\n {6}-> 10\.244\.1\.5:8080 {2}probability 0\.5000 {2}\[\d+ pkts, \d+ bytes\]/);
+      const byVip = await cli(['service', '10.96.0.50:80', '-o', 'json']);
+      expect((JSON.parse(byVip.stdout) as ServicePath).ports[0]!.key).toBe('default/frontend');
     } finally {
       await cleanupNftables(nft);
     }

@@ -156,14 +156,13 @@ describe('iptables-save parsing', () => {
 });
 
 describe('nftables parsing', () => {
-  function nftText(): string {
-    const m = model(all);
+  function nftText(ports: ServicePort[] = all): string {
     const rendered = new Map<string, NftRenderedService>();
-    for (const sp of all) rendered.set(sp.key, renderNftService(sp, CIDR));
-    return renderNftables(m, rendered, new Set()).text;
+    for (const sp of ports) rendered.set(sp.key, renderNftService(sp, CIDR));
+    return renderNftables(rendered, CIDR, new Set()).text;
   }
 
-  it('finds the frontend (unnamed port) by hashing the name: ClusterIP + NodePort, both endpoints at 1/2', () => {
+  it('finds the frontend by the comment on its entry elements: ClusterIP + NodePort, each to its endpoint elements', () => {
     const p = nftServicePath(parseNftText(nftText()), 'default', 'frontend')!;
     expect(p.mode).toBe('nftables');
     const fp = p.ports[0]!;
@@ -171,18 +170,25 @@ describe('nftables parsing', () => {
     expect(fp.clusterIP).toBe('10.96.0.50');
     expect(fp.port).toBe(80);
     expect(fp.nodePort).toBe(30001);
-    expect(fp.entries.map((e) => e.kind).sort()).toEqual(['clusterIP', 'nodePort']);
-    expect(fp.endpoints.map((e) => [e.ip, e.port, e.probability])).toEqual([
-      ['10.244.1.5', 80, 0.5],
-      ['10.244.2.7', 80, 0.5],
+    expect(fp.entries.map((e) => [e.kind, e.match, e.chain])).toEqual([
+      ['clusterIP', '10.96.0.50:80/tcp', 'cluster-lb-2'],
+      ['nodePort', ':30001/tcp', 'nodeport-lb-2'],
     ]);
-    // rendered rules carry counters (zero until read back from the kernel)
-    expect(fp.endpoints.map((e) => e.counters)).toEqual([{ packets: 0, bytes: 0 }, { packets: 0, bytes: 0 }]);
+    expect(fp.endpoints.map((e) => [e.via, e.ip, e.port, e.probability])).toEqual([
+      ['@cluster-endpoints 10.96.0.50 . tcp . 80', '10.244.1.5', 80, 0.5],
+      ['@cluster-endpoints 10.96.0.50 . tcp . 80', '10.244.2.7', 80, 0.5],
+      ['@nodeport-endpoints tcp . 30001', '10.244.1.5', 80, 0.5],
+      ['@nodeport-endpoints tcp . 30001', '10.244.2.7', 80, 0.5],
+    ]);
+    // the maps count per element (zero until read back from the kernel)
+    expect(fp.endpoints.map((e) => e.counters)).toEqual(Array(4).fill({ packets: 0, bytes: 0 }));
     expect(fp.entries.find((e) => e.kind === 'nodePort')!.counters).toEqual({ packets: 0, bytes: 0 });
     expect(p.countersNote).toBeUndefined();
+    // "default/frontend" must not pick up other Services of the namespace
+    expect(nftServicePath(parseNftText(nftText()), 'default', 'front')).toBeUndefined();
   });
 
-  it('named port "http" is found; affinity is flagged and each endpoint listed once', () => {
+  it('named port "http" is found; affinity (own chain) is flagged and each endpoint listed once; Local walks ext -> svc/svl', () => {
     const st = parseNftText(nftText());
     const w = nftServicePath(st, 'default', 'web')!.ports[0]!;
     expect(w.key).toBe('default/web:http');
@@ -190,36 +196,56 @@ describe('nftables parsing', () => {
     expect(w.endpoints.map((e) => e.probability)).toEqual([1 / 3, 1 / 3, 1 / 3]);
     const s = nftServicePath(st, 'default', 'sticky')!.ports[0]!;
     expect(s.sessionAffinity).toBe(true);
+    expect(s.entries[0]!.chain).toMatch(/^svc-/);
     expect(s.endpoints.map((e) => [e.ip, e.probability])).toEqual([
       ['10.244.1.8', 0.5],
       ['10.244.2.8', 0.5],
     ]);
+    const l = nftServicePath(st, 'default', 'local')!.ports[0]!;
+    const ext = l.entries.find((e) => e.kind === 'nodePort')!.chain;
+    expect(ext).toMatch(/^ext-/);
+    expect(l.links[ext]).toEqual([ext.replace('ext-', 'svc-'), ext.replace('ext-', 'svl-')]);
+    // svl: only the local endpoint
+    expect(l.endpoints.filter((e) => e.via.startsWith('svl-')).map((e) => e.ip)).toEqual(['10.244.1.9']);
   });
 
-  it('reads counters from `nft list` output: an endpoint sums its pick and affinity rules', () => {
+  it('reads counters from `nft list` output: map elements (with comments) and affinity chains', () => {
     const k = 'ip saddr . numgen inc mod 1 offset 7 . numgen inc mod 1 offset 9';
     const listed = `table ip k8ts {
-\tmap service-ips {
-\t\ttype ipv4_addr . inet_proto . inet_service : verdict
-\t\telements = { 10.96.0.50 . tcp . 80 : goto svc-AAAAAAAAAAAAAAAA }
-\t}
-\tmap service-nodeports {
-\t\ttype inet_proto . inet_service : verdict
-\t\telements = { tcp . 30001 : goto ext-AAAAAAAAAAAAAAAA }
-\t}
-\tchain svc-AAAAAAAAAAAAAAAA {
-\t\t${k} @affinity update @affinity { ${k} timeout 3h } counter packets 5 bytes 300 meta l4proto tcp dnat to 10.244.1.5:80 # handle 7
-\t\tnumgen random mod 2 0 update @affinity { ${k} timeout 3h } counter packets 2 bytes 120 meta l4proto tcp dnat to 10.244.1.5:80 # handle 8
-\t\tupdate @affinity { ${k} timeout 3h } counter packets 3 bytes 180 meta l4proto tcp dnat to 10.244.2.7:80 # handle 9
-\t}
-\tchain ext-AAAAAAAAAAAAAAAA {
-\t\tcounter packets 4 bytes 240 jump mark-for-masquerade # handle 10
-\t\tgoto svc-AAAAAAAAAAAAAAAA # handle 11
-\t}
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		counter
+		elements = { 10.96.0.50 . tcp . 80 counter packets 10 bytes 600 comment "x/y" : goto cluster-lb-2,
+			     10.96.0.51 . tcp . 80 counter packets 5 bytes 300 comment "x/z" : goto svc-AAAAAAAAAAAAAAAA }
+	}
+	map cluster-endpoints {
+		typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport
+		counter
+		elements = { 10.96.0.50 . tcp . 80 . 0 counter packets 6 bytes 360 : 10.244.1.5 . 80,
+			     10.96.0.50 . tcp . 80 . 1 counter packets 4 bytes 240 : 10.244.2.7 . 80,
+			     10.96.0.52 . tcp . 80 . 0 counter packets 9 bytes 540 : 10.244.2.9 . 80 }
+	}
+	chain svc-AAAAAAAAAAAAAAAA {
+		${k} @affinity update @affinity { ${k} timeout 3h } counter packets 5 bytes 300 meta l4proto tcp dnat to 10.244.1.5:80 # handle 7
+		numgen random mod 2 0 update @affinity { ${k} timeout 3h } counter packets 2 bytes 120 meta l4proto tcp dnat to 10.244.1.5:80 # handle 8
+		update @affinity { ${k} timeout 3h } counter packets 3 bytes 180 meta l4proto tcp dnat to 10.244.2.7:80 # handle 9
+	}
 }
 `;
-    const p = nftServicePath(parseNftText(listed), 'x', 'y', [], '10.96.0.50:80')!;
+    const st = parseNftText(listed);
+    const y = nftServicePath(st, 'x', 'y')!.ports[0]!;
+    expect(y.entries[0]!.counters).toEqual({ packets: 10, bytes: 600 });
+    expect(y.endpoints.map((e) => [e.ip, e.probability, e.counters?.packets])).toEqual([
+      ['10.244.1.5', 0.5, 6],
+      ['10.244.2.7', 0.5, 4],
+    ]);
+    expect(formatServicePath(nftServicePath(st, 'x', 'y')!)).toContain(
+      'ClusterIP 10.96.0.50:80/tcp -> cluster-lb-2  [10 pkts, 600 bytes]\n    @cluster-endpoints 10.96.0.50 . tcp . 80:\n      -> 10.244.1.5:80  probability 0.5000  [6 pkts, 360 bytes]',
+    );
+    // by VIP; an endpoint sums its pick and affinity rules
+    const p = nftServicePath(st, 'x', 'z', [], '10.96.0.51:80')!;
     const sp = p.ports[0]!;
+    expect(sp.key).toBe('x/z');
     expect(sp.sessionAffinity).toBe(true);
     expect(sp.endpoints.map((e) => [e.ip, e.probability, e.counters?.packets])).toEqual([
       ['10.244.1.5', 0.5, 7],
@@ -228,47 +254,43 @@ describe('nftables parsing', () => {
     expect(formatServicePath(p)).toContain('-> 10.244.1.5:80  probability 0.5000  [7 pkts, 420 bytes]');
   });
 
-  it('an unusual port name needs --port-name; a VIP finds ports without endpoints', () => {
-    const odd = svcPort({ key: 'default/odd:zz-top', name: 'odd', portName: 'zz-top', clusterIP: '10.96.0.80', endpoints: [ep('10.244.1.1', 1, 'node-1')] });
-    const m = model([odd, empty]);
-    const rendered = new Map([[odd.key, renderNftService(odd, CIDR)], [empty.key, renderNftService(empty, CIDR)]]);
-    const st = parseNftText(renderNftables(m, rendered, new Set()).text);
-    expect(nftServicePath(st, 'default', 'odd')).toBeUndefined();
-    expect(nftServicePath(st, 'default', 'odd', ['zz-top'])!.ports[0]!.endpoints[0]!.ip).toBe('10.244.1.1');
+  it('a VIP finds ports without endpoints (the no-endpoint maps), and so does the name', () => {
+    const st = parseNftText(nftText([empty, frontend]));
     const e = nftServicePath(st, 'kube-system', 'x', [], '10.96.0.99')!;
-    expect(e.ports[0]!.noEndpoints?.target).toBe('REJECT');
+    expect(e.ports[0]!.key).toBe('kube-system/empty:dns');
+    expect(e.ports[0]!.noEndpoints).toEqual({ target: 'REJECT', counters: { packets: 0, bytes: 0 } });
+    expect(e.ports[0]!.protocol).toBe('UDP');
+    expect(nftServicePath(st, 'kube-system', 'empty')!.ports[0]!.clusterIP).toBe('10.96.0.99');
   });
 
-  it('reads `nft list table` output (nested blocks, multi-line elements, handles)', () => {
+  it('tables of older versions (no comments): found by the chain hash, an unusual port name needs --port-name', () => {
     const listed = `table ip k8ts {
-\tmap service-ips {
-\t\ttype ipv4_addr . inet_proto . inet_service : verdict
-\t\telements = { 10.96.0.50 . tcp . 80 : goto svc-AAAAAAAAAAAAAAAA,
-\t\t\t     10.96.0.51 . tcp . 81 : goto svc-BBBBBBBBBBBBBBBB }
-\t}
-\tchain svc-AAAAAAAAAAAAAAAA {
-\t\tip daddr 10.96.0.50 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade # handle 7
-\t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.5 . 80, 1 : 10.244.2.7 . 80 } # handle 8
-\t}
-\tchain svc-BBBBBBBBBBBBBBBB {
-\t\tnumgen random mod 2 0 counter packets 3 bytes 180 meta l4proto tcp dnat to 10.244.1.6:81 # handle 9
-\t\tcounter packets 1 bytes 60 meta l4proto tcp dnat to 10.244.2.8:81 # handle 10
-\t}
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		elements = { 10.96.0.80 . tcp . 80 : goto svc-3RZL267FYR4WAYIP,
+			     10.96.0.50 . tcp . 80 : goto svc-AAAAAAAAAAAAAAAA }
+	}
+	chain svc-3RZL267FYR4WAYIP {
+		counter packets 1 bytes 60 meta l4proto tcp dnat to 10.244.1.1:1 # handle 9
+	}
+	chain svc-AAAAAAAAAAAAAAAA {
+		meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.5 . 80, 1 : 10.244.2.7 . 80 } # handle 8
+	}
 }
 `;
     const st = parseNftText(listed);
-    expect(st.maps.get('service-ips')).toEqual([
+    expect(st.maps.get('service-ips')!.map((e) => [e.key, e.value])).toEqual([
+      ['10.96.0.80 . tcp . 80', 'goto svc-3RZL267FYR4WAYIP'],
       ['10.96.0.50 . tcp . 80', 'goto svc-AAAAAAAAAAAAAAAA'],
-      ['10.96.0.51 . tcp . 81', 'goto svc-BBBBBBBBBBBBBBBB'],
     ]);
-    const p = nftServicePath(st, 'x', 'y', [], '10.96.0.50:80')!.ports[0]!;
-    expect(p.endpoints.map((e) => e.ip)).toEqual(['10.244.1.5', '10.244.2.7']);
-    // a chain whose rules have no braces (the cascade) is still read rule by rule
-    const q = nftServicePath(st, 'x', 'y', [], '10.96.0.51:81')!.ports[0]!;
-    expect(q.endpoints.map((e) => [e.ip, e.probability, e.counters?.packets])).toEqual([
-      ['10.244.1.6', 0.5, 3],
-      ['10.244.2.8', 0.5, 1],
-    ]);
+    expect(nftServicePath(st, 'default', 'odd')).toBeUndefined();
+    const odd = nftServicePath(st, 'default', 'odd', ['zz-top'])!.ports[0]!;
+    expect(odd.key).toBe('default/odd:zz-top');
+    expect(odd.endpoints.map((e) => [e.ip, e.counters?.packets])).toEqual([['10.244.1.1', 1]]);
+    // the numgen map of an even older version, by VIP
+    const q = nftServicePath(st, 'x', 'y', [], '10.96.0.50:80')!;
+    expect(q.ports[0]!.endpoints.map((e) => e.ip)).toEqual(['10.244.1.5', '10.244.2.7']);
+    expect(q.countersNote).toMatch(/no counter/);
   });
 });
 
