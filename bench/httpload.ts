@@ -1,0 +1,89 @@
+// A lean HTTPS load client for the benchmarks, as wrk is for HTTP servers: one TLS socket per
+// concurrent client, keep-alive, requests written from prebuilt bytes, responses parsed only
+// as far as the status line and the body's framing (Content-Length or chunked). It exists
+// because the benchmarks run their load on the same 2 cores as the server under test, and
+// node's https.request costs about as much CPU per request as the apiserver's whole create.
+import tls from 'node:tls';
+
+export interface LoadTarget {
+  host: string;
+  port: number;
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** One keep-alive connection that sends one request at a time and resolves its status. */
+export class LeanConnection {
+  private sock: tls.TLSSocket;
+  private buf = Buffer.alloc(0);
+  private waiting: { resolve: (code: number) => void; reject: (e: Error) => void } | undefined;
+  private ready: Promise<void>;
+
+  constructor(private readonly t: LoadTarget) {
+    this.sock = tls.connect({ host: t.host, port: t.port, ca: t.ca, cert: t.cert, key: t.key });
+    this.sock.setNoDelay(true);
+    this.ready = new Promise((res, rej) => {
+      this.sock.once('secureConnect', () => res());
+      this.sock.once('error', rej);
+    });
+    this.sock.on('data', (d: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.parse();
+    });
+    const fail = (e: Error) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.reject(e);
+    };
+    this.sock.on('error', fail);
+    this.sock.on('close', () => fail(new Error('connection closed')));
+  }
+
+  /** `head` is the request line and headers without Content-Length; `body` the payload. */
+  async request(method: string, path: string, body: string, contentType = 'application/json'): Promise<number> {
+    await this.ready;
+    return new Promise<number>((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.sock.write(
+        `${method} ${path} HTTP/1.1\r\nHost: ${this.t.host}:${this.t.port}\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    });
+  }
+
+  /** Completes the waiting request once its whole response is in the buffer. */
+  private parse(): void {
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0 || !this.waiting) return;
+    const head = this.buf.toString('latin1', 0, end);
+    const code = Number(head.slice(9, 12));
+    const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+    let total: number;
+    if (cl) {
+      total = end + 4 + Number(cl[1]);
+      if (this.buf.length < total) return;
+    } else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+      // chunks: size CRLF data CRLF ... 0 CRLF CRLF
+      let p = end + 4;
+      for (;;) {
+        const le = this.buf.indexOf('\r\n', p);
+        if (le < 0) return;
+        const size = parseInt(this.buf.toString('latin1', p, le), 16);
+        p = le + 2 + size + 2;
+        if (p > this.buf.length) return;
+        if (size === 0) break;
+      }
+      total = p;
+    } else {
+      total = end + 4;
+    }
+    this.buf = this.buf.subarray(total);
+    const w = this.waiting;
+    this.waiting = undefined;
+    w.resolve(code);
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
