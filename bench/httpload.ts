@@ -16,7 +16,7 @@ export interface LoadTarget {
 /** One keep-alive connection that sends one request at a time and resolves its status. */
 export class LeanConnection {
   private sock: tls.TLSSocket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (code: number) => void; reject: (e: Error) => void } | undefined;
   private ready: Promise<void>;
 
