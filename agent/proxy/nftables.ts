@@ -237,7 +237,7 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   const n = cEps.length;
 
   if (n > 0) {
-    for (const e of cEps) used.add(e.ip);
+    for (const e of cEps) if (e.isLocal || !e.nodeName) used.add(e.ip);
     if (own) {
       const svc = `svc-${h}`;
       const rules: string[] = [];
@@ -273,7 +273,7 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
           const svl = `svl-${h}`;
           rules.push(`counter goto ${svl}`);
           r.chains.set(svl, lb(sp, xEps));
-          for (const e of xEps) used.add(e.ip);
+          for (const e of xEps) if (e.isLocal || !e.nodeName) used.add(e.ip);
         }
       }
       if (rules.length > 0) {
@@ -308,7 +308,10 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   }
 
   // Hairpin (a pod reaching itself through its Service) is masqueraded in postrouting by
-  // looking up (saddr . daddr) of DNATed packets in the `hairpin` set.
+  // looking up (saddr . daddr) of DNATed packets in the `hairpin` set. A pod's packets are
+  // DNATed on its own node, so only this node's endpoints (and those of no known node) can
+  // be sent back to themselves here: at 10,000 Services x 5 endpoints a pair for every
+  // endpoint was 50,000 set elements, a fifth of `nft -f`'s time.
   for (const ip of used) r.hairpin.push(`${ip} . ${ip}`);
   return r;
 }

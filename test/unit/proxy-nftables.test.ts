@@ -21,11 +21,15 @@ class RecordingNft implements Nft {
 }
 
 describe('nftables rendering', () => {
-  it('a common service is map elements only: entry -> shared lb chain, endpoints keyed entry . index, hairpin pairs', () => {
+  it('a common service is map elements only: entry -> shared lb chain, endpoints keyed entry . index, local hairpin pairs', () => {
     const r = renderNftService(web, '10.244.0.0/16');
     expect(r.chains.size).toBe(0);
     expect(r.lb).toEqual(['cluster-lb-2', 'nodeport-lb-2']);
-    expect(r.hairpin).toEqual(['10.244.1.2 . 10.244.1.2', '10.244.2.2 . 10.244.2.2']);
+    // hairpin pairs only for this node's endpoints (and those of no known node): a pod's
+    // packets are DNATed on its own node
+    expect(r.hairpin).toEqual(['10.244.1.2 . 10.244.1.2']);
+    const unknown = renderNftService({ ...web, endpoints: [ep('10.244.5.5', 80, 'node-9', { nodeName: undefined })] }, '');
+    expect(unknown.hairpin).toEqual(['10.244.5.5 . 10.244.5.5']);
     expect(r.elements).toEqual([
       { map: 'service-ips', key: '10.96.0.10 . tcp . 80', value: 'goto cluster-lb-2', comment: 'default/web:http' },
       { map: 'cluster-endpoints', key: '10.96.0.10 . tcp . 80 . 0', value: '10.244.1.2 . 8080' },
@@ -138,7 +142,7 @@ delete element ip k8ts service-ips { 10.96.0.10 . tcp . 80, 10.96.0.12 . udp . 5
 delete element ip k8ts cluster-endpoints { 10.96.0.10 . tcp . 80 . 1 }
 delete element ip k8ts service-nodeports { tcp . 30001 }
 delete element ip k8ts nodeport-endpoints { tcp . 30001 . 1 }
-delete element ip k8ts hairpin { 10.244.2.2 . 10.244.2.2, 10.244.1.3 . 10.244.1.3 }
+delete element ip k8ts hairpin { 10.244.1.3 . 10.244.1.3 }
 flush chain ip k8ts svc-FSWWHQ3PRWLIXLYN
 add element ip k8ts service-ips { 10.96.0.10 . tcp . 80 comment "default/web:http" : goto cluster-lb-1 }
 add element ip k8ts service-nodeports { tcp . 30001 comment "default/web:http" : goto nodeport-lb-1 }
