@@ -402,16 +402,19 @@ export function renderNftables(
   const chains = new Set<string>();
   let ruleCount = BASE_RULE_COUNT;
   const hairpin = new Set<string>();
-  // map -> statements so far: each a list of per-service pieces, ~2000 elements in all
-  const byMap = new Map<string, Array<{ pieces: string[]; n: number }>>();
+  // map -> its `add element` statements as pieces (`add element … { `, a service's
+  // elements, `, `, …, ` }`), ~2000 elements each so a statement stays within nft's
+  // comfortable input size; joined only with the whole transaction (one copy of the text).
+  const byMap = new Map<string, { pieces: string[]; n: number }>();
   const addEls = (map: string, text: string, n: number) => {
     let st = byMap.get(map);
-    if (!st) byMap.set(map, (st = []));
-    let last = st[st.length - 1];
-    // Chunked so a single statement stays within nft's comfortable input size.
-    if (!last || last.n >= 2000) st.push((last = { pieces: [], n: 0 }));
-    last.pieces.push(text);
-    last.n += n;
+    if (!st) byMap.set(map, (st = { pieces: [], n: 0 }));
+    if (st.n >= 2000) {
+      st.pieces.push(' }\n');
+      st.n = 0;
+    }
+    st.pieces.push(st.n ? ', ' : `add element ${T} ${map} { `, text);
+    st.n += n;
   };
   // One array of per-service pieces joined once: at 10,000 Services building the lines
   // afresh each full sync was much of our time next to nft's (much of it in the GC).
@@ -442,7 +445,10 @@ export function renderNftables(
   }
   const hp = [...hairpin];
   for (let i = 0; i < hp.length; i += 2000) addEls('hairpin', hp.slice(i, i + 2000).join(', '), 2000);
-  for (const [map, st] of byMap) for (const x of st) parts.push(`add element ${T} ${map} { ${x.pieces.join(', ')} }\n`);
+  for (const st of byMap.values()) {
+    for (const x of st.pieces) parts.push(x);
+    parts.push(' }\n');
+  }
   // (`flush table` above emptied every chain and the maps, so nothing still jumps to a stale one)
   for (const c of [...existingChains].filter((c) => !chains.has(c)).sort()) parts.push(`delete chain ${T} ${c}\n`);
   for (const x of staleSets) parts.push(`delete set ${T} ${x}\n`);
@@ -579,9 +585,11 @@ export class NftCmd implements Nft {
       }
       return out;
     };
-    const chains = await this.run('nft', ['list', 'chains', 'ip']);
-    const sets = await this.run('nft', ['-t', 'list', 'sets', 'ip']);
-    const maps = await this.run('nft', ['-t', 'list', 'maps', 'ip']);
+    const [chains, sets, maps] = await Promise.all([
+      this.run('nft', ['list', 'chains', 'ip']),
+      this.run('nft', ['-t', 'list', 'sets', 'ip']),
+      this.run('nft', ['-t', 'list', 'maps', 'ip']),
+    ]);
     return {
       chains: chains.exitCode === 0 ? names(chains.stdout, 'chain') : [],
       sets: sets.exitCode === 0 ? names(sets.stdout, 'set') : [],
