@@ -10,8 +10,8 @@
 // current-state table was measured and dropped. Compaction keeps the per-key history that
 // the index walks short (about one row per key plus the recent changes).
 //
-// better-sqlite3 is synchronous and this process is the only writer (the file is opened in
-// exclusive locking mode), so a commit, its revisions and their broadcast happen with no
+// better-sqlite3 is synchronous and this process is the only writer (it holds an exclusive
+// lock on state.lock for its lifetime), so a commit, its revisions and their broadcast happen with no
 // interleaving: that is what makes "replay then go live" gap- and duplicate-free without
 // any extra locking. Writes issued in the same event-loop turn are group-committed (one
 // WAL commit for many concurrent requests); each is still atomic and acknowledged only
@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../api/log.js';
+import { Checkpointer } from './checkpointer.js';
 import { Compactor, type CompactionOptions } from './compactor.js';
 import { keyAfter, prefixEnd } from './keys.js';
 import {
@@ -137,6 +138,9 @@ class SqliteWatcher implements Watcher {
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
+  /** holds the data dir's exclusive lock while open */
+  private readonly lock: Database.Database;
+  private readonly checkpointer: Checkpointer;
   private readonly log = logger('storage-sqlite');
   private rev: number;
   private compacted: number;
@@ -172,34 +176,53 @@ export class SqliteStore implements Store {
     this.groupCommit = opts.groupCommit ?? true;
     // A short busy timeout: the only contender for the lock is a second opener, which
     // should fail fast rather than wait.
-    this.db = new Database(this.path, { timeout: 200 });
+    // One writer per data dir: the revision counter lives in this process, so a second
+    // opener must fail, not interleave. The lock is a small database of its own held in
+    // exclusive locking mode (taken by its first write, kept until close), which leaves
+    // state.db open to the checkpointer's second connection.
+    this.lock = new Database(join(opts.dataDir, 'state.lock'), { timeout: 200 });
+    try {
+      this.lock.pragma('locking_mode = EXCLUSIVE');
+      this.lock.exec('CREATE TABLE IF NOT EXISTS owner(pid INTEGER)');
+      this.lock.prepare('INSERT INTO owner(pid) VALUES (?)').run(process.pid);
+    } catch (err) {
+      this.lock.close();
+      if (/locked|busy/i.test(String((err as Error).message))) {
+        throw new StoreError('Unavailable', `${opts.dataDir} is in use by another process: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+    try {
+      this.db = new Database(this.path, { timeout: 200 });
+    } catch (err) {
+      this.lock.close();
+      throw err;
+    }
     try {
       // WAL + synchronous=NORMAL: a commit is in the WAL (the OS page cache) before it is
       // acknowledged, so it survives kill -9 of this process; only power loss can drop the
-      // last commits, which is out of scope. Exclusive locking: the revision counter lives
-      // in this process, so a second writer on the same file must fail, not interleave.
+      // last commits, which is out of scope.
       // 8 KiB pages hold three ~2 KB objects per log leaf, so most writes touch fewer,
       // and the WAL sees fewer frames (measured: ~30% less CPU per create than 4 KiB).
       // Only takes effect on a new file.
       this.db.pragma('page_size = 8192');
-      this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('cache_size = -65536');
       this.db.pragma('temp_store = MEMORY');
-      // Checkpoint every 16 MiB of WAL instead of 4: the hot pages (the log's right edge)
-      // are copied back once per checkpoint, not once per write.
-      this.db.pragma('wal_autocheckpoint = 2000');
+      // The checkpointer copies the WAL back (see checkpointer.ts). But only a writer that
+      // finds the WAL wholly copied back starts it over, which under steady writes never
+      // happens between two checkpoints: so every 32 MiB of WAL one checkpoint runs here, in
+      // a commit, with at most the checkpointer's last 100 ms left to copy (measured: the
+      // longest write 21-34 ms, against 140-320 ms when all the copying happened here).
+      this.db.pragma('wal_autocheckpoint = 4096');
       this.db.exec(SCHEMA);
-      // Take the exclusive lock now, so a second opener fails here with a clear error.
-      this.db.prepare("INSERT OR REPLACE INTO meta(name, value) VALUES ('opened_at', ?)").run(Date.now());
     } catch (err) {
       this.db.close();
-      if (/locked|busy/i.test(String((err as Error).message))) {
-        throw new StoreError('Unavailable', `${this.path} is in use by another process: ${(err as Error).message}`);
-      }
+      this.lock.close();
       throw err;
     }
+    this.checkpointer = new Checkpointer(this.path, (msg) => this.log.warn({ err: msg }, 'WAL checkpoint failed'));
 
     const db = this.db;
     const cols = 'l.revision, l.key, l.value, l.create_revision, l.prev_revision, l.deleted';
@@ -526,7 +549,9 @@ export class SqliteStore implements Store {
     this.flush();
     this.closed = true;
     for (const w of [...this.watchers]) w.stop();
+    await this.checkpointer.stop();
     this.db.close();
+    this.lock.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,23 @@ describe('SqliteStore specifics', () => {
       expect((await s1.create('/still-works', 'x')).modRevision).toBe(1);
     } finally {
       await s1.close();
+    }
+  });
+
+  it('the checkpointer thread copies the WAL back into state.db while the store writes on', async () => {
+    const dir = tempDir();
+    const s = new SqliteStore({ dataDir: dir });
+    try {
+      const value = 'v'.repeat(2000);
+      const before = statSync(join(dir, 'state.db')).size;
+      // ~6 MB: well below the 32 MiB at which a commit would checkpoint on the event loop
+      for (let i = 0; i < 3000; i++) await s.create(`/k/${i}`, value);
+      const deadline = Date.now() + 5000;
+      while (statSync(join(dir, 'state.db')).size < before + 5_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(statSync(join(dir, 'state.db')).size).toBeGreaterThan(before + 5_000_000);
+      expect((await s.get('/k/2999'))?.value).toBe(value);
+    } finally {
+      await s.close();
     }
   });
 
