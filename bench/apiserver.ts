@@ -5,7 +5,7 @@
 // plane. Each phase also prints the CPU per create of the apiserver and of the clients,
 // which does not depend on what else the machine runs. The floor is the raw store's create
 // rate measured in the same run (bench/store.ts measureRawCreateRate).
-// Run: npx tsx bench/apiserver.ts [--n 6000] [--n1 500] [--watchers 100] [--settle 60] [--no-etcd]
+// Run: npx tsx bench/apiserver.ts [--n 6000] [--n1 500] [--watchers 100] [--settle 60] [--pace R] [--no-etcd]
 // (K8TS_CLI=dist after `npm run build` runs the compiled control plane, as users do.)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -217,7 +217,7 @@ async function scrape(cp: TestControlPlane): Promise<Map<string, number>> {
   });
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const m = line.match(/^(k8ts_watch_\w+) (\S+)$/);
+    const m = line.match(/^(k8ts_\w+(?:\{[^}]*\})?) (\S+)$/);
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
@@ -356,19 +356,25 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
       // as fast as the apiserver answers, faster than this machine can also deliver every
       // event to 100 watchers, so the backlog grows for the whole run. Offered at half the
       // rate just measured, it is the delivery latency of an apiserver that keeps up.
-      const pace = Math.max(50, Math.round(loaded.rate / 2));
+      const pace = arg('pace', 0) || Math.max(50, Math.round(loaded.rate / 2));
       const count = Math.min(n, Math.max(500, pace * 4));
       const sentP = new Map<string, number>();
       const wp = startWatchers(cp, 'benchpaced', watchers);
       await wp.ready;
+      await scrape(cp); // (resets the since-last-scrape figures)
       const a0 = cpuSeconds(cp.pid());
       const got = await createPods(cp, 'benchpaced', 'paced', count, 32, sentP, pace);
       const api = (cpuSeconds(cp.pid()) - a0) / count;
+      const mp = await scrape(cp);
+      const ms = (k: string) => ((mp.get(k) ?? NaN) * 1000).toFixed(0);
       await new Promise((r) => setTimeout(r, 2000));
       const { lat } = await wp.results(sentP);
       wp.kill();
       console.log(
         `watch delivery latency with ${watchers} watchers at ${fmt(pace)} creates/s offered (${fmt(got)}/s done, apiserver ${fmt(api * 1e6)} µs CPU per create): p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (${fmt(lat.length)} deliveries, expected ${fmt(count * watchers)})`,
+      );
+      console.log(
+        `  apiserver stalls meanwhile: event loop delay p99 ${ms('k8ts_event_loop_delay_seconds{quantile="0.99"}')} ms, max ${ms('k8ts_event_loop_delay_seconds{quantile="1"}')} ms; longest GC pause ${ms('k8ts_gc_pause_max_seconds')} ms`,
       );
     }
     console.log(`control plane RSS after load: ${rssMb(cp.pid()).toFixed(0)} MB`);

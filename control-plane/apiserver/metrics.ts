@@ -1,5 +1,6 @@
 // Prometheus metrics of the apiserver, with upstream's names where they exist: request
 // latency by verb/resource/code, long-running (watch) requests, and store latency.
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../storage/store.js';
 import { watchStats } from './watch.js';
@@ -52,6 +53,47 @@ export class ApiServerMetrics {
   readonly watchBytes = liveCounter(this.registry, 'k8ts_watch_sent_bytes_total', 'Bytes of watch events sent, all streams.', () => watchStats.bytes);
   readonly watchFlushes = liveCounter(this.registry, 'k8ts_watch_flushes_total', 'Fan-out passes over all watch streams.', () => watchStats.flushes);
   readonly watchEncodes = liveCounter(this.registry, 'k8ts_watch_chunks_encoded_total', 'Distinct chunks built (shared by streams with the same pending events).', () => watchStats.sharedChunks);
+
+  // Stalls of the event loop delay every request and every watch event at once: how long
+  // the loop was late (p99 and max since the last scrape) and the garbage collector's pauses.
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private gcMax = 0;
+  readonly eventLoopDelay = new Gauge({
+    name: 'k8ts_event_loop_delay_seconds',
+    help: 'Event loop delay since the previous scrape (10 ms resolution), by quantile (0.99, 1 = max).',
+    labelNames: ['quantile'],
+    registers: [this.registry],
+    collect: () => {
+      const h = this.loopDelay;
+      this.eventLoopDelay.set({ quantile: '0.99' }, h.count ? h.percentile(99) / 1e9 : 0);
+      this.eventLoopDelay.set({ quantile: '1' }, h.count ? h.max / 1e9 : 0);
+      h.reset();
+    },
+  });
+  readonly gcPauses = new Counter({
+    name: 'k8ts_gc_pause_seconds_total',
+    help: 'Time the garbage collector paused the process, in seconds.',
+    registers: [this.registry],
+  });
+  readonly gcMaxPause = new Gauge({
+    name: 'k8ts_gc_pause_max_seconds',
+    help: 'Longest garbage collector pause since the previous scrape, in seconds.',
+    registers: [this.registry],
+    collect: () => {
+      this.gcMaxPause.set(this.gcMax);
+      this.gcMax = 0;
+    },
+  });
+
+  constructor() {
+    this.loopDelay.enable();
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        this.gcPauses.inc(e.duration / 1000);
+        this.gcMax = Math.max(this.gcMax, e.duration / 1000);
+      }
+    }).observe({ entryTypes: ['gc'] });
+  }
 
   /** Wraps a store so every operation is timed. */
   instrument(store: Store): Store {
