@@ -180,15 +180,29 @@ export interface NftElement {
   comment?: string;
 }
 
+/**
+ * One service port's rendering, kept for every Service between syncs. Compact on purpose:
+ * its map elements are kept as the text `add element` takes, one string per map, rather than
+ * one object each (10,000 Services have ~80,000 elements; building and keeping them as
+ * objects was most of a cold full sync's time, in the GC). `nftElements()` reads them back.
+ */
 export interface NftRenderedService {
   /** per-service chains (only ClientIP affinity / externalTrafficPolicy Local): name -> rule bodies */
   chains: Map<string, string[]>;
-  elements: NftElement[];
+  /** [map, `elem, elem, …`, map, …]: each element as elementText() writes it */
+  els: string[];
+  /** how many elements `els` holds */
+  count: number;
+  /** `add chain` / `add rule` lines of `chains` */
+  text: string;
   /** `ip . ip` elements of the hairpin set (shared between Services using one pod) */
   hairpin: string[];
   /** the shared lb chains this service's elements go to */
   lb: string[];
 }
+
+// (shared by the common Services, which have none; never written to)
+const NO_CHAINS = new Map<string, string[]>();
 
 /**
  * Endpoint choice for the per-service chains: rule i of n matches with probability 1/(n-i),
@@ -223,7 +237,8 @@ export function nftNeedsChains(sp: ServicePort): boolean {
 
 /** Renders one service port's chains and map elements. Pure. */
 export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRenderedService {
-  const r: NftRenderedService = { chains: new Map(), elements: [], hairpin: [], lb: [] };
+  const own = nftNeedsChains(sp);
+  const r = { chains: own ? new Map<string, string[]>() : NO_CHAINS, elements: [] as NftElement[], hairpin: [] as string[], lb: [] as string[] };
   const p = sp.protocol.toLowerCase();
   const cEps = clusterEndpoints(sp);
   const xEps = externalEndpoints(sp);
@@ -232,7 +247,6 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   const used = new Set<string>();
   const comment = sp.key;
   const vip = `${sp.clusterIP} . ${p} . ${sp.port}`;
-  const own = nftNeedsChains(sp);
   const h = own ? portProtoHash(sp.key, sp.protocol) : '';
   const n = cEps.length;
 
@@ -313,7 +327,42 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   // be sent back to themselves here: at 10,000 Services x 5 endpoints a pair for every
   // endpoint was 50,000 set elements, a fifth of `nft -f`'s time.
   for (const ip of used) r.hairpin.push(`${ip} . ${ip}`);
-  return r;
+  return compact(r as { chains: Map<string, string[]>; elements: NftElement[]; hairpin: string[]; lb: string[] });
+}
+
+function compact(r: { chains: Map<string, string[]>; elements: NftElement[]; hairpin: string[]; lb: string[] }): NftRenderedService {
+  const byMap = new Map<string, string[]>();
+  for (const e of r.elements) {
+    let l = byMap.get(e.map);
+    if (!l) byMap.set(e.map, (l = []));
+    l.push(elementText(e));
+  }
+  const els: string[] = [];
+  for (const [map, l] of byMap) els.push(map, l.join(', '));
+  // A service's rules jump only to its own chains and to the base chains, so declaring its
+  // chains right before its rules is enough.
+  const lines: string[] = [];
+  for (const name of r.chains.keys()) lines.push(`add chain ${T} ${name}\n`);
+  for (const [name, rs] of r.chains) for (const rule of rs) lines.push(`add rule ${T} ${name} ${rule}\n`);
+  return { chains: r.chains, els, count: r.elements.length, text: lines.join(''), hairpin: r.hairpin, lb: r.lb };
+}
+
+/** A rendering's map elements, read back from its text. */
+export function nftElements(r: NftRenderedService): NftElement[] {
+  const out: NftElement[] = [];
+  for (let i = 0; i < r.els.length; i += 2) {
+    const map = r.els[i]!;
+    // (no key, comment or value contains ", ")
+    for (const el of r.els[i + 1]!.split(', ')) {
+      const v = el.indexOf(' : ');
+      const k = v < 0 ? el : el.slice(0, v);
+      const c = k.indexOf(' comment "');
+      const e: NftElement = { map, key: c < 0 ? k : k.slice(0, c), value: v < 0 ? '' : el.slice(v + 3) };
+      if (c >= 0) e.comment = k.slice(c + ' comment "'.length, -1);
+      out.push(e);
+    }
+  }
+  return out;
 }
 
 /** An element as `add element` writes it: `key [comment "…"] : value`. */
@@ -345,42 +394,6 @@ export interface NftRenderResult {
   ruleCount: number;
 }
 
-/** A service's part of a full transaction, made once per rendering (full syncs reuse it). */
-interface FullPart {
-  text: string;
-  /** map -> this service's elements there, joined (`a : x, b : y`), and how many */
-  els: Map<string, { text: string; n: number }>;
-  rules: number;
-}
-const fullParts = new WeakMap<NftRenderedService, FullPart>();
-
-function fullPart(r: NftRenderedService): FullPart {
-  let p = fullParts.get(r);
-  if (p) return p;
-  // A service's rules jump only to its own chains and to the base chains, so declaring its
-  // chains right before its rules is enough.
-  // (joined from an array: a flat string, where `+=` leaves a rope that every later join of
-  // the whole transaction walks again)
-  const lines: string[] = [];
-  let rules = 0;
-  for (const name of r.chains.keys()) lines.push(`add chain ${T} ${name}\n`);
-  for (const [name, rs] of r.chains) {
-    for (const rule of rs) lines.push(`add rule ${T} ${name} ${rule}\n`);
-    rules += rs.length;
-  }
-  const byMap = new Map<string, string[]>();
-  for (const e of r.elements) {
-    let l = byMap.get(e.map);
-    if (!l) byMap.set(e.map, (l = []));
-    l.push(elementText(e));
-  }
-  const els = new Map<string, { text: string; n: number }>();
-  for (const [map, l] of byMap) els.set(map, { text: l.join(', '), n: l.length });
-  p = { text: lines.join(''), els, rules };
-  fullParts.set(r, p);
-  return p;
-}
-
 const byNumber = (a: string, b: string) => {
   const x = LB_CHAIN.exec(a);
   const y = LB_CHAIN.exec(b);
@@ -403,18 +416,18 @@ export function renderNftables(
   let ruleCount = BASE_RULE_COUNT;
   const hairpin = new Set<string>();
   // map -> its `add element` statements as pieces (`add element … { `, a service's
-  // elements, `, `, …, ` }`), ~2000 elements each so a statement stays within nft's
-  // comfortable input size; joined only with the whole transaction (one copy of the text).
-  const byMap = new Map<string, { pieces: string[]; n: number }>();
-  const addEls = (map: string, text: string, n: number) => {
+  // elements, `, `, …, ` }`), ~100 kB (~2000 elements) each so a statement stays within
+  // nft's comfortable input size; joined only with the whole transaction (one copy).
+  const byMap = new Map<string, { pieces: string[]; len: number }>();
+  const addEls = (map: string, text: string) => {
     let st = byMap.get(map);
-    if (!st) byMap.set(map, (st = { pieces: [], n: 0 }));
-    if (st.n >= 2000) {
+    if (!st) byMap.set(map, (st = { pieces: [], len: 0 }));
+    if (st.len >= 100_000) {
       st.pieces.push(' }\n');
-      st.n = 0;
+      st.len = 0;
     }
-    st.pieces.push(st.n ? ', ' : `add element ${T} ${map} { `, text);
-    st.n += n;
+    st.pieces.push(st.len ? ', ' : `add element ${T} ${map} { `, text);
+    st.len += text.length;
   };
   // One array of per-service pieces joined once: at 10,000 Services building the lines
   // afresh each full sync was much of our time next to nft's (much of it in the GC).
@@ -433,18 +446,17 @@ export function renderNftables(
   }
   for (const key of keys) {
     const r = rendered.get(key)!;
-    const p = fullPart(r);
-    parts.push(p.text);
-    ruleCount += p.rules;
-    for (const name of r.chains.keys()) chains.add(name);
-    for (const [map, e] of p.els) {
-      addEls(map, e.text, e.n);
-      ruleCount += e.n;
+    if (r.text) parts.push(r.text);
+    ruleCount += r.count;
+    for (const [name, rs] of r.chains) {
+      chains.add(name);
+      ruleCount += rs.length;
     }
+    for (let i = 0; i < r.els.length; i += 2) addEls(r.els[i]!, r.els[i + 1]!);
     for (const h of r.hairpin) hairpin.add(h);
   }
   const hp = [...hairpin];
-  for (let i = 0; i < hp.length; i += 2000) addEls('hairpin', hp.slice(i, i + 2000).join(', '), 2000);
+  for (let i = 0; i < hp.length; i += 2000) addEls('hairpin', hp.slice(i, i + 2000).join(', '));
   for (const st of byMap.values()) {
     for (const x of st.pieces) parts.push(x);
     parts.push(' }\n');
@@ -467,8 +479,7 @@ function sameNft(a: NftRenderedService, b: NftRenderedService): boolean {
     const o = b.chains.get(n);
     if (!o || !eq(r, o)) return false;
   }
-  const ek = (e: NftElement) => `${e.map} ${elementText(e)}`;
-  return eq(a.elements.map(ek), b.elements.map(ek)) && eq(a.hairpin, b.hairpin);
+  return eq(a.els, b.els) && eq(a.hairpin, b.hairpin);
 }
 
 export interface NftPartial {
@@ -501,10 +512,12 @@ export function renderNftPartial(
   const bump = (h: string, d: number) => r.hairpinDelta.set(h, (r.hairpinDelta.get(h) ?? 0) + d);
   for (const { prev, next } of diffs) {
     const ek = (e: NftElement) => `${e.map} ${elementText(e)}`;
-    const keep = new Set((next?.elements ?? []).map(ek));
-    const had = new Set((prev?.elements ?? []).map(ek));
-    for (const e of prev?.elements ?? []) if (!keep.has(ek(e))) dels.push(e);
-    for (const e of next?.elements ?? []) if (!had.has(ek(e))) adds.push(e);
+    const before = prev ? nftElements(prev) : [];
+    const after = next ? nftElements(next) : [];
+    const keep = new Set(after.map(ek));
+    const had = new Set(before.map(ek));
+    for (const e of before) if (!keep.has(ek(e))) dels.push(e);
+    for (const e of after) if (!had.has(ek(e))) adds.push(e);
     for (const h of prev?.hairpin ?? []) bump(h, -1);
     for (const h of next?.hairpin ?? []) bump(h, +1);
     for (const rs of prev?.chains.values() ?? []) r.ruleDelta -= rs.length;

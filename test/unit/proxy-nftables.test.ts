@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NftablesBackend, nftAffinityKey, renderNftService, renderNftables, type Nft } from '../../agent/proxy/nftables.js';
+import { NftablesBackend, nftAffinityKey, nftElements, renderNftService, renderNftables, type Nft } from '../../agent/proxy/nftables.js';
 import { modelOf } from '../../agent/proxy/model.js';
 import { ep, svcPort } from './proxy-fixtures.js';
 
@@ -30,7 +30,7 @@ describe('nftables rendering', () => {
     expect(r.hairpin).toEqual(['10.244.1.2 . 10.244.1.2']);
     const unknown = renderNftService({ ...web, endpoints: [ep('10.244.5.5', 80, 'node-9', { nodeName: undefined })] }, '');
     expect(unknown.hairpin).toEqual(['10.244.5.5 . 10.244.5.5']);
-    expect(r.elements).toEqual([
+    expect(nftElements(r)).toEqual([
       { map: 'service-ips', key: '10.96.0.10 . tcp . 80', value: 'goto cluster-lb-2', comment: 'default/web:http' },
       { map: 'cluster-endpoints', key: '10.96.0.10 . tcp . 80 . 0', value: '10.244.1.2 . 8080' },
       { map: 'cluster-endpoints', key: '10.96.0.10 . tcp . 80 . 1', value: '10.244.2.2 . 8080' },
@@ -42,7 +42,7 @@ describe('nftables rendering', () => {
 
   it('external IPs (policy Cluster) go through external-lb (always masqueraded) to their own endpoint elements', () => {
     const r = renderNftService({ ...web, nodePort: undefined, externalIPs: ['192.0.2.7'] }, '10.244.0.0/16');
-    expect(r.elements.filter((e) => e.key.startsWith('192.0.2.7 '))).toEqual([
+    expect(nftElements(r).filter((e) => e.key.startsWith('192.0.2.7 '))).toEqual([
       { map: 'service-ips', key: '192.0.2.7 . tcp . 80', value: 'goto external-lb-2', comment: 'default/web:http' },
       { map: 'cluster-endpoints', key: '192.0.2.7 . tcp . 80 . 0', value: '10.244.1.2 . 8080' },
       { map: 'cluster-endpoints', key: '192.0.2.7 . tcp . 80 . 1', value: '10.244.2.2 . 8080' },
@@ -90,12 +90,12 @@ describe('nftables rendering', () => {
       `update @affinity { ${k2} timeout 60s } counter meta l4proto udp dnat ip to 10.244.2.3:53`,
     ]);
     expect([...r.chains.keys()]).toEqual(['svc-FSWWHQ3PRWLIXLYN']);
-    expect(r.elements).toEqual([{ map: 'service-ips', key: '10.96.0.12 . udp . 53', value: 'goto svc-FSWWHQ3PRWLIXLYN', comment: 'ns2/aff:dns' }]);
+    expect(nftElements(r)).toEqual([{ map: 'service-ips', key: '10.96.0.12 . udp . 53', value: 'goto svc-FSWWHQ3PRWLIXLYN', comment: 'ns2/aff:dns' }]);
     expect(r.lb).toEqual([]);
   });
 
   it('no endpoints: ClusterIP and NodePort go to the reject verdict maps', () => {
-    expect(renderNftService(empty, '').elements).toEqual([
+    expect(nftElements(renderNftService(empty, ''))).toEqual([
       { map: 'no-endpoint-services', key: '10.96.0.11 . tcp . 80', value: 'goto reject-chain', comment: 'default/empty' },
       { map: 'no-endpoint-nodeports', key: 'tcp . 30002', value: 'goto reject-chain', comment: 'default/empty' },
     ]);
@@ -115,7 +115,7 @@ describe('nftables rendering', () => {
       'numgen random mod 2 0 counter meta l4proto tcp dnat ip to 10.244.1.2:8080',
       'counter meta l4proto tcp dnat ip to 10.244.2.2:8080',
     ]);
-    expect(local.elements.map((e) => `${e.map} ${e.key} : ${e.value}`)).toEqual([
+    expect(nftElements(local).map((e) => `${e.map} ${e.key} : ${e.value}`)).toEqual([
       'service-ips 10.96.0.10 . tcp . 80 : goto svc-CDGGSHYLG3RE2FKL',
       'service-nodeports tcp . 30001 : goto ext-CDGGSHYLG3RE2FKL',
     ]);
