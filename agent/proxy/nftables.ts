@@ -4,30 +4,37 @@
 // changed services' map elements (and chains, for the rare services that have any); a full
 // sync flushes the table's rules and maps and rewrites them.
 //
-// Layout choice, measured (nft 1.0.6, kernel 6.18, 10,000 Services x 5 endpoints):
+// Layout choice, measured (nft 1.0.6, kernel 6.18, 10,000 Services x 5 endpoints, on a
+// shared 2-core machine: figures are CPU time of `nft -f`, which other jobs disturb less):
 // - Every set costs the kernel a linear walk of the table's set list whenever one is
 //   created or referenced by name (anonymous sets are worse: naming `__set%d` scans all
 //   sets). One anonymous `numgen ... map { }` per service: `nft -f` took 75 s.
 // - One chain per service port with a `numgen random mod k` cascade of dnat rules (the
-//   iptables statistic cascade): ~65k rules, ~3.7 s of CPU for `nft -f`, 230-310 ms for one
-//   changed Service (the kernel re-validates the whole table on every commit that adds
-//   rules or chains).
+//   iptables statistic cascade): ~65k rules, 3.7-5.5 s for `nft -f`, 230-310 ms for one
+//   changed Service (a commit that adds rules makes the kernel re-validate the table).
 // - A map element add is validated against every rule bound to that map: one shared
 //   endpoint map referenced from 10,000 rules made loading it quadratic (12 s).
 // - So the common Service (no affinity, externalTrafficPolicy Cluster) has no chain and no
 //   rule of its own, only map elements: `service-ips` sends (clusterIP . proto . port) to a
-//   shared `cluster-lb-<n>` chain, one per endpoint count n in use, whose single dnat rule
-//   looks up (daddr . proto . dport . numgen random mod n) in ONE shared `cluster-endpoints`
-//   map; NodePorts and external IPs the same through `nodeport-lb-<n>` / `external-lb-<n>`
-//   (which also mark for masquerade). Only a handful of rules reference the endpoint maps.
-//   Measured: 10,000 Services applied from empty in 1.3 s, one changed Service (delete and
-//   add its few elements) in ~20 ms. Each map element carries a counter (the kernel counts
-//   lookups that hit it): what `k8ts node service` shows per endpoint, and entry elements
-//   carry the Service's key as a comment so the CLI can find a Service by name.
+//   shared `cluster-lb-<n>` chain (one per endpoint count n), whose dnat rule looks up
+//   (daddr . proto . dport . numgen random mod n) in ONE shared `cluster-endpoints` map;
+//   NodePorts and external IPs the same through `nodeport-lb-<n>` / `external-lb-<n>`
+//   (which also mark for masquerade). Only a few dozen rules reference the endpoint maps.
+//   One changed Service is then a handful of element deletes and adds: 40-90 ms for `ip
+//   netns exec nft -f` (20 ms of it starting the tools), whatever the number of Services.
+//   A full sync's cost is now the element count: 25-30 us of CPU each for nft (50,000
+//   endpoint elements ~1.5 s with their counters, ~15% less without), so the hairpin set
+//   holds only this node's endpoints. Same run, the bench's model (every 10th Service with ClientIP
+//   affinity, 2,000 NodePorts): 3.1 s (old layout 4.7-5.6 s); without affinity 1.8-2.3 s
+//   (old 4.5-4.7 s).
+// - Map elements carry a counter (the kernel counts the lookups that hit them: what `k8ts
+//   node service` shows per endpoint); entry elements carry the Service port's key as a
+//   comment, so the CLI finds a Service by name.
 // - Rare Services (ClientIP affinity, externalTrafficPolicy Local) keep a chain per service
-//   port with the cascade (`lb()`): few of them, so the per-rule costs stay small. Affinity
-//   uses one shared timeout set keyed (client . service id . endpoint id) instead of
-//   upstream's set per endpoint; each endpoint rule carries a counter.
+//   port with the cascade (`lb()`): each costs ~2n+1 rules (~0.8 s for the bench's 1,000
+//   affinity Services), fine while they are few. Affinity uses one shared timeout set keyed
+//   (client . service id . endpoint id) instead of upstream's set per endpoint; each
+//   endpoint rule carries a counter.
 import {
   type Endpoint,
   type ProxyModel,
