@@ -559,6 +559,17 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const id = await runContainer(sb, 'h');
         expect((await rt.execSync(id, ['hostname'], 10)).stdout.toString().trim()).toBe('my-pod-host');
       });
+
+      it("writes the pod's DNS config into its containers' /etc/resolv.conf", async () => {
+        const sb = await runSandbox({
+          dnsConfig: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] },
+        });
+        const id = await runContainer(sb, 'dns');
+        const conf = (await rt.execSync(id, ['cat', '/etc/resolv.conf'], 10)).stdout.toString();
+        expect(conf).toMatch(/^nameserver 10\.96\.0\.10$/m);
+        expect(conf).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local$/m);
+        expect(conf).toMatch(/^options ndots:5$/m);
+      });
     });
   });
 }
