@@ -245,7 +245,16 @@ export function nftNeedsChains(sp: ServicePort): boolean {
 /** Renders one service port's chains and map elements. Pure. */
 export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRenderedService {
   const own = nftNeedsChains(sp);
-  const r = { chains: own ? new Map<string, string[]>() : NO_CHAINS, elements: [] as NftElement[], hairpin: [] as string[], lb: [] as string[] };
+  const r = { chains: own ? new Map<string, string[]>() : NO_CHAINS, hairpin: [] as string[], lb: [] as string[] };
+  // map -> its elements as `add element` writes them (see elementText)
+  const byMap = new Map<string, string[]>();
+  let count = 0;
+  const el = (map: string, key: string, value: string, comment?: string) => {
+    let l = byMap.get(map);
+    if (!l) byMap.set(map, (l = []));
+    l.push(comment ? `${key} comment "${comment}" : ${value}` : `${key} : ${value}`);
+    count++;
+  };
   const p = sp.protocol.toLowerCase();
   const cEps = clusterEndpoints(sp);
   const xEps = externalEndpoints(sp);
@@ -266,15 +275,15 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
         rules.push(`ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${clusterCIDR} jump mark-for-masquerade`);
       for (const rule of lb(sp, cEps)) rules.push(rule);
       r.chains.set(svc, rules);
-      r.elements.push({ map: 'service-ips', key: vip, value: `goto ${svc}`, comment });
+      el('service-ips', vip, `goto ${svc}`, comment);
     } else {
       r.lb.push(`cluster-lb-${n}`);
-      r.elements.push({ map: 'service-ips', key: vip, value: `goto cluster-lb-${n}`, comment });
-      cEps.forEach((e, i) => r.elements.push({ map: 'cluster-endpoints', key: `${vip} . ${i}`, value: `${e.ip} . ${e.port}` }));
+      el('service-ips', vip, `goto cluster-lb-${n}`, comment);
+      cEps.forEach((e, i) => el('cluster-endpoints', `${vip} . ${i}`, `${e.ip} . ${e.port}`));
     }
   } else {
     const local = sp.internalTrafficPolicy === 'Local' && anyEps;
-    r.elements.push({ map: 'no-endpoint-services', key: vip, value: local ? 'drop' : 'goto reject-chain', comment });
+    el('no-endpoint-services', vip, local ? 'drop' : 'goto reject-chain', comment);
   }
 
   if (hasExternal(sp)) {
@@ -300,31 +309,31 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
       if (rules.length > 0) {
         r.chains.set(ext, rules);
         if (sp.nodePort !== undefined)
-          r.elements.push({ map: 'service-nodeports', key: `${p} . ${sp.nodePort}`, value: `goto ${ext}`, comment });
+          el('service-nodeports', `${p} . ${sp.nodePort}`, `goto ${ext}`, comment);
         for (const eip of sp.externalIPs)
-          r.elements.push({ map: 'service-ips', key: `${eip} . ${p} . ${sp.port}`, value: `goto ${ext}`, comment });
+          el('service-ips', `${eip} . ${p} . ${sp.port}`, `goto ${ext}`, comment);
       }
     } else if (n > 0) {
       // externalTrafficPolicy Cluster: the ClusterIP's endpoints, masqueraded.
       if (sp.nodePort !== undefined) {
         const np = `${p} . ${sp.nodePort}`;
         r.lb.push(`nodeport-lb-${n}`);
-        r.elements.push({ map: 'service-nodeports', key: np, value: `goto nodeport-lb-${n}`, comment });
-        cEps.forEach((e, i) => r.elements.push({ map: 'nodeport-endpoints', key: `${np} . ${i}`, value: `${e.ip} . ${e.port}` }));
+        el('service-nodeports', np, `goto nodeport-lb-${n}`, comment);
+        cEps.forEach((e, i) => el('nodeport-endpoints', `${np} . ${i}`, `${e.ip} . ${e.port}`));
       }
       if (sp.externalIPs.length > 0) r.lb.push(`external-lb-${n}`);
       for (const eip of sp.externalIPs) {
         const k = `${eip} . ${p} . ${sp.port}`;
-        r.elements.push({ map: 'service-ips', key: k, value: `goto external-lb-${n}`, comment });
-        cEps.forEach((e, i) => r.elements.push({ map: 'cluster-endpoints', key: `${k} . ${i}`, value: `${e.ip} . ${e.port}` }));
+        el('service-ips', k, `goto external-lb-${n}`, comment);
+        cEps.forEach((e, i) => el('cluster-endpoints', `${k} . ${i}`, `${e.ip} . ${e.port}`));
       }
     }
     if (xEps.length === 0) {
       const verdict = extLocal && anyEps ? 'drop' : 'goto reject-chain';
       if (sp.nodePort !== undefined)
-        r.elements.push({ map: 'no-endpoint-nodeports', key: `${p} . ${sp.nodePort}`, value: verdict, comment });
+        el('no-endpoint-nodeports', `${p} . ${sp.nodePort}`, verdict, comment);
       for (const eip of sp.externalIPs)
-        r.elements.push({ map: 'no-endpoint-services', key: `${eip} . ${p} . ${sp.port}`, value: verdict, comment });
+        el('no-endpoint-services', `${eip} . ${p} . ${sp.port}`, verdict, comment);
     }
   }
 
@@ -334,16 +343,6 @@ export function renderNftService(sp: ServicePort, clusterCIDR: string): NftRende
   // be sent back to themselves here: at 10,000 Services x 5 endpoints a pair for every
   // endpoint was 50,000 set elements, a fifth of `nft -f`'s time.
   for (const ip of used) r.hairpin.push(`${ip} . ${ip}`);
-  return compact(r as { chains: Map<string, string[]>; elements: NftElement[]; hairpin: string[]; lb: string[] });
-}
-
-function compact(r: { chains: Map<string, string[]>; elements: NftElement[]; hairpin: string[]; lb: string[] }): NftRenderedService {
-  const byMap = new Map<string, string[]>();
-  for (const e of r.elements) {
-    let l = byMap.get(e.map);
-    if (!l) byMap.set(e.map, (l = []));
-    l.push(elementText(e));
-  }
   const els: string[] = [];
   for (const [map, l] of byMap) els.push(map, l.join(', '));
   // A service's rules jump only to its own chains and to the base chains, so declaring its
@@ -351,7 +350,7 @@ function compact(r: { chains: Map<string, string[]>; elements: NftElement[]; hai
   const lines: string[] = [];
   for (const name of r.chains.keys()) lines.push(`add chain ${T} ${name}\n`);
   for (const [name, rs] of r.chains) for (const rule of rs) lines.push(`add rule ${T} ${name} ${rule}\n`);
-  return { chains: r.chains, els, count: r.elements.length, text: lines.join(''), hairpin: r.hairpin, lb: r.lb };
+  return { chains: r.chains, els, count, text: lines.join(''), hairpin: r.hairpin, lb: r.lb };
 }
 
 /** A rendering's map elements, read back from its text. */
@@ -668,14 +667,16 @@ export class NftablesBackend implements ProxyBackend {
       }
     }
     if (full) {
-      // A full sync rewrites everything, but re-renders only what the model replaced.
-      this.cache.refresh(model.services);
       // After a restart the kernel may hold chains, sets and maps this process never wrote
       // (Services deleted meanwhile, or an earlier layout's chains, sets and map
-      // definitions): the first full sync learns their names so it can delete them.
+      // definitions): the first full sync learns their names so it can delete them
+      // (asked for first: the tools run while we render).
+      const listing = !this.listed && this.nft.listObjects ? this.nft.listObjects() : undefined;
+      // A full sync rewrites everything, but re-renders only what the model replaced.
+      this.cache.refresh(model.services);
       let staleSets: string[] = [];
-      if (!this.listed && this.nft.listObjects) {
-        const have = await this.nft.listObjects();
+      if (listing) {
+        const have = await listing;
         for (const c of have.chains) if (SERVICE_CHAIN.test(c) || LB_CHAIN.test(c)) this.chains.add(c);
         staleSets = have.sets.filter((x) => !OUR_SETS.has(x));
         this.maps = have.maps ?? [];
