@@ -279,36 +279,43 @@ export async function down(stateDir: string, runDir: string, log: (l: string) =>
   const runtimeKind = state?.runtime ?? 'cri';
   const workerNames = existsSync(stateDir) ? readdirSync(stateDir).filter((d) => d.startsWith('node-')) : [];
 
-  // 1. Orderly: ask each runtime to stop and remove its pods (tears down their netns too).
-  for (const w of workerNames) {
-    const dirs = runtimeDirs(stateDir, runDir, w, runtimeKind);
-    if (!existsSync(dirs.socket)) continue;
-    try {
-      const { createRuntime } = (await import('../../agent/runtime/index.js')) as typeof import('../../agent/runtime/index.js');
-      const endpoint = `unix://${dirs.socket}`;
-      const rt = await createRuntime({ kind: runtimeKind, endpoint, docker: { copyLogs: false } });
-      try {
-        await Promise.race([
-          (async () => {
-            for (const sb of await rt.listPodSandboxes()) {
-              await rt.stopPodSandbox(sb.id).catch(() => {});
-              await rt.removePodSandbox(sb.id).catch(() => {});
-            }
-          })(),
-          sleep(20_000),
-        ]);
-      } finally {
-        await rt.close().catch(() => {});
-      }
-    } catch (err) {
-      log(`warning: could not empty the runtime on ${w} (${(err as Error).message}); killing its processes instead`);
-    }
-  }
-
-  // 2. Our processes: agents and control plane first (so nothing restarts pods), then runtimes.
+  // 1. The agents first, so nothing restarts the pods removed next.
   const pids = state?.pids ?? {};
   const order = Object.keys(pids).sort((a, b) => rank(a) - rank(b));
-  for (const k of order) await stopProcess(pids[k]!, 5000);
+  await Promise.all(order.filter((k) => rank(k) === 0).map((k) => stopProcess(pids[k]!, 5000)));
+
+  // 2. Orderly: ask each runtime to stop and remove its pods (tears down their netns too),
+  // all nodes and pods at once, for at most 20 s.
+  await Promise.all(
+    workerNames.map(async (w) => {
+      const dirs = runtimeDirs(stateDir, runDir, w, runtimeKind);
+      if (!existsSync(dirs.socket)) return;
+      try {
+        const { createRuntime } = (await import('../../agent/runtime/index.js')) as typeof import('../../agent/runtime/index.js');
+        const rt = await createRuntime({ kind: runtimeKind, endpoint: `unix://${dirs.socket}`, docker: { copyLogs: false } });
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            Promise.all(
+              (await rt.listPodSandboxes()).map(async (sb) => {
+                await rt.stopPodSandbox(sb.id).catch(() => {});
+                await rt.removePodSandbox(sb.id).catch(() => {});
+              }),
+            ),
+            new Promise((r) => (timer = setTimeout(r, 20_000))),
+          ]);
+        } finally {
+          clearTimeout(timer);
+          await rt.close().catch(() => {});
+        }
+      } catch (err) {
+        log(`warning: could not empty the runtime on ${w} (${(err as Error).message}); killing its processes instead`);
+      }
+    }),
+  );
+
+  // 3. The other processes: control plane, then runtimes and registry.
+  for (const k of order) if (rank(k) > 0) await stopProcess(pids[k]!, 5000);
   // After a crash the state file may be gone: find what still references our dirs.
   for (const needle of [runDir, stateDir]) {
     for (const pid of pidsMatching(needle)) {
@@ -323,7 +330,7 @@ export async function down(stateDir: string, runDir: string, log: (l: string) =>
   }
   await sleep(200);
 
-  // 3. Mounts under our dirs (overlay rootfs, shm, netns bind mounts), deepest first.
+  // 4. Mounts under our dirs (overlay rootfs, shm, netns bind mounts), deepest first.
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
@@ -331,7 +338,7 @@ export async function down(stateDir: string, runDir: string, log: (l: string) =>
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await run('umount', ['-l', m], { allowFail: true });
 
-  // 4. Network: namespaces (their veths go with them), the bridge, our FORWARD rules.
+  // 5. Network: namespaces (their veths go with them), the bridge, our FORWARD rules.
   const netnsList = (await run('ip', ['netns', 'list'], { allowFail: true }))
     .split('\n')
     .map((l) => l.split(' ')[0]!)
@@ -342,7 +349,7 @@ export async function down(stateDir: string, runDir: string, log: (l: string) =>
   await run('iptables', ['-F', FORWARD_CHAIN], { allowFail: true });
   await run('iptables', ['-X', FORWARD_CHAIN], { allowFail: true });
 
-  // 5. Files.
+  // 6. Files.
   rmSync(runDir, { recursive: true, force: true });
   rmSync(stateDir, { recursive: true, force: true });
   log(`removed ${netnsList.length} namespace(s), ${order.length} process(es), ${mounts.length} mount(s), ${stateDir} and ${runDir}`);
