@@ -174,9 +174,11 @@ function id32(s: string): number {
  * evaluates to N. Both ids together make a clash between two services' endpoints negligible.
  */
 export function nftAffinityKey(sp: ServicePort, ep: Endpoint): string {
-  const svc = id32(`${sp.key}/${sp.protocol}`);
-  const e = id32(`${ep.ip}:${ep.port}`);
-  return `ip saddr . numgen inc mod 1 offset ${svc} . numgen inc mod 1 offset ${e}`;
+  return affinityKey(id32(`${sp.key}/${sp.protocol}`), ep);
+}
+
+function affinityKey(svcId: number, ep: Endpoint): string {
+  return `ip saddr . numgen inc mod 1 offset ${svcId} . numgen inc mod 1 offset ${id32(`${ep.ip}:${ep.port}`)}`;
 }
 
 export interface NftElement {
@@ -223,13 +225,14 @@ function lb(sp: ServicePort, eps: Endpoint[]): string[] {
   const n = eps.length;
   if (sp.sessionAffinity === 'ClientIP') {
     const t = `timeout ${sp.affinityTimeoutSeconds}s`;
-    for (const ep of eps) {
-      const k = nftAffinityKey(sp, ep);
-      rules.push(`${k} @${NFT_AFFINITY_SET} update @${NFT_AFFINITY_SET} { ${k} ${t} } ${dnat(ep)}`);
-    }
+    const svcId = id32(`${sp.key}/${sp.protocol}`);
+    const keys = eps.map((ep) => affinityKey(svcId, ep));
+    eps.forEach((ep, i) =>
+      rules.push(`${keys[i]} @${NFT_AFFINITY_SET} update @${NFT_AFFINITY_SET} { ${keys[i]} ${t} } ${dnat(ep)}`),
+    );
     eps.forEach((ep, i) => {
       const pick = i < n - 1 ? `numgen random mod ${n - i} 0 ` : '';
-      rules.push(`${pick}update @${NFT_AFFINITY_SET} { ${nftAffinityKey(sp, ep)} ${t} } ${dnat(ep)}`);
+      rules.push(`${pick}update @${NFT_AFFINITY_SET} { ${keys[i]} ${t} } ${dnat(ep)}`);
     });
     return rules;
   }
