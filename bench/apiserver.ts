@@ -180,6 +180,48 @@ async function watcherChild(): Promise<void> {
   process.send!({ lat, cpuSeconds: (cpu.user + cpu.system) / 1e6 }, () => process.exit(0));
 }
 
+/**
+ * The HTTPS floor: a server in its own process with the apiserver's TLS settings and
+ * certificates that reads each POST body and answers 201 with it, doing nothing else. What
+ * any Node apiserver's create rate is bounded by on this machine.
+ */
+async function httpsFloorChild(): Promise<void> {
+  const dir = process.argv[process.argv.indexOf('--https-floor-child') + 1]!;
+  const server = https.createServer({
+    key: readFileSync(join(dir, 'pki', 'apiserver.key')),
+    cert: readFileSync(join(dir, 'pki', 'apiserver.crt')),
+    ca: readFileSync(join(dir, 'pki', 'ca.crt')),
+    requestCert: true,
+    rejectUnauthorized: false,
+    keepAlive: true,
+  });
+  server.on('request', (req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts);
+      res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+      res.end(body);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+}
+
+async function httpsFloor(cp: TestControlPlane, n: number): Promise<{ rate: number; cpu: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--https-floor-child', cp.dataDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const port = await new Promise<number>((r) => child.once('message', (m) => r((m as { port: number }).port)));
+    const url = `https://127.0.0.1:${port}`;
+    const floorCp = { ...cp, url } as TestControlPlane;
+    await createPods(floorCp, 'x', 'warm', 500, 32);
+    const c0 = cpuSeconds(child.pid);
+    const rate = await createPods(floorCp, 'x', 'floor', n, 32);
+    return { rate, cpu: (cpuSeconds(child.pid) - c0) / n };
+  } finally {
+    child.kill();
+  }
+}
+
 function startWatchers(cp: TestControlPlane, ns: string, count: number) {
   const child = fork(fileURLToPath(import.meta.url), ['--watcher-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const spec: WatcherSpec = {
@@ -322,6 +364,10 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     await phase('1 client', 'bench1', 'one', n1, 1);
     const plain = await phase('32 clients, no watchers', 'bench0', 'zero', n, 32);
     console.log(`  = ${((100 * plain.rate) / raw).toFixed(0)}% of the raw store (goal >= 50%${etcd ? '' : ', and >= 3,000/s'}); apiserver alone on one free core: ${fmt(1 / plain.api)} creates/s`);
+    const floor = await httpsFloor(cp, n);
+    console.log(
+      `  HTTPS floor (a bare node https server echoing the same POSTs, same clients): ${fmt(floor.rate)}/s, ${fmt(floor.cpu * 1e6)} µs server CPU per request; the apiserver does ${((100 * plain.rate) / floor.rate).toFixed(0)}% of its rate`,
+    );
     const sent = new Map<string, number>();
     const w = startWatchers(cp, 'bench32', watchers);
     await w.ready;
@@ -395,6 +441,8 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--watcher-child')) {
   await watcherChild();
+} else if (process.argv.includes('--https-floor-child')) {
+  await httpsFloorChild();
 } else {
   await main();
   process.exit(0);
