@@ -248,7 +248,7 @@ export function register(program: Command): void {
     .description('A Service\'s path through this node\'s proxy rules (iptables, nftables or IPVS), with counters')
     .argument('<name|ns/name|clusterIP[:port]>')
     .option('-n, --namespace <ns>', 'namespace', 'default')
-    .option('--port-name <names>', 'nftables mode: port names to try (comma separated; chains are named by hash)')
+    .option('--port-name <names>', 'nftables tables written by older k8ts (chains named by hash, no comments): port names to try, comma separated')
     .action(
       action(async (ref: string, o: { namespace: string; portName?: string }, cmd: Command) => {
         const g = globals(cmd);
