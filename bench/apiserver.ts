@@ -12,6 +12,7 @@ import https from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fork } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../control-plane/storage/sqlite.js';
 import { EtcdStore } from '../control-plane/storage/etcd.js';
@@ -98,6 +99,9 @@ async function createPods(cp: TestControlPlane, ns: string, prefix: string, n: n
       if (code !== 201) failed++;
     }
   };
+  // Connected before the clock starts: 32 TLS handshakes with client certificates would
+  // otherwise hold up the first requests (and their watch events) by up to ~250 ms.
+  await Promise.all(conns.map((c) => c.connected()));
   t0 = performance.now();
   await Promise.all(conns.map(worker));
   const secs = (performance.now() - t0) / 1000;
@@ -130,6 +134,8 @@ async function watcherChild(): Promise<void> {
   const spec = await new Promise<WatcherSpec>((r) => process.once('message', (m) => r(m as WatcherSpec)));
   const agent = new https.Agent({ keepAlive: true, maxSockets: spec.count + 1, ca: spec.caPem, cert: spec.certPem, key: spec.keyPem });
   const recv = new Map<string, number[]>();
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const reqs: ReturnType<typeof https.get>[] = [];
   let connected = 0;
   let cpu0 = process.cpuUsage();
@@ -137,6 +143,7 @@ async function watcherChild(): Promise<void> {
     const req = https.get(`${spec.url}/api/v1/namespaces/${spec.ns}/pods?watch=1&resourceVersion=0`, { agent }, (r) => {
       if (++connected === spec.count) {
         cpu0 = process.cpuUsage();
+        loop.reset(); // (the 100 TLS handshakes are not part of the load)
         process.send!({ ready: true });
       }
       // Scanned as bytes, never decoded: only an ADDED line's name is read (the watcher side
@@ -177,7 +184,7 @@ async function watcherChild(): Promise<void> {
   }
   reqs.forEach((r) => r.destroy());
   agent.destroy();
-  process.send!({ lat, cpuSeconds: (cpu.user + cpu.system) / 1e6 }, () => process.exit(0));
+  process.send!({ lat, cpuSeconds: (cpu.user + cpu.system) / 1e6, loopP99: loop.percentile(99) / 1e6, loopMax: loop.max / 1e6 }, () => process.exit(0));
 }
 
 /**
@@ -223,7 +230,7 @@ async function httpsFloor(cp: TestControlPlane, n: number): Promise<{ rate: numb
 }
 
 function startWatchers(cp: TestControlPlane, ns: string, count: number) {
-  const child = fork(fileURLToPath(import.meta.url), ['--watcher-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--watcher-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...(process.env.BENCH_WATCHER_NODE_ARGS ?? '').split(' ').filter(Boolean)] });
   const spec: WatcherSpec = {
     url: cp.url,
     caPem: cp.caPem,
@@ -235,8 +242,8 @@ function startWatchers(cp: TestControlPlane, ns: string, count: number) {
   child.send(spec);
   const ready = new Promise<void>((r) => child.once('message', () => r()));
   const results = (sent: Map<string, number>) =>
-    new Promise<{ lat: number[]; cpuSeconds: number }>((r) => {
-      child.once('message', (m) => r(m as { lat: number[]; cpuSeconds: number }));
+    new Promise<{ lat: number[]; cpuSeconds: number; loopP99: number; loopMax: number }>((r) => {
+      child.once('message', (m) => r(m as { lat: number[]; cpuSeconds: number; loopP99: number; loopMax: number }));
       child.send(Object.fromEntries(sent));
     });
   return { ready, results, kill: () => child.kill() };
@@ -371,12 +378,16 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     const sent = new Map<string, number>();
     const w = startWatchers(cp, 'bench32', watchers);
     await w.ready;
+    // Untimed: a freshly started watcher process (and the new streams) first run cold code;
+    // the first few hundred events reached the last of 100 watchers ~400 ms after the first.
+    await createPods(cp, 'bench32', 'warm', 300, 32);
     const m0 = await scrape(cp);
     const loaded = await phase(`32 clients + ${watchers} watchers`, 'bench32', 'many', n, 32, sent);
     const m1 = await scrape(cp);
     const d = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
     await new Promise((r) => setTimeout(r, 2000));
-    const { lat: latencies, cpuSeconds: watchCpu } = await w.results(sent);
+    const { lat: latencies, cpuSeconds: watchCpu, loopP99, loopMax } = await w.results(sent);
+    const watchLoop = { p99: loopP99, max: loopMax };
     w.kill();
     console.log(`  = ${((100 * loaded.rate) / raw).toFixed(0)}% of the raw store (goal >= 50%${etcd ? '' : ', and >= 3,000/s'}); apiserver alone on one free core: ${fmt(1 / loaded.api)} creates/s`);
     if (watchers > 0) {
@@ -398,6 +409,7 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
       `watch delivery latency with ${watchers} watchers during the load: p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms (goal p99 < 50 ms; ${fmt(latencies.length)} deliveries, expected ${fmt(n * watchers)})`,
     );
     if (watchers > 0) {
+      console.log(`  the watcher process's own event loop delay: p99 ${watchLoop.p99.toFixed(0)} ms, max ${watchLoop.max.toFixed(0)} ms`);
       // At saturation the latency above is mostly queueing: the closed-loop clients create
       // as fast as the apiserver answers, faster than this machine can also deliver every
       // event to 100 watchers, so the backlog grows for the whole run. Offered at half the
@@ -407,6 +419,7 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
       const sentP = new Map<string, number>();
       const wp = startWatchers(cp, 'benchpaced', watchers);
       await wp.ready;
+      await createPods(cp, 'benchpaced', 'warm', 300, 32, undefined, pace);
       await scrape(cp); // (resets the since-last-scrape figures)
       const a0 = cpuSeconds(cp.pid());
       const got = await createPods(cp, 'benchpaced', 'paced', count, 32, sentP, pace);
@@ -414,13 +427,13 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
       const mp = await scrape(cp);
       const ms = (k: string) => ((mp.get(k) ?? NaN) * 1000).toFixed(0);
       await new Promise((r) => setTimeout(r, 2000));
-      const { lat } = await wp.results(sentP);
+      const { lat, loopP99: wl99, loopMax: wlMax } = await wp.results(sentP);
       wp.kill();
       console.log(
         `watch delivery latency with ${watchers} watchers at ${fmt(pace)} creates/s offered (${fmt(got)}/s done, apiserver ${fmt(api * 1e6)} µs CPU per create): p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (${fmt(lat.length)} deliveries, expected ${fmt(count * watchers)})`,
       );
       console.log(
-        `  apiserver stalls meanwhile: event loop delay p99 ${ms('k8ts_event_loop_delay_seconds{quantile="0.99"}')} ms, max ${ms('k8ts_event_loop_delay_seconds{quantile="1"}')} ms; longest GC pause ${ms('k8ts_gc_pause_max_seconds')} ms`,
+        `  the watcher process's event loop delay: p99 ${wl99.toFixed(0)} ms, max ${wlMax.toFixed(0)} ms; apiserver stalls meanwhile: event loop delay p99 ${ms('k8ts_event_loop_delay_seconds{quantile="0.99"}')} ms, max ${ms('k8ts_event_loop_delay_seconds{quantile="1"}')} ms; longest GC pause ${ms('k8ts_gc_pause_max_seconds')} ms`,
       );
     }
     console.log(`control plane RSS after load: ${rssMb(cp.pid()).toFixed(0)} MB`);

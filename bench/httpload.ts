@@ -40,7 +40,12 @@ export class LeanConnection {
     this.sock.on('close', () => fail(new Error('connection closed')));
   }
 
-  /** `head` is the request line and headers without Content-Length; `body` the payload. */
+  /** Resolves once the TLS handshake is done. */
+  connected(): Promise<void> {
+    return this.ready;
+  }
+
+  /** Sends one request (Content-Length added) and resolves the response's status code. */
   async request(method: string, path: string, body: string, contentType = 'application/json'): Promise<number> {
     await this.ready;
     return new Promise<number>((resolve, reject) => {
