@@ -1,5 +1,6 @@
 // ContainerRuntime on the Docker Engine API (dockerode), with the semantics of the CRI:
-// the sandbox is our pause container (IPC shareable, network none + CNI run by us, or host),
+// the sandbox is our pause container (IPC shareable; networking disabled in Docker, its own
+// netns set up by CNI run by us, with our resolv.conf and hosts; or the host network),
 // app containers join its network/IPC (and PID with sharePid), pod metadata lives in labels
 // so a restarted kubelet can rebuild its state, and container output is copied into the
 // kubelet's CRI-format log files.
