@@ -1,7 +1,7 @@
 // WAL checkpoints off the event loop. In WAL mode a commit appends to state.db-wal; a
 // checkpoint copies those pages back into state.db and fsyncs both files. Run by SQLite's
 // auto-checkpoint inside a commit, it blocked the event loop (and every request and watch
-// with it) for 30-320 ms each 16 MiB of WAL, measured on this machine's disk. Here a worker
+// with it) for 30-320 ms each time, measured on this machine's disk. Here a worker
 // thread with its own connection runs PASSIVE checkpoints, which never block the writer, so
 // the copying and most fsyncs happen off the event loop (sqlite.ts says what is left to it).
 import { Worker } from 'node:worker_threads';
