@@ -25,6 +25,25 @@ export interface ProxierOptions {
   conntrack?: Runner;
 }
 
+/**
+ * `conntrack -D` argument lists for flows a client started to a Service's IP before its
+ * rules existed (a pod started right after its Service was created). Such a flow went out
+ * un-NATed, and its conntrack entry keeps the client's retransmitted SYNs un-NATed until it
+ * expires (2 min): a redis replica hung on its master that way. Only entries whose reply
+ * comes from the Service IP itself are matched, never a NATed flow. `known`: the service
+ * ports already programmed (none on the first sync, whose flows predate nothing). Pure.
+ */
+export function unNatedFlows(known: Set<string>, model: ProxyModel, changed: Set<string> | 'all'): string[][] {
+  const out: string[][] = [];
+  for (const k of changed === 'all' ? model.services.keys() : changed) {
+    const sp = model.services.get(k);
+    if (!sp || known.has(k) || !sp.clusterIP || sp.clusterIP === 'None') continue;
+    const p = sp.protocol.toLowerCase();
+    out.push(['-D', '-p', p, '--orig-dst', sp.clusterIP, '--orig-port-dst', String(sp.port), '--reply-src', sp.clusterIP]);
+  }
+  return out;
+}
+
 /** `conntrack -D` argument lists for UDP flows made stale between two models. Pure. */
 export function staleUdpFlows(prev: Map<string, Set<string>>, model: ProxyModel, changed: Set<string> | 'all'): string[][] {
   const out: string[][] = [];
@@ -108,6 +127,8 @@ export class Proxier {
   readonly metrics: ProxyMetrics;
   lastStats: SyncStats | undefined;
   private udp = new Map<string, Set<string>>();
+  /** service ports programmed by an earlier sync (undefined before the first) */
+  private known: Set<string> | undefined;
   syncCount = 0;
 
   constructor(private readonly o: ProxierOptions) {
@@ -160,6 +181,7 @@ export class Proxier {
       this.metrics.lastSync.set({ mode, node: model.nodeName }, Date.now() / 1000);
       this.o.log.debug({ ...stats, services: model.services.size }, 'synced proxy rules');
       await this.clearStaleUdp(model, full ? 'all' : changed);
+      await this.clearUnNated(model, full ? 'all' : changed);
     } catch (err) {
       this.metrics.syncFailures.inc({ mode });
       this.forceFull = true;
@@ -178,6 +200,18 @@ export class Proxier {
     if (!this.o.conntrack) return;
     for (const args of flows) {
       // exit 1 = no matching flow; anything else is only worth a log line
+      const r = await this.o.conntrack('conntrack', args).catch((e) => ({ exitCode: -1, stderr: String(e), stdout: '' }));
+      if (r.exitCode > 1) this.o.log.warn({ args, stderr: r.stderr.trim() }, 'conntrack cleanup failed');
+    }
+  }
+
+  private async clearUnNated(model: ProxyModel, changed: Set<string> | 'all'): Promise<void> {
+    const flows = this.known ? unNatedFlows(this.known, model, changed) : [];
+    if (!this.known || changed === 'all') this.known = new Set(model.services.keys());
+    else for (const k of changed) model.services.has(k) ? this.known.add(k) : this.known.delete(k);
+    if (!this.o.conntrack) return;
+    // (a burst of new Services is not worth more than a few seconds of conntrack runs)
+    for (const args of flows.slice(0, 200)) {
       const r = await this.o.conntrack('conntrack', args).catch((e) => ({ exitCode: -1, stderr: String(e), stdout: '' }));
       if (r.exitCode > 1) this.o.log.warn({ args, stderr: r.stderr.trim() }, 'conntrack cleanup failed');
     }

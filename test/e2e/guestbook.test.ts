@@ -159,6 +159,13 @@ for (const runtime of ['cri', 'docker'] as const) {
         const r = await kubectl(['exec', master!.name, '--', 'redis-cli', 'info', 'replication']);
         if (!/connected_slaves:2/.test(r.stdout)) throw new Error(r.all);
         return r.stdout;
+      }).catch(async (err: Error) => {
+        // (seen twice in ~20 runs, not reproduced by hand: what each replica was doing)
+        for (const p of (await pods()).filter((x) => x.labels.name === 'redis-slave')) {
+          const logs = await kubectl(['logs', p.name]);
+          console.log(`--- ${p.name} on ${p.node}:\n${logs.all.split('\n').slice(-15).join('\n')}`);
+        }
+        throw err;
       });
       expect(info).toMatch(/role:master/);
     });

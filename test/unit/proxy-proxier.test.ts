@@ -112,3 +112,37 @@ describe('UDP conntrack cleanup', () => {
     await p.stop();
   });
 });
+
+describe('un-NATed flows to a new Service', () => {
+  it('after a Service is added, deletes only conntrack entries of flows that left un-NATed to its IP; none on the first sync', async () => {
+    const t = new ChangeTracker('n', '');
+    const svc = (name: string, ip: string, protocol = 'TCP') => ({
+      metadata: { name, namespace: 'default' },
+      spec: { clusterIP: ip, ports: [{ name: 'p', port: 6379, protocol }] },
+    });
+    const calls: string[] = [];
+    const p = new Proxier({
+      backend: new FakeBackend(),
+      tracker: t,
+      minSyncPeriodMs: 0,
+      registry: new Registry(),
+      log: logger('t'),
+      conntrack: async (cmd, args) => {
+        calls.push(`${cmd} ${args.join(' ')}`);
+        return { stdout: '', stderr: '', exitCode: 1 };
+      },
+    });
+    t.onService(svc('existing', '10.96.0.5'));
+    await p.syncNow();
+    // the first sync after start must not touch flows (they may be live NATed ones' peers)
+    expect(calls).toEqual([]);
+    t.onService(svc('redis-master', '10.96.0.7'));
+    await p.syncNow();
+    expect(calls).toEqual(['conntrack -D -p tcp --orig-dst 10.96.0.7 --orig-port-dst 6379 --reply-src 10.96.0.7']);
+    // the Service seen again (a resync): nothing
+    t.onService(svc('redis-master', '10.96.0.7'));
+    await p.syncNow();
+    expect(calls).toHaveLength(1);
+    await p.stop();
+  });
+});
