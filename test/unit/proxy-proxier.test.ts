@@ -78,6 +78,23 @@ describe('Proxier', () => {
   });
 });
 
+/** A proxier on a fake backend whose conntrack runs are recorded (as "conntrack ARGS"). */
+function conntrackRecordingProxier(t: ChangeTracker): { p: Proxier; calls: string[] } {
+  const calls: string[] = [];
+  const p = new Proxier({
+    backend: new FakeBackend(),
+    tracker: t,
+    minSyncPeriodMs: 0,
+    registry: new Registry(),
+    log: logger('t'),
+    conntrack: async (cmd, args) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      return { stdout: '', stderr: '', exitCode: 1 };
+    },
+  });
+  return { p, calls };
+}
+
 describe('UDP conntrack cleanup', () => {
   it('deletes flows to removed UDP endpoints and stale flows to a Service that gains its first endpoint', async () => {
     const { staleUdpFlows } = await import('../../agent/proxy/proxier.js');
@@ -88,18 +105,7 @@ describe('UDP conntrack cleanup', () => {
       endpoints: ips.map((ip) => ({ addresses: [ip] })),
       ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
     });
-    const calls: string[] = [];
-    const p = new Proxier({
-      backend: new FakeBackend(),
-      tracker: t,
-      minSyncPeriodMs: 0,
-      registry: new Registry(),
-      log: logger('t'),
-      conntrack: async (cmd, args) => {
-        calls.push(`${cmd} ${args.join(' ')}`);
-        return { stdout: '', stderr: '', exitCode: 1 };
-      },
-    });
+    const { p, calls } = conntrackRecordingProxier(t);
     t.onService(dns);
     await p.syncNow();
     t.onEndpointSlice(slice(['10.244.1.5', '10.244.2.5']));
@@ -120,18 +126,7 @@ describe('un-NATed flows to a new Service', () => {
       metadata: { name, namespace: 'default' },
       spec: { clusterIP: ip, ports: [{ name: 'p', port: 6379, protocol }] },
     });
-    const calls: string[] = [];
-    const p = new Proxier({
-      backend: new FakeBackend(),
-      tracker: t,
-      minSyncPeriodMs: 0,
-      registry: new Registry(),
-      log: logger('t'),
-      conntrack: async (cmd, args) => {
-        calls.push(`${cmd} ${args.join(' ')}`);
-        return { stdout: '', stderr: '', exitCode: 1 };
-      },
-    });
+    const { p, calls } = conntrackRecordingProxier(t);
     t.onService(svc('existing', '10.96.0.5'));
     await p.syncNow();
     // the first sync after start must not touch flows (they may be live NATed ones' peers)
