@@ -29,7 +29,7 @@ export interface ProxierOptions {
  * `conntrack -D` argument lists for flows a client started to a Service's IP before its
  * rules existed (a pod started right after its Service was created). Such a flow went out
  * un-NATed, and its conntrack entry keeps the client's retransmitted SYNs un-NATed until it
- * expires (2 min): a redis replica hung on its master that way. Only entries whose reply
+ * expires (2 min), as for a redis replica started right after its master's Service. Only entries whose reply
  * comes from the Service IP itself are matched, never a NATed flow. `known`: the service
  * ports already programmed (none on the first sync, whose flows predate nothing). Pure.
  */
