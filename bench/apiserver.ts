@@ -19,7 +19,7 @@ import { EtcdStore } from '../control-plane/storage/etcd.js';
 import { measureRawCreateRate } from './store.js';
 import { startTestControlPlane, type TestControlPlane } from '../test/helpers/controlplane.js';
 import { startEtcd } from '../test/helpers/etcd.js';
-import { LeanConnection } from './httpload.js';
+import { LeanConnection, type LoadTarget } from './httpload.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,40 +46,21 @@ function podBody(name: string): string {
   });
 }
 
-function client(cp: TestControlPlane, sockets: number) {
-  const agent = new https.Agent({
-    keepAlive: true,
-    maxSockets: sockets,
-    ca: cp.caPem,
-    cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
-    key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
-  });
-  const post = (path: string, body: string) =>
-    new Promise<number>((res, rej) => {
-      const req = https.request(
-        `${cp.url}${path}`,
-        { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
-        (r) => {
-          r.resume();
-          r.on('end', () => res(r.statusCode ?? 0));
-        },
-      );
-      req.on('error', rej);
-      req.end(body);
-    });
-  return { agent, post };
-}
-
-/** `pace`: creates per second offered (open loop), instead of as fast as the clients go. */
-async function createPods(cp: TestControlPlane, ns: string, prefix: string, n: number, concurrency: number, sent?: Map<string, number>, pace?: number) {
+/** Where the lean clients connect, as the admin user. */
+function leanTarget(cp: TestControlPlane): LoadTarget {
   const u = new URL(cp.url);
-  const target = {
+  return {
     host: u.hostname,
     port: Number(u.port),
     ca: cp.caPem,
     cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
     key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
   };
+}
+
+/** `pace`: creates per second offered (open loop), instead of as fast as the clients go. */
+async function createPods(cp: TestControlPlane, ns: string, prefix: string, n: number, concurrency: number, sent?: Map<string, number>, pace?: number) {
+  const target = leanTarget(cp);
   const conns = Array.from({ length: concurrency }, () => new LeanConnection(target));
   const bodies = Array.from({ length: n }, (_, i) => podBody(`${prefix}-${i}`));
   const path = `/api/v1/namespaces/${ns}/pods`;
@@ -348,9 +329,9 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     await new Promise((r) => setTimeout(r, 3000));
     const idle = rssMb(cp.pid());
     console.log(`idle apiserver-only RSS: ${idle.toFixed(0)} MB`);
-    const c = client(cp, 1);
-    for (const ns of ['warm', 'bench1', 'bench0', 'bench32', 'benchpaced']) await c.post('/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } }));
-    c.agent.destroy();
+    const c = new LeanConnection(leanTarget(cp));
+    for (const ns of ['warm', 'bench1', 'bench0', 'bench32', 'benchpaced']) await c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } }));
+    c.close();
     // Untimed warm-up: the first few hundred requests run while V8 still compiles the hot
     // paths (a fifth of the CPU went to the optimizing compiler in a 300-create 1-client run).
     await createPods(cp, 'warm', 'warm', 500, 32);

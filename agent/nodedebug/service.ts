@@ -403,7 +403,7 @@ export function parseNftText(text: string): NftState {
 }
 
 /** Port names tried for tables whose entry elements carry no comment (older k8ts versions). */
-export const COMMON_PORT_NAMES = ['', 'http', 'https', 'web', 'tcp', 'udp', 'dns', 'dns-tcp', 'metrics', 'grpc', 'redis', 'mysql', 'postgres', 'api', 'client', 'server'];
+const COMMON_PORT_NAMES = ['', 'http', 'https', 'web', 'tcp', 'udp', 'dns', 'dns-tcp', 'metrics', 'grpc', 'redis', 'mysql', 'postgres', 'api', 'client', 'server'];
 
 const NFT_COUNTER = /\bcounter(?: packets (\d+) bytes (\d+))?/;
 

@@ -120,7 +120,7 @@ function baseRules(): string[] {
 
 const BASE_RULE_COUNT = 16;
 /** The maps a full sync writes (and so the next one deletes first). */
-export const NFT_MAPS = MAPS.map(([n]) => n);
+const NFT_MAPS = MAPS.map(([n]) => n);
 
 /**
  * The shared load-balancing chains: `cluster-lb-<n>` (ClusterIP), `external-lb-<n>` (external
@@ -153,10 +153,6 @@ function lbChainRules(name: string, clusterCIDR: string): string[] {
   if (kind === 'external') return ['jump mark-for-masquerade', dnat];
   return clusterCIDR ? [`ip saddr != ${clusterCIDR} jump mark-for-masquerade`, dnat] : [dnat];
 }
-
-export const nftSvcChain = (sp: ServicePort): string => `svc-${portProtoHash(sp.key, sp.protocol)}`;
-export const nftSvlChain = (sp: ServicePort): string => `svl-${portProtoHash(sp.key, sp.protocol)}`;
-export const nftExtChain = (sp: ServicePort): string => `ext-${portProtoHash(sp.key, sp.protocol)}`;
 
 /** FNV-1a, 32 bits: the ids in affinity keys (stable across restarts, no state needed). */
 function id32(s: string): number {

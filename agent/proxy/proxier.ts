@@ -197,21 +197,22 @@ export class Proxier {
   private async clearStaleUdp(model: ProxyModel, changed: Set<string> | 'all'): Promise<void> {
     const flows = staleUdpFlows(this.udp, model, changed);
     udpEndpoints(model, changed === 'all' ? new Set([...this.udp.keys(), ...model.services.keys()]) : changed, this.udp);
-    if (!this.o.conntrack) return;
-    for (const args of flows) {
-      // exit 1 = no matching flow; anything else is only worth a log line
-      const r = await this.o.conntrack('conntrack', args).catch((e) => ({ exitCode: -1, stderr: String(e), stdout: '' }));
-      if (r.exitCode > 1) this.o.log.warn({ args, stderr: r.stderr.trim() }, 'conntrack cleanup failed');
-    }
+    await this.deleteFlows(flows);
   }
 
   private async clearUnNated(model: ProxyModel, changed: Set<string> | 'all'): Promise<void> {
     const flows = this.known ? unNatedFlows(this.known, model, changed) : [];
     if (!this.known || changed === 'all') this.known = new Set(model.services.keys());
     else for (const k of changed) model.services.has(k) ? this.known.add(k) : this.known.delete(k);
-    if (!this.o.conntrack) return;
     // (a burst of new Services is not worth more than a few seconds of conntrack runs)
-    for (const args of flows.slice(0, 200)) {
+    await this.deleteFlows(flows.slice(0, 200));
+  }
+
+  /** One `conntrack` run per argument list. */
+  private async deleteFlows(flows: string[][]): Promise<void> {
+    if (!this.o.conntrack) return;
+    for (const args of flows) {
+      // exit 1 = no matching flow; anything else is only worth a log line
       const r = await this.o.conntrack('conntrack', args).catch((e) => ({ exitCode: -1, stderr: String(e), stdout: '' }));
       if (r.exitCode > 1) this.o.log.warn({ args, stderr: r.stderr.trim() }, 'conntrack cleanup failed');
     }

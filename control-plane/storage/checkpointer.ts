@@ -47,7 +47,9 @@ export class Checkpointer {
 
   async stop(): Promise<void> {
     this.worker.postMessage('stop');
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
     await this.worker.terminate();
   }
 }

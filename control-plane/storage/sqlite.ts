@@ -174,17 +174,14 @@ export class SqliteStore implements Store {
     this.path = join(opts.dataDir, 'state.db');
     this.compactBatch = opts.compactBatch ?? 5000;
     this.groupCommit = opts.groupCommit ?? true;
-    // A short busy timeout: the only contender for the lock is a second opener, which
-    // should fail fast rather than wait.
     // One writer per data dir: the revision counter lives in this process, so a second
-    // opener must fail, not interleave. The lock is a small database of its own held in
-    // exclusive locking mode (taken by its first write, kept until close), which leaves
-    // state.db open to the checkpointer's second connection.
+    // opener must fail (fast: a short busy timeout), not interleave. The lock is a small
+    // database of its own held in exclusive locking mode (taken by its first write, kept
+    // until close), which leaves state.db open to the checkpointer's second connection.
     this.lock = new Database(join(opts.dataDir, 'state.lock'), { timeout: 200 });
     try {
       this.lock.pragma('locking_mode = EXCLUSIVE');
-      this.lock.exec('CREATE TABLE IF NOT EXISTS owner(pid INTEGER)');
-      this.lock.prepare('INSERT INTO owner(pid) VALUES (?)').run(process.pid);
+      this.lock.exec(`CREATE TABLE IF NOT EXISTS owner(pid INTEGER); DELETE FROM owner; INSERT INTO owner VALUES (${process.pid})`);
     } catch (err) {
       this.lock.close();
       if (/locked|busy/i.test(String((err as Error).message))) {

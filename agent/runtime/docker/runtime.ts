@@ -532,14 +532,13 @@ export class DockerRuntime implements ContainerRuntime {
       // json-file is what the logs API reads back; rotation is the CRI file's job.
       LogConfig: { Type: 'json-file', Config: {} },
     };
-    // The sandbox's resolv.conf and hosts (see runPodSandbox), unless the pod mounts its own.
-    if (!(await this.readState(sid))?.hostNetwork) {
-      for (const name of ['resolv.conf', 'hosts'] as const) {
-        const target = `/etc/${name}`;
-        const source = this.nameFile(sid, name);
-        if (!config.mounts.some((m) => m.containerPath === target) && (await stat(source).catch(() => undefined)))
-          hostConfig.Mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: false });
-      }
+    // The sandbox's resolv.conf and hosts (written by runPodSandbox for pods with their own
+    // network namespace), unless the pod mounts its own.
+    for (const name of ['resolv.conf', 'hosts'] as const) {
+      const target = `/etc/${name}`;
+      const source = this.nameFile(sid, name);
+      if (!config.mounts.some((m) => m.containerPath === target) && (await stat(source).catch(() => undefined)))
+        hostConfig.Mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: false });
     }
     if (sec.privileged) {
       const priv = await privilegedHostConfig();
