@@ -8,8 +8,11 @@ export type Table = 'filter' | 'nat' | 'mangle' | 'raw';
 export interface Iptables {
   /** `iptables-restore --noflush` with `text` on stdin: atomic per table. */
   restore(text: string): Promise<void>;
-  /** Makes sure `chain` (a builtin) has rule `args` (match…, -j target); inserts at the top. */
-  ensureJump(table: Table, chain: string, args: string[]): Promise<void>;
+  /**
+   * Makes sure `chain` (a builtin) has rule `args` (match…, -j target), inserted at the top
+   * (kube-proxy's jumps: they must see new flows first) or appended with `'last'`.
+   */
+  ensureJump(table: Table, chain: string, args: string[], at?: 'first' | 'last'): Promise<void>;
   /** The jumps (builtin chain, rule) that are not in place, found by listing only those chains. */
   /**
    * The jumps not in place. With `oneDump` everything is read with one iptables-save, and
@@ -37,10 +40,10 @@ export class IptablesCmd implements Iptables {
     await mustRun(this.run, 'iptables-restore', ['-w', '5', '--noflush'], text);
   }
 
-  async ensureJump(table: Table, chain: string, args: string[]): Promise<void> {
+  async ensureJump(table: Table, chain: string, args: string[], at: 'first' | 'last' = 'first'): Promise<void> {
     const c = await this.run('iptables', ['-w', '5', '-t', table, '-C', chain, ...args]);
     if (c.exitCode === 0) return;
-    await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-I', chain, ...args]);
+    await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, at === 'first' ? '-I' : '-A', chain, ...args]);
   }
 
   /**
@@ -219,14 +222,16 @@ export class FakeIptables implements Iptables {
     this.restores.push(text);
   }
 
-  async ensureJump(table: Table, chain: string, args: string[]): Promise<void> {
+  async ensureJump(table: Table, chain: string, args: string[], at: 'first' | 'last' = 'first'): Promise<void> {
     const t = this.tables.get(table)!;
     const c = t.get(chain);
     if (!c) throw new FakeIptablesError(`no chain ${table}/${chain}`);
     validateRule(args, table, t, (m) => {
       throw new FakeIptablesError(m);
     });
-    if (!c.rules.some((r) => r.join('\0') === args.join('\0'))) c.rules.unshift([...args]);
+    if (c.rules.some((r) => r.join('\0') === args.join('\0'))) return;
+    if (at === 'first') c.rules.unshift([...args]);
+    else c.rules.push([...args]);
   }
 
   async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<MissingJumps> {

@@ -18,26 +18,29 @@ export interface ProxierOptions {
   registry?: Registry;
   log: Logger;
   /**
-   * Runs `conntrack` after syncs to drop UDP flows pinned to endpoints that went away (and
-   * flows to a UDP Service recorded while it had no endpoints), as upstream does: UDP has no
-   * connection end, so without this a client keeps talking to a dead pod.
+   * Runs `conntrack` after syncs to drop UDP flows pinned to endpoints that went away, as
+   * upstream does (UDP has no connection end, so without this a client keeps talking to a
+   * dead pod), and flows that left un-NATed before a Service had endpoints here (unNatedFlows).
    */
   conntrack?: Runner;
 }
 
 /**
- * `conntrack -D` argument lists for flows a client started to a Service's IP before its
- * rules existed (a pod started right after its Service was created). Such a flow went out
- * un-NATed, and its conntrack entry keeps the client's retransmitted SYNs un-NATed until it
- * expires (2 min), as for a redis replica started right after its master's Service. Only entries whose reply
- * comes from the Service IP itself are matched, never a NATed flow. `known`: the service
- * ports already programmed (none on the first sync, whose flows predate nothing). Pure.
+ * `conntrack -D` argument lists for flows a client may have started to a Service's IP while
+ * this node had no DNAT for it: the Service was not programmed yet (a pod started right
+ * after its Service was created), or it had no endpoints (its REJECT came too late, e.g. in
+ * the window of a sync). Such a flow went out un-NATed, and its conntrack entry keeps the
+ * client's retransmitted SYNs un-NATed until it expires (2 min): a redis replica started with
+ * its master then waits out its own 60 s timeout. So when a Service gets endpoints here (new,
+ * or none before), its flows whose reply comes from the Service IP itself are deleted, never a
+ * NATed flow. `known`: service port -> whether it had endpoints at the last sync (the caller
+ * skips the first sync, whose flows predate nothing). Pure.
  */
-export function unNatedFlows(known: Set<string>, model: ProxyModel, changed: Set<string> | 'all'): string[][] {
+export function unNatedFlows(known: Map<string, boolean>, model: ProxyModel, changed: Set<string> | 'all'): string[][] {
   const out: string[][] = [];
   for (const k of changed === 'all' ? model.services.keys() : changed) {
     const sp = model.services.get(k);
-    if (!sp || known.has(k) || !sp.clusterIP || sp.clusterIP === 'None') continue;
+    if (!sp || known.get(k) || !sp.clusterIP || sp.clusterIP === 'None' || !clusterEndpoints(sp).length) continue;
     const p = sp.protocol.toLowerCase();
     out.push(['-D', '-p', p, '--orig-dst', sp.clusterIP, '--orig-port-dst', String(sp.port), '--reply-src', sp.clusterIP]);
   }
@@ -55,8 +58,6 @@ export function staleUdpFlows(prev: Map<string, Set<string>>, model: ProxyModel,
     if (sp && sp.protocol === 'UDP') {
       for (const e of clusterEndpoints(sp)) now.add(`${e.ip}:${e.port}`);
       for (const e of externalEndpoints(sp)) now.add(`${e.ip}:${e.port}`);
-      if (before.size === 0 && now.size > 0 && prev.has(k))
-        out.push(['-D', '-p', 'udp', '--orig-dst', sp.clusterIP, '--orig-port-dst', String(sp.port)]);
     }
     for (const ep of before)
       if (!now.has(ep)) {
@@ -127,8 +128,8 @@ export class Proxier {
   readonly metrics: ProxyMetrics;
   lastStats: SyncStats | undefined;
   private udp = new Map<string, Set<string>>();
-  /** service ports programmed by an earlier sync (undefined before the first) */
-  private known: Set<string> | undefined;
+  /** service ports programmed by an earlier sync -> they had endpoints (undefined before the first) */
+  private known: Map<string, boolean> | undefined;
   syncCount = 0;
 
   constructor(private readonly o: ProxierOptions) {
@@ -202,8 +203,12 @@ export class Proxier {
 
   private async clearUnNated(model: ProxyModel, changed: Set<string> | 'all'): Promise<void> {
     const flows = this.known ? unNatedFlows(this.known, model, changed) : [];
-    if (!this.known || changed === 'all') this.known = new Set(model.services.keys());
-    else for (const k of changed) model.services.has(k) ? this.known.add(k) : this.known.delete(k);
+    if (!this.known || changed === 'all') this.known = new Map();
+    for (const k of changed === 'all' ? model.services.keys() : changed) {
+      const sp = model.services.get(k);
+      if (sp) this.known.set(k, clusterEndpoints(sp).length > 0);
+      else this.known.delete(k);
+    }
     // (a burst of new Services is not worth more than a few seconds of conntrack runs)
     await this.deleteFlows(flows.slice(0, 200));
   }

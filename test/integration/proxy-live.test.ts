@@ -274,6 +274,48 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
         }
         const fromNode = await probe(lab, ns['node-2']!, '10.96.0.11', 80, 1, 5000);
         expect(fromNode[0]!.r).toBe('ERR:ECONNREFUSED');
+        // From a pod too, also with host-gw's rules written after kube-proxy's (an agent
+        // restart): pod traffic accepted ahead of the REJECT would leave un-NATed instead.
+        for (const n of NODES) {
+          await cleanupHostGw(lab.runner(ns[n.name]!));
+          await new HostGw(n.name, CIDR, lab.runner(ns[n.name]!)).sync(nodeObjs);
+        }
+        const fromPod = await probe(lab, ns['pod-1b']!, '10.96.0.11', 80, 1, 5000);
+        expect(fromPod[0]!.r).toBe('ERR:ECONNREFUSED');
+        expect(fromPod[0]!.ms).toBeLessThan(1000);
+      });
+
+      it('a pod that connects before its Service is programmed gets through once it is (its un-NATed flow is deleted)', async () => {
+        const late = service('late', '10.96.0.16');
+        const lateSlice = slice('late', ['pod-2a']);
+        const forget = () => lab.exec(ns['node-1']!, 'conntrack', ['-D', '-p', 'tcp', '--orig-dst', '10.96.0.16']).catch(() => '');
+        await forget(); // (the other mode's flows)
+        // The SYN leaves un-NATed (no rule yet) and its conntrack entry would hold the
+        // retransmitted SYNs un-NATed too, for as long as the client keeps retrying.
+        const client = probe(lab, ns['pod-1b']!, '10.96.0.16', 80, 1, 6000);
+        const t0 = Date.now();
+        let flow = '';
+        while (!flow.includes('[UNREPLIED] src=10.96.0.16 ') && Date.now() - t0 < 3000)
+          flow = await lab.exec(ns['node-1']!, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', '10.96.0.16']).catch(() => '');
+        expect(flow, 'the un-NATed flow in node-1').toContain('[UNREPLIED] src=10.96.0.16 ');
+        try {
+          for (const t of trackers) {
+            t.onService(late);
+            t.onEndpointSlice(lateSlice);
+          }
+          await syncAll();
+          const r = (await client)[0]!;
+          // the SYN retransmitted 1 s (or 3 s) after the first is NATed
+          expect(r.r).toBe('pod-2a 10.244.1.3');
+          expect(r.ms).toBeLessThan(4000);
+        } finally {
+          for (const t of trackers) {
+            t.onEndpointSlice(lateSlice, true);
+            t.onService(late, true);
+          }
+          await syncAll();
+          await forget();
+        }
       });
 
       it('sessionAffinity ClientIP keeps a client on one pod', async () => {

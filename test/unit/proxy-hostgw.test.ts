@@ -47,5 +47,9 @@ describe('host-gw', () => {
     ]);
     expect(calls).toContain('sysctl -q -w net.ipv4.ip_forward=1');
     expect(calls.some((c) => c.startsWith('iptables-restore'))).toBe(true);
+    // appended: kube-proxy's jumps (inserted at the top) keep seeing new flows first, so a
+    // Service without endpoints still rejects pod traffic that K8TS-FORWARD would accept
+    expect(calls).toContain('iptables -w 5 -t filter -A FORWARD -m comment --comment k8ts pod network forwarding -j K8TS-FORWARD');
+    expect(calls.filter((c) => / -I (FORWARD|POSTROUTING) /.test(c))).toEqual([]);
   });
 });

@@ -96,7 +96,7 @@ function conntrackRecordingProxier(t: ChangeTracker): { p: Proxier; calls: strin
 }
 
 describe('UDP conntrack cleanup', () => {
-  it('deletes flows to removed UDP endpoints and stale flows to a Service that gains its first endpoint', async () => {
+  it('deletes flows to removed UDP endpoints and un-NATed flows to a Service that gains its first endpoint', async () => {
     const { staleUdpFlows } = await import('../../agent/proxy/proxier.js');
     const t = new ChangeTracker('n', '');
     const dns = { metadata: { name: 'dns', namespace: 'kube-system' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } };
@@ -110,7 +110,7 @@ describe('UDP conntrack cleanup', () => {
     await p.syncNow();
     t.onEndpointSlice(slice(['10.244.1.5', '10.244.2.5']));
     await p.syncNow();
-    expect(calls).toEqual(['conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53']);
+    expect(calls).toEqual(['conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.96.0.10']);
     t.onEndpointSlice(slice(['10.244.2.5']));
     await p.syncNow();
     expect(calls.at(-1)).toBe('conntrack -D -p udp --reply-src 10.244.1.5 --reply-port-src 53');
@@ -119,25 +119,51 @@ describe('UDP conntrack cleanup', () => {
   });
 });
 
-describe('un-NATed flows to a new Service', () => {
-  it('after a Service is added, deletes only conntrack entries of flows that left un-NATed to its IP; none on the first sync', async () => {
+describe('un-NATed flows to a Service that gets endpoints', () => {
+  it('deletes only conntrack entries of flows that left un-NATed to its IP, when it gets endpoints here; none on the first sync', async () => {
     const t = new ChangeTracker('n', '');
-    const svc = (name: string, ip: string, protocol = 'TCP') => ({
+    const svc = (name: string, ip: string) => ({
       metadata: { name, namespace: 'default' },
-      spec: { clusterIP: ip, ports: [{ name: 'p', port: 6379, protocol }] },
+      spec: { clusterIP: ip, ports: [{ name: 'p', port: 6379, protocol: 'TCP' }] },
     });
+    const slice = (name: string, ips: string[]) => ({
+      metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
+      endpoints: ips.map((ip) => ({ addresses: [ip] })),
+      ports: [{ name: 'p', port: 6379, protocol: 'TCP' }],
+    });
+    const flush = (ip: string) => `conntrack -D -p tcp --orig-dst ${ip} --orig-port-dst 6379 --reply-src ${ip}`;
     const { p, calls } = conntrackRecordingProxier(t);
     t.onService(svc('existing', '10.96.0.5'));
+    t.onEndpointSlice(slice('existing', ['10.244.1.5']));
     await p.syncNow();
     // the first sync after start must not touch flows (they may be live NATed ones' peers)
     expect(calls).toEqual([]);
-    t.onService(svc('redis-master', '10.96.0.7'));
+    // a new Service with an endpoint at once
+    t.onService(svc('web', '10.96.0.6'));
+    t.onEndpointSlice(slice('web', ['10.244.1.6']));
     await p.syncNow();
-    expect(calls).toEqual(['conntrack -D -p tcp --orig-dst 10.96.0.7 --orig-port-dst 6379 --reply-src 10.96.0.7']);
-    // the Service seen again (a resync): nothing
+    expect(calls).toEqual([flush('10.96.0.6')]);
+    // a new Service without endpoints: its REJECT stops new flows; nothing to delete yet
     t.onService(svc('redis-master', '10.96.0.7'));
     await p.syncNow();
     expect(calls).toHaveLength(1);
+    // its first endpoint (the master became Ready)
+    t.onEndpointSlice(slice('redis-master', ['10.244.2.7']));
+    await p.syncNow();
+    expect(calls).toEqual([flush('10.96.0.6'), flush('10.96.0.7')]);
+    // more endpoints, a resync of the same Service: nothing
+    t.onEndpointSlice(slice('redis-master', ['10.244.2.7', '10.244.1.7']));
+    t.onService(svc('redis-master', '10.96.0.7'));
+    await p.syncNow();
+    expect(calls).toHaveLength(2);
+    // all endpoints gone and back
+    t.onEndpointSlice(slice('redis-master', []));
+    await p.syncNow();
+    expect(calls).toHaveLength(2);
+    t.onEndpointSlice(slice('redis-master', ['10.244.2.8']));
+    await p.syncNow();
+    expect(calls.at(-1)).toBe(flush('10.96.0.7'));
+    expect(calls).toHaveLength(3);
     await p.stop();
   });
 });
