@@ -11,6 +11,7 @@ import { attemptOf, computePodActions, findContainerStatus, type RuntimePodStatu
 import { Backoff } from './backoff.js';
 import { ApiError, type KubeClient } from './client.js';
 import { buildEnv, EnvError, expandCommand } from './env.js';
+import { etcHostsMount } from './etchosts.js';
 import { EventRecorder, podRef, type EventType } from './events.js';
 import { appendNodeEvent } from './journal.js';
 import {
@@ -640,6 +641,8 @@ export class Kubelet {
         nodeName: this.opts.nodeName,
       });
       const mounts = await this.volumes.mountsFor(pod, c, env);
+      const hosts = ip ? await etcHostsMount(this.volumes.podDir(pod.metadata.uid!), pod, c, ip, this.opts.clusterDomain ?? 'cluster.local') : undefined;
+      if (hosts) mounts.push(hosts);
       const sc = c.securityContext ?? {};
       const psc = pod.spec.securityContext ?? {};
       config = {

@@ -381,6 +381,8 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
             { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } },
             { name: 'scratch', emptyDir: { medium: 'Memory' } },
           ],
+          subdomain: 'sub',
+          hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.local', 'bar.local'] }],
         },
       ),
     );
@@ -407,5 +409,11 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(await sh('readlink /etc/cfg/greeting')).toBe('..data/greeting');
     expect(await sh('grep " /scratch " /proc/mounts | cut -d" " -f3')).toBe('tmpfs');
     expect(await sh('touch /etc/sec/x 2>&1; echo rc=$?')).toMatch(/rc=1/);
+    // the kubelet's /etc/hosts: the pod's IP under its FQDN and hostname, and its hostAliases
+    const hosts = await sh('cat /etc/hosts');
+    expect(hosts).toContain('# Kubernetes-managed hosts file.');
+    expect(hosts).toContain('127.0.0.1\tlocalhost');
+    expect(hosts).toContain(`${p.status.podIP}\tenvvol.sub.default.svc.cluster.local\tenvvol`);
+    expect(hosts).toContain('10.1.2.3\tfoo.local\tbar.local');
   });
 });

@@ -1,6 +1,6 @@
 // ContainerRuntime on the Docker Engine API (dockerode), with the semantics of the CRI:
 // the sandbox is our pause container (IPC shareable; networking disabled in Docker, its own
-// netns set up by CNI run by us, with our resolv.conf and hosts; or the host network),
+// netns set up by CNI run by us, with our resolv.conf; or the host network),
 // app containers join its network/IPC (and PID with sharePid), pod metadata lives in labels
 // so a restarted kubelet can rebuild its state, and container output is copied into the
 // kubelet's CRI-format log files.
@@ -270,12 +270,12 @@ export class DockerRuntime implements ContainerRuntime {
     return join(this.stateDir, 'sandboxes', `${id}.json`);
   }
 
-  /** The pod's /etc/resolv.conf and /etc/hosts (mounted into its app containers). */
-  private nameFile(id: string, name: 'resolv.conf' | 'hosts'): string {
-    return join(this.stateDir, 'sandboxes', `${id}.${name}`);
+  /** The pod's /etc/resolv.conf (mounted into its app containers). */
+  private resolvFile(id: string): string {
+    return join(this.stateDir, 'sandboxes', `${id}.resolv.conf`);
   }
 
-  private async writeNameFiles(id: string, config: PodSandboxConfig, ip: string): Promise<void> {
+  private async writeResolvConf(id: string, config: PodSandboxConfig): Promise<void> {
     let resolv: string;
     const dns = config.dnsConfig;
     if (dns) {
@@ -287,13 +287,8 @@ export class DockerRuntime implements ContainerRuntime {
       const host = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
       resolv = host.split('\n').filter((l) => l.trim() && !/^\s*nameserver\s+(127\.|::1)/.test(l)).map((l) => `${l}\n`).join('');
     }
-    const hosts =
-      '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' +
-      'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n' +
-      (ip ? `${ip}\t${config.hostname}\n` : '');
     await mkdir(join(this.stateDir, 'sandboxes'), { recursive: true });
-    await writeFile(this.nameFile(id, 'resolv.conf'), resolv);
-    await writeFile(this.nameFile(id, 'hosts'), hosts);
+    await writeFile(this.resolvFile(id), resolv);
   }
 
   private async readState(id: string): Promise<SandboxNetState | undefined> {
@@ -351,8 +346,8 @@ export class DockerRuntime implements ContainerRuntime {
         // The pod's network namespace is runc's (a new one, as for `none`) and CNI's, not
         // Docker's: with networking disabled dockerd sets up no libnetwork sandbox for it,
         // whose hook re-executes dockerd inside runc's start (measured: the sandbox from 818
-        // to ~480 ms). Docker then writes no resolv.conf and hosts either: this runtime
-        // writes them, as dockershim did, and mounts them into the app containers.
+        // to ~480 ms). Docker then writes no resolv.conf either: this runtime writes it, as
+        // dockershim did, and mounts it into the app containers (/etc/hosts is the kubelet's).
         NetworkDisabled: !config.hostNetwork,
         Labels: labels,
         HostConfig: hostConfig,
@@ -378,7 +373,7 @@ export class DockerRuntime implements ContainerRuntime {
           cacheDir: this.cniCacheDir,
         });
         net.ip = podIPFromResult(res);
-        await this.writeNameFiles(id, config, net.ip);
+        await this.writeResolvConf(id, config);
       } catch (err) {
         await container.remove({ force: true }).catch(() => {});
         throw new RuntimeError('Unknown', `sandbox network: ${(err as Error).message}`);
@@ -447,8 +442,7 @@ export class DockerRuntime implements ContainerRuntime {
       if ((err as { statusCode?: number }).statusCode !== 404) throw mapDockerError(err, 'remove sandbox');
     }
     await rm(this.statePath(info.Id), { force: true });
-    await rm(this.nameFile(info.Id, 'resolv.conf'), { force: true });
-    await rm(this.nameFile(info.Id, 'hosts'), { force: true });
+    await rm(this.resolvFile(info.Id), { force: true });
   }
 
   async podSandboxStatus(id: string): Promise<SandboxStatus> {
@@ -532,14 +526,11 @@ export class DockerRuntime implements ContainerRuntime {
       // json-file is what the logs API reads back; rotation is the CRI file's job.
       LogConfig: { Type: 'json-file', Config: {} },
     };
-    // The sandbox's resolv.conf and hosts (written by runPodSandbox for pods with their own
-    // network namespace), unless the pod mounts its own.
-    for (const name of ['resolv.conf', 'hosts'] as const) {
-      const target = `/etc/${name}`;
-      const source = this.nameFile(sid, name);
-      if (!config.mounts.some((m) => m.containerPath === target) && (await stat(source).catch(() => undefined)))
-        hostConfig.Mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: false });
-    }
+    // The sandbox's resolv.conf (written by runPodSandbox for pods with their own network
+    // namespace), unless the pod mounts its own.
+    const resolv = this.resolvFile(sid);
+    if (!config.mounts.some((m) => m.containerPath === '/etc/resolv.conf') && (await stat(resolv).catch(() => undefined)))
+      hostConfig.Mounts.push({ Type: 'bind', Source: resolv, Target: '/etc/resolv.conf', ReadOnly: false });
     if (sec.privileged) {
       const priv = await privilegedHostConfig();
       Object.assign(hostConfig, priv, { CapDrop: undefined });
