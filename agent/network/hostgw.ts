@@ -88,10 +88,11 @@ export class HostGw {
       await this.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
       if (this.clusterCIDR) {
         await this.ipt.restore(renderHostGwRules(this.clusterCIDR));
-        // Appended, as flannel does: kube-proxy's jumps (inserted at the top) must come first.
+        // Last, as flannel appends: kube-proxy's jumps (inserted at the top) must come first.
         // Accepting pod traffic ahead of them skips the REJECT of Services without endpoints,
         // and such a SYN leaves un-NATed with a conntrack entry that outlives the endpoints'
-        // arrival (a redis replica then waits out its 60 s connect timeout).
+        // arrival (a redis replica then waits out its 60 s connect timeout). A copy left
+        // above them (by an older agent) is moved down.
         for (const [t, c, a] of JUMPS) await this.ipt.ensureJump(t, c, a, 'last');
       }
       this.rulesDone = true;

@@ -9,8 +9,9 @@ export interface Iptables {
   /** `iptables-restore --noflush` with `text` on stdin: atomic per table. */
   restore(text: string): Promise<void>;
   /**
-   * Makes sure `chain` (a builtin) has rule `args` (match…, -j target), inserted at the top
-   * (kube-proxy's jumps: they must see new flows first) or appended with `'last'`.
+   * Makes sure `chain` (a builtin) has rule `args` (match…, -j target): inserted at the top
+   * when missing (kube-proxy's jumps: they must see new flows first), or with `'last'` as
+   * the chain's last rule (moved there when an older copy sits above other rules).
    */
   ensureJump(table: Table, chain: string, args: string[], at?: 'first' | 'last'): Promise<void>;
   /** The jumps (builtin chain, rule) that are not in place, found by listing only those chains. */
@@ -41,9 +42,19 @@ export class IptablesCmd implements Iptables {
   }
 
   async ensureJump(table: Table, chain: string, args: string[], at: 'first' | 'last' = 'first'): Promise<void> {
+    if (at === 'last') {
+      const listed = await this.run('iptables', ['-w', '5', '-t', table, '-S', chain]);
+      const rules = listed.exitCode === 0 ? listed.stdout.split('\n').filter((l) => l.startsWith('-A ')) : [];
+      const rule = `-A ${chain} ${args.map(quoteArg).join(' ')}`;
+      if (rules.at(-1) === rule) return;
+      // the new copy first, then the old one goes (-D removes the first match): never none
+      await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-A', chain, ...args]);
+      if (rules.includes(rule)) await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-D', chain, ...args]);
+      return;
+    }
     const c = await this.run('iptables', ['-w', '5', '-t', table, '-C', chain, ...args]);
     if (c.exitCode === 0) return;
-    await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, at === 'first' ? '-I' : '-A', chain, ...args]);
+    await mustRun(this.run, 'iptables', ['-w', '5', '-t', table, '-I', chain, ...args]);
   }
 
   /**
@@ -229,9 +240,13 @@ export class FakeIptables implements Iptables {
     validateRule(args, table, t, (m) => {
       throw new FakeIptablesError(m);
     });
-    if (c.rules.some((r) => r.join('\0') === args.join('\0'))) return;
-    if (at === 'first') c.rules.unshift([...args]);
-    else c.rules.push([...args]);
+    const i = c.rules.findIndex((r) => r.join('\0') === args.join('\0'));
+    if (at === 'first') {
+      if (i < 0) c.rules.unshift([...args]);
+    } else if (i < 0 || i < c.rules.length - 1) {
+      if (i >= 0) c.rules.splice(i, 1);
+      c.rules.push([...args]);
+    }
   }
 
   async missingJumps(jumps: Array<[Table, string, string[]]>, oneDump = false): Promise<MissingJumps> {

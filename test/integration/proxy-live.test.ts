@@ -274,11 +274,16 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
         }
         const fromNode = await probe(lab, ns['node-2']!, '10.96.0.11', 80, 1, 5000);
         expect(fromNode[0]!.r).toBe('ERR:ECONNREFUSED');
-        // From a pod too, also with host-gw's rules written after kube-proxy's (an agent
-        // restart): pod traffic accepted ahead of the REJECT would leave un-NATed instead.
+        // From a pod too, also when an older agent had put host-gw's accept on top and a new
+        // one restarts: pod traffic accepted ahead of the REJECT would leave un-NATed instead.
+        const jump = ['FORWARD', '-m', 'comment', '--comment', 'k8ts pod network forwarding', '-j', 'K8TS-FORWARD'];
         for (const n of NODES) {
-          await cleanupHostGw(lab.runner(ns[n.name]!));
+          await lab.exec(ns[n.name]!, 'iptables', ['-D', ...jump]);
+          await lab.exec(ns[n.name]!, 'iptables', ['-I', ...jump]);
           await new HostGw(n.name, CIDR, lab.runner(ns[n.name]!)).sync(nodeObjs);
+          const rules = (await lab.exec(ns[n.name]!, 'iptables', ['-S', 'FORWARD'])).trim().split('\n');
+          expect(rules.at(-1), n.name).toContain('-j K8TS-FORWARD');
+          expect(rules.filter((r) => r.includes('K8TS-FORWARD')), n.name).toHaveLength(1);
         }
         const fromPod = await probe(lab, ns['pod-1b']!, '10.96.0.11', 80, 1, 5000);
         expect(fromPod[0]!.r).toBe('ERR:ECONNREFUSED');

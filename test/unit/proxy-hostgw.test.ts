@@ -52,4 +52,23 @@ describe('host-gw', () => {
     expect(calls).toContain('iptables -w 5 -t filter -A FORWARD -m comment --comment k8ts pod network forwarding -j K8TS-FORWARD');
     expect(calls.filter((c) => / -I (FORWARD|POSTROUTING) /.test(c))).toEqual([]);
   });
+
+  it('moves its FORWARD jump below kube-proxy\'s when an older agent left it on top; leaves a last one alone', async () => {
+    const fwd = '-A FORWARD -m comment --comment "k8ts pod network forwarding" -j K8TS-FORWARD';
+    const post = '-A POSTROUTING -m comment --comment "k8ts pod network masquerade" -j K8TS-POSTROUTING';
+    const listing: Record<string, string> = {
+      FORWARD: `-P FORWARD ACCEPT\n${fwd}\n-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n`,
+      POSTROUTING: `-P POSTROUTING ACCEPT\n-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING\n${post}\n`,
+    };
+    const calls: string[] = [];
+    const run: Runner = async (cmd, args) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      return { stdout: cmd === 'iptables' && args.includes('-S') ? (listing[args.at(-1)!] ?? '') : '', stderr: '', exitCode: 0 };
+    };
+    await new HostGw('node-1', '10.244.0.0/16', run).sync([]);
+    expect(calls.filter((c) => /^iptables .* -[AD] (FORWARD|POSTROUTING) /.test(c))).toEqual([
+      'iptables -w 5 -t filter -A FORWARD -m comment --comment k8ts pod network forwarding -j K8TS-FORWARD',
+      'iptables -w 5 -t filter -D FORWARD -m comment --comment k8ts pod network forwarding -j K8TS-FORWARD',
+    ]);
+  });
 });
