@@ -8,13 +8,18 @@ import path from 'node:path';
 import type { Container, Pod } from './types.js';
 import type { Mount } from '../runtime/types.js';
 
+/** The pod's hostname, as its sandbox gets it: spec.hostname or its name, cut to a DNS label. */
+export function podHostname(pod: Pod): string {
+  return (pod.spec.hostname ?? pod.metadata.name ?? '').slice(0, 63).replace(/[.-]+$/, '');
+}
+
 /** The hosts file content. `nodeHosts`: the node's /etc/hosts, used for hostNetwork pods. Pure. */
 export function etcHostsContent(pod: Pod, ip: string, clusterDomain: string, nodeHosts: string): string {
   let out: string;
   if (pod.spec.hostNetwork) {
     out = '# Kubernetes-managed hosts file (host network).\n' + nodeHosts + (nodeHosts && !nodeHosts.endsWith('\n') ? '\n' : '');
   } else {
-    const hostname = (pod.spec.hostname ?? pod.metadata.name ?? '').slice(0, 63).replace(/[.-]+$/, '');
+    const hostname = podHostname(pod);
     out =
       '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' +
       'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';

@@ -11,7 +11,7 @@ import { attemptOf, computePodActions, findContainerStatus, type RuntimePodStatu
 import { Backoff } from './backoff.js';
 import { ApiError, type KubeClient } from './client.js';
 import { buildEnv, EnvError, expandCommand } from './env.js';
-import { etcHostsMount } from './etchosts.js';
+import { etcHostsMount, podHostname } from './etchosts.js';
 import { EventRecorder, podRef, type EventType } from './events.js';
 import { appendNodeEvent } from './journal.js';
 import {
@@ -548,7 +548,7 @@ export class Kubelet {
       namespace: ns,
       uid,
       attempt,
-      hostname: (pod.spec.hostname ?? name).slice(0, 63).replace(/[.-]+$/, ''),
+      hostname: podHostname(pod),
       logDirectory: path.join(this.opts.logDir, `${ns}_${name}_${uid}`),
       labels: sandboxLabels(pod),
       annotations: { ...(pod.metadata.annotations ?? {}) },

@@ -14,7 +14,6 @@ export interface Iptables {
    * the chain's last rule (moved there when an older copy sits above other rules).
    */
   ensureJump(table: Table, chain: string, args: string[], at?: 'first' | 'last'): Promise<void>;
-  /** The jumps (builtin chain, rule) that are not in place, found by listing only those chains. */
   /**
    * The jumps not in place. With `oneDump` everything is read with one iptables-save, and
    * the nat table's chain names come back too (what a restarted proxy finds in the kernel).
