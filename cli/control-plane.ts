@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { setLogLevel, logger } from '../api/log.js';
+import { durationFlag, flag, formatPortRange, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -9,15 +10,15 @@ export function register(program: Command): void {
     .requiredOption('--data-dir <dir>', 'state directory (PKI, embedded store, tokens)')
     .option('--etcd-servers <urls>', 'comma-separated etcd URLs (default: embedded SQLite store in the data dir)')
     .option('--etcd-prefix <prefix>', 'prefix of every key in etcd (store keys /registry/... go below it)', '/k8ts')
-    .option('--bind-address <ip>', 'address to listen on', '0.0.0.0')
-    .option('--advertise-address <ip>', 'address other nodes reach the apiserver at', '127.0.0.1')
-    .option('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443')
-    .option('--service-cluster-ip-range <cidr>', 'ClusterIP range', '10.96.0.0/12')
-    .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
+    .addOption(flag('--bind-address <ip>', 'address to listen on', parseIPFlag, '0.0.0.0'))
+    .addOption(flag('--advertise-address <ip>', 'address other nodes reach the apiserver at', parseIPFlag, '127.0.0.1'))
+    .addOption(portFlag('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443', true))
+    .addOption(flag('--service-cluster-ip-range <cidr>', 'ClusterIP range', parseCIDRFlag, '10.96.0.0/12'))
+    .addOption(flag('--service-node-port-range <range>', 'NodePort range', (v) => formatPortRange(parsePortRange(v)), '30000-32767'))
     .option('--tls-san <names>', 'extra serving certificate SANs (comma-separated)', '')
-    .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
-    .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
-    .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
+    .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', parseCIDRFlag, '10.244.0.0/16'))
+    .addOption(durationFlag('--node-monitor-grace-period <duration>', 'a node whose Lease is older than this goes Ready=Unknown', '40s'))
+    .addOption(durationFlag('--pod-eviction-timeout <duration>', 'default NoExecute toleration of pods on unreachable nodes', '5m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
@@ -48,8 +49,8 @@ export function register(program: Command): void {
             kubeConfig: await adminKubeConfig(cp.adminKubeconfig),
             leaderElect: true,
             clusterCIDR: o.clusterCidr,
-            nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
-            podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+            nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,
+            podEvictionTimeoutMs: o.podEvictionTimeout,
           });
         });
       }
@@ -59,7 +60,7 @@ export function register(program: Command): void {
         etcdPrefix: o.etcdPrefix || undefined,
         bindAddress: o.bindAddress,
         advertiseAddress: o.advertiseAddress,
-        securePort: Number(o.securePort),
+        securePort: o.securePort,
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
