@@ -103,7 +103,7 @@ export class SchedulerCache implements ClusterSnapshot {
     ni.nonZeroRequested.memory += info.nonZero.memory;
     if (info.requiredAntiAffinity.length) ni.podsWithRequiredAntiAffinity++;
     for (const p of info.hostPorts) ni.usedPorts.push(p);
-    if (info.ownerUID) ni.ownerCounts.set(info.ownerUID, (ni.ownerCounts.get(info.ownerUID) ?? 0) + 1);
+    if (info.ownerUID && !info.terminating) ni.ownerCounts.set(info.ownerUID, (ni.ownerCounts.get(info.ownerUID) ?? 0) + 1);
     ni.generation++;
   }
 
@@ -120,7 +120,7 @@ export class SchedulerCache implements ClusterSnapshot {
       const drop = new Set<HostPort>(info.hostPorts);
       ni.usedPorts = ni.usedPorts.filter((p) => !drop.has(p));
     }
-    if (info.ownerUID) {
+    if (info.ownerUID && !info.terminating) {
       const c = (ni.ownerCounts.get(info.ownerUID) ?? 1) - 1;
       if (c <= 0) ni.ownerCounts.delete(info.ownerUID);
       else ni.ownerCounts.set(info.ownerUID, c);

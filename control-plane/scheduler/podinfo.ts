@@ -80,5 +80,6 @@ export function makePodInfo(pod: V1Pod): PodInfo {
     tolerations: pod.spec?.tolerations ?? [],
     requiredAntiAffinity: affinityTerms(pod, pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution),
     ownerUID: owner?.uid,
+    terminating: !!pod.metadata?.deletionTimestamp,
   };
 }
