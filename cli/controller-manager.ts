@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { logger, setLogLevel } from '../api/log.js';
 import { boolFlag, durationFlag, flag, intFlag, parseCIDRFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
@@ -14,6 +15,7 @@ export function register(program: Command): void {
     .addOption(durationFlag('--node-monitor-grace-period <duration>', 'lease age after which a node is unreachable', '40s'))
     .addOption(durationFlag('--pod-eviction-timeout <duration>', 'eviction delay for pods on unreachable nodes (caps tolerationSeconds when given)'))
     .addOption(intFlag('--terminated-pod-gc-threshold <n>', 'finished pods kept before the oldest are deleted (0 or less: never)', '12500'))
+    .option('--root-ca-file <file>', 'CA published as kube-root-ca.crt in every namespace (default: the kubeconfig\'s CA)')
     .option('--controllers <list>', 'comma-separated subset to run (default all)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
@@ -37,6 +39,7 @@ export function register(program: Command): void {
         nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,
         podEvictionTimeoutMs: o.podEvictionTimeout,
         terminatedPodGCThreshold: o.terminatedPodGcThreshold,
+        rootCA: o.rootCaFile ? readFileSync(o.rootCaFile, 'utf8') : undefined,
         controllers: controllers as never,
       });
       exitOnSignal(logger('controller-manager'), () => m.stop());

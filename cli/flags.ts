@@ -51,9 +51,20 @@ export function parseGoDuration(orig: string): bigint {
     s = s.slice(unitLen);
     const unit = NS_PER_UNIT[unitName];
     if (unit === undefined) throw new Error(`time: unknown unit ${JSON.stringify(unitName)} in duration ${JSON.stringify(orig)}`);
-    // Exact: digits beyond nanosecond precision are dropped, as Go's float step drops them.
     let v = BigInt(whole || '0') * unit;
-    if (frac) v += (BigInt(frac) * unit) / 10n ** BigInt(frac.length);
+    if (v > MAX_DURATION_NS + 1n) throw invalid();
+    if (frac) {
+      // Go's leadingFraction keeps the digits that fit in an int64 and scales in float64
+      let f = 0n;
+      let scale = 1;
+      for (const c of frac) {
+        const next = f * 10n + BigInt(c);
+        if (next > MAX_DURATION_NS) break;
+        f = next;
+        scale *= 10;
+      }
+      v += BigInt(Math.floor(Number(f) * (Number(unit) / scale)));
+    }
     total += v;
     if (total > MAX_DURATION_NS + (neg ? 1n : 0n)) throw invalid();
   }

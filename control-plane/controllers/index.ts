@@ -2,6 +2,7 @@
 // this instance holds the kube-system/kube-controller-manager Lease (or at once without
 // leader election).
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { logger } from '../../api/log.js';
 import { makeClients } from './base/clients.js';
 import type { Controller, ControllerContext } from './base/controller.js';
@@ -10,12 +11,14 @@ import { runWhileLeader } from './base/leader.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
+import { EndpointSliceMirroringController } from './endpointslicemirroring.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NodeIpamController } from './ipam.js';
 import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
+import { RootCACertPublisher } from './rootcacertpublisher.js';
 
 export const ALL_CONTROLLERS = [
   'replicationcontroller',
@@ -23,11 +26,13 @@ export const ALL_CONTROLLERS = [
   'deployment',
   'daemonset',
   'endpoints',
+  'endpointslicemirroring',
   'nodelifecycle',
   'nodeipam',
   'namespace',
   'garbagecollector',
   'podgc',
+  'root-ca-cert-publisher',
 ] as const;
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
@@ -47,6 +52,8 @@ export interface ControllerManagerOptions {
   podEvictionTimeoutMs?: number;
   terminatedPodGCThreshold?: number;
   podGCPeriodMs?: number;
+  /** PEM published as kube-root-ca.crt in every namespace (upstream --root-ca-file); default: the kubeconfig's CA */
+  rootCA?: string;
   /** subset of ALL_CONTROLLERS to run (default: all) */
   controllers?: ControllerName[];
 }
@@ -75,6 +82,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('deployment')) controllers.push(new DeploymentController(ctx));
   if (want.has('daemonset')) controllers.push(new DaemonSetController(ctx));
   if (want.has('endpoints')) controllers.push(new EndpointsController(ctx));
+  if (want.has('endpointslicemirroring')) controllers.push(new EndpointSliceMirroringController(ctx));
   if (want.has('nodelifecycle')) {
     controllers.push(
       new NodeLifecycleController(ctx, {
@@ -87,6 +95,11 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('nodeipam') && o.clusterCIDR) controllers.push(new NodeIpamController(ctx, o.clusterCIDR, o.nodeCIDRMaskSize ?? 24));
   if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
   if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
+  if (want.has('root-ca-cert-publisher')) {
+    const rootCA = o.rootCA ?? kubeconfigCA(o.kubeConfig);
+    if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
+    else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
+  }
   let podgc: PodGCController | undefined;
   if (want.has('podgc')) {
     podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });
@@ -100,6 +113,14 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   for (const c of controllers) c.run();
   podgc?.run();
   return { informers, controllers, podgc };
+}
+
+/** The CA the kubeconfig trusts for its apiserver, as upstream's controller manager falls back to. */
+function kubeconfigCA(kc: KubeConfig): string | undefined {
+  const c = kc.getCurrentCluster();
+  if (c?.caData) return Buffer.from(c.caData, 'base64').toString('utf8');
+  if (c?.caFile) return readFileSync(c.caFile, 'utf8');
+  return undefined;
 }
 
 async function stopControllers(r: Running): Promise<void> {
