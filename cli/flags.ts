@@ -71,11 +71,6 @@ export function parseGoDuration(orig: string): bigint {
   return neg ? -total : total;
 }
 
-/** Milliseconds of a Go duration string. */
-export function durationMs(s: string): number {
-  return Number(parseGoDuration(s)) / 1e6;
-}
-
 /** A non-negative Go duration in milliseconds (every duration flag k8ts has). */
 export function parseDurationFlag(v: string): number {
   let ns: bigint;
