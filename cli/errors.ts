@@ -32,6 +32,22 @@ const PORT_FLAG: Record<string, string> = {
   proxy: '--metrics-port',
 };
 
+/** Where the command finds the server it failed to reach. */
+const SERVER_FLAG: Record<string, string> = {
+  agent: '--server',
+  proxy: 'the server in --kubeconfig',
+  scheduler: 'the server in --kubeconfig',
+  'controller-manager': 'the server in --kubeconfig',
+};
+
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  ECONNRESET: 'connection reset',
+};
+
 /** Maps a known startup failure to a CliError; undefined for anything else. */
 export function explain(err: unknown, command?: string): CliError | undefined {
   if (err instanceof CliError) return err;
@@ -58,6 +74,16 @@ export function explain(err: unknown, command?: string): CliError | undefined {
       `permission denied: ${String(e.syscall ?? 'access')}${target}`,
       `run k8ts as root (sudo), or point --data-dir at a directory you own`,
     );
+  }
+  if (typeof e.code === 'string' && e.code in UNREACHABLE && e.syscall === 'connect' && typeof e.port === 'number') {
+    const serverFlag = command ? SERVER_FLAG[command] : undefined;
+    return new CliError(
+      `cannot reach ${where} (${UNREACHABLE[e.code]})`,
+      `start the control plane there${serverFlag ? `, or fix ${serverFlag}` : ', or fix the address'}`,
+    );
+  }
+  if (e.code === 'ENOTFOUND' && typeof (e as { hostname?: unknown }).hostname === 'string') {
+    return new CliError(`cannot resolve ${(e as { hostname: string }).hostname}`, 'check the server name, or use its IP address');
   }
   if (e.name === 'StoreError' && e.code === 'Unavailable') {
     const msg = String(e.message ?? '').replace(/^etcd unavailable: /, '').split('\n')[0]!.trim();

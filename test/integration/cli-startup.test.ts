@@ -188,6 +188,25 @@ describe('a common startup mistake is one line saying what to do, and exit 1', (
     );
   });
 
+  it('the control plane is not where --server says', async () => {
+    if (!isRoot) {
+      console.log('skipped: the agent checks for root first and this run is not root');
+      return;
+    }
+    // a runtime socket that accepts, so the agent gets as far as its first call to the apiserver
+    const sock = join(tmp, 'runtime.sock');
+    const runtime: Server = createServer((c) => c.destroy());
+    await new Promise<void>((r) => runtime.listen(sock, () => r()));
+    try {
+      const port = await freePort();
+      const r = await k8ts(['agent', '--server', `https://127.0.0.1:${port}`, '--token', 'abcdef.0123456789abcdef', '--node-ip', '127.0.0.1',
+        '--runtime-endpoint', `unix://${sock}`, '--data-dir', join(tmp, 'agent-noserver')]);
+      expect(oneLine(r, 1)).toBe(`k8ts: cannot reach 127.0.0.1:${port} (connection refused): start the control plane there, or fix --server`);
+    } finally {
+      runtime.close();
+    }
+  });
+
   it('not root (run as nobody)', async () => {
     if (!isRoot) {
       console.log('skipped: runuser needs root to run k8ts as nobody');
