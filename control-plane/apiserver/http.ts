@@ -27,7 +27,9 @@ import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
 import { requestVerb, type ApiServerMetrics } from './metrics.js';
 import { decodeKubernetesProtobuf, ProtobufError } from './protobuf.js';
-import { openapiV3GroupVersion, unknownFields } from './schema.js';
+import { openapiV3GroupVersion } from './schema.js';
+import { checkJsonDepth, checkValueDepth, decodeObject, fieldValidationOf, gvkKey, warningHeaders, type FieldValidation } from './decode.js';
+import { queryBool, queryInt64 } from '../../api/query.js';
 import { serveWatch } from './watch.js';
 import type { ClusterPki } from './pki.js';
 
@@ -224,20 +226,28 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
 }
 
-function parseDoc(text: string, ct: string): unknown {
-  if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
+const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml']);
+
+function parseDoc(buf: Buffer, ct: string): unknown {
+  if (YAML_TYPES.has(ct)) {
+    let doc: unknown;
     try {
-      return YAML!.parse(text);
+      doc = YAML!.parse(buf.toString('utf8'));
     } catch (err) {
       throw new StatusError(badRequest(`error converting YAML to JSON: ${(err as Error).message.split('\n')[0]}`));
     }
+    checkValueDepth(doc);
+    return doc;
   }
+  checkJsonDepth(buf);
   try {
-    return JSON.parse(text);
+    return JSON.parse(buf.toString('utf8'));
   } catch (err) {
     throw new StatusError(badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`));
   }
 }
+
+const BODY_TYPES = 'application/json, application/yaml, application/vnd.kubernetes.protobuf';
 
 function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
   const ct = mediaType(req);
@@ -249,11 +259,11 @@ function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
       throw err;
     }
   }
-  if (ct.includes('protobuf') || ct.includes('cbor')) {
-    throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`));
+  if (ct !== 'application/json' && !YAML_TYPES.has(ct)) {
+    throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${BODY_TYPES}`));
   }
   if (buf.length === 0) throw new StatusError(badRequest('the body of the request is empty'));
-  const doc = parseDoc(buf.toString('utf8'), ct);
+  const doc = parseDoc(buf, ct);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StatusError(badRequest("couldn't get version/kind; json parse error: the body is not a JSON object"));
   return doc as KObject;
 }
@@ -274,27 +284,25 @@ function dryRunOf(q: URLSearchParams): boolean {
   return true;
 }
 
-function intParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new StatusError(badRequest(`invalid value for ${name}: ${v}`));
-  return n;
+/** Warnings collected while serving one request, sent as Warning headers with the response. */
+function addWarnings(res: ServerResponse, texts: string[]): void {
+  if (!texts.length || res.headersSent) return;
+  const prev = res.getHeader('Warning');
+  const have = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
+  res.setHeader('Warning', [...have, ...warningHeaders(texts)]);
 }
 
-function truthy(v: string | null): boolean {
-  return v === 'true' || v === '1';
+/** `Pod in version "v1" cannot be handled as a Pod: `, the prefix of upstream's decode errors. */
+function decodePrefix(kind: string, version: string): string {
+  return `${kind} in version ${JSON.stringify(version)} cannot be handled as a ${kind}: `;
 }
 
-/** Field validation per the fieldValidation query parameter: Strict fails, Warn adds Warning headers. */
-async function fieldValidation(def: ResourceDef, obj: KObject, q: URLSearchParams, res: ServerResponse, prefix: string): Promise<void> {
-  const mode = q.get('fieldValidation') ?? 'Ignore';
-  if (mode !== 'Strict' && mode !== 'Warn') return;
-  const unknown = await unknownFields(def, obj);
-  if (!unknown.length) return;
-  const list = unknown.map((f) => `unknown field ${JSON.stringify(f)}`);
-  if (mode === 'Strict') throw new StatusError(badRequest(`${prefix}strict decoding error: ${list.join(', ')}`));
-  res.setHeader('Warning', list.map((l) => `299 - ${JSON.stringify(l)}`));
+/**
+ * Decodes a body into `kind` (see decode.ts) and sends its warnings. Strict errors name the
+ * kind on create and update (`strictPrefix`), not on patch, as upstream.
+ */
+function decodeBody(res: ServerResponse, obj: KObject, group: string, version: string, kind: string, mode: FieldValidation, strictPrefix = ''): void {
+  addWarnings(res, decodeObject(obj, { gvk: gvkKey(group, version, kind), mode, prefix: decodePrefix(kind, version), strictPrefix }));
 }
 
 export function createHandler(ctx: HandlerContext) {
@@ -456,7 +464,7 @@ export function createHandler(ctx: HandlerContext) {
       writeStatus(res, NOT_FOUND);
       return;
     }
-    const watch = r.legacyWatch || truthy(q.get('watch'));
+    const watch = r.legacyWatch || queryBool(q, 'watch');
     let verb: string;
     switch (method) {
       case 'GET':
@@ -498,9 +506,9 @@ export function createHandler(ctx: HandlerContext) {
             namespace: ns,
             selectors,
             resourceVersion: q.get('resourceVersion') ?? undefined,
-            timeoutSeconds: intParam(q, 'timeoutSeconds'),
-            allowBookmarks: truthy(q.get('allowWatchBookmarks')),
-            sendInitialEvents: truthy(q.get('sendInitialEvents')),
+            timeoutSeconds: queryInt64(q, 'timeoutSeconds'),
+            allowBookmarks: queryBool(q, 'allowWatchBookmarks'),
+            sendInitialEvents: queryBool(q, 'sendInitialEvents'),
             table: table ? (obj, first) => tableOf(def, [obj], table.includeObject, { resourceVersion: obj.metadata?.resourceVersion }, first) : undefined,
           });
           return;
@@ -508,7 +516,7 @@ export function createHandler(ctx: HandlerContext) {
         const out = await core.list(def, {
           namespace: ns,
           selectors,
-          limit: intParam(q, 'limit'),
+          limit: queryInt64(q, 'limit'),
           continueToken: q.get('continue') ?? undefined,
           resourceVersion: q.get('resourceVersion') ?? undefined,
           resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
@@ -548,6 +556,7 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'binding' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
+        decodeBody(res, body, '', 'v1', 'Binding', fieldValidationOf(q, 'CreateOptions'));
         await core.bind(def, ns!, name!, body);
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -555,6 +564,7 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'eviction' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
+        decodeBody(res, body, 'policy', 'v1', 'Eviction', fieldValidationOf(q, 'CreateOptions'));
         await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -568,7 +578,7 @@ export function createHandler(ctx: HandlerContext) {
       attrs.name = body.metadata?.name;
       attrs.object = body;
       await checkAuthz(user, attrs);
-      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(q, 'CreateOptions'), decodePrefix(def.kind, def.version));
       const created = await core.create(def, ns, body, { dryRun });
       writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
@@ -581,14 +591,16 @@ export function createHandler(ctx: HandlerContext) {
       }
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, attrs);
+      const mode = fieldValidationOf(q, 'UpdateOptions');
       if (sub === 'scale') {
         checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
+        decodeBody(res, body, 'autoscaling', 'v1', 'Scale', mode, decodePrefix('Scale', 'v1'));
         const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       checkTypeMeta(def, body);
-      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      decodeBody(res, body, def.group, def.version, def.kind, mode, decodePrefix(def.kind, def.version));
       const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
       writeBody(res, 200, updated, neg.yaml);
       return;
@@ -622,7 +634,9 @@ export function createHandler(ctx: HandlerContext) {
         );
         return;
       }
-      const raw = (await readBody(req)).toString('utf8');
+      const rawBuf = await readBody(req);
+      checkJsonDepth(rawBuf);
+      const raw = rawBuf.toString('utf8');
       let patch: unknown;
       try {
         patch = JSON.parse(raw);
@@ -630,30 +644,39 @@ export function createHandler(ctx: HandlerContext) {
         throw new StatusError(badRequest(`error decoding patch: ${(err as Error).message}`));
       }
       await checkAuthz(user, attrs);
+      const mode = fieldValidationOf(q, 'PatchOptions');
+      // A patch is decoded each time it is applied (conflicts retry): the last attempt's warnings count.
+      let warnings: string[] = [];
       if (sub === 'scale') {
         const scale = await core.updateScale(
           def,
           ns,
           name,
           (s) => {
+            let out: KObject;
             try {
-              return applyPatch(ct, s, patch, 'Scale');
+              out = applyPatch(ct, s, patch, 'Scale');
             } catch (err) {
               if (err instanceof PatchError) throw new StatusError(badRequest(err.message));
               throw err;
             }
+            if (typeof out !== 'object' || out === null || Array.isArray(out)) throw new StatusError(badRequest('the patched object must be a JSON object'));
+            warnings = decodeObject(out, { gvk: 'autoscaling/v1/Scale', mode, prefix: decodePrefix('Scale', 'v1') });
+            return out;
           },
           { dryRun },
         );
+        addWarnings(res, warnings);
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
-      if (q.get('fieldValidation') === 'Strict' || q.get('fieldValidation') === 'Warn') {
-        // Unknown fields are judged on the patched object, below, via a dry pass.
-        const probe = await core.patch(def, ns, name, ct, patch, raw, { dryRun: true, subresource: sub });
-        await fieldValidation(def, probe, q, res, '');
-      }
-      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub });
+      // Unknown fields are judged on the patched object, as upstream decodes it.
+      const gvk = gvkKey(def.group, def.version, def.kind);
+      const decode = (obj: KObject) => {
+        warnings = decodeObject(obj, { gvk, mode, prefix: decodePrefix(def.kind, def.version) });
+      };
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode });
+      addWarnings(res, warnings);
       writeBody(res, 200, patched, neg.yaml);
       return;
     }
@@ -661,8 +684,9 @@ export function createHandler(ctx: HandlerContext) {
     // DELETE
     const buf = await readBody(req);
     const body = buf.length ? parseObjectBody(buf, req) : {};
-    const opts = { ...deleteOptsFrom(body, q), dryRun };
     await checkAuthz(user, attrs);
+    decodeBody(res, body, 'meta', 'v1', 'DeleteOptions', 'Ignore');
+    const opts = { ...deleteOptsFrom(body, q), dryRun };
     if (verb === 'deletecollection') {
       const fs = q.get('fieldSelector');
       const selectors = parseSelectors(def, q.get('labelSelector'), fs);
@@ -670,8 +694,16 @@ export function createHandler(ctx: HandlerContext) {
       writeBody(res, 200, { kind: def.listKind, apiVersion: gv, metadata: {}, items }, neg.yaml);
       return;
     }
-    const deleted = await core.delete(def, ns, name!, opts);
-    writeBody(res, 200, deleted, neg.yaml);
+    const { object, gone } = await core.delete(def, ns, name!, opts);
+    if (gone && !def.returnDeletedObject) {
+      // upstream's finalizeDelete: a Success Status without a code, naming the resource.
+      const md = object.metadata ?? {};
+      const details = { name: md.name, ...(def.group ? { group: def.group } : {}), kind: def.plural, uid: md.uid };
+      writeBody(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }, neg.yaml);
+      return;
+    }
+    // Upstream answers 202 when a delete that asked not to orphan did not finish at once.
+    writeBody(res, !gone && opts.orphanDependents === false ? 202 : 200, object, neg.yaml);
   }
 
   async function proxyToKubelet(
@@ -722,8 +754,8 @@ export function createHandler(ctx: HandlerContext) {
     const t0 = performance.now();
     const resource = route?.plural ?? '';
     const subresource = route?.subresource ?? '';
-    const verb = requestVerb(req.method ?? 'GET', route?.name !== undefined, !!route && (route.legacyWatch || truthy(q.get('watch'))));
-    const longRunning = verb === 'WATCH' || truthy(q.get('follow'));
+    const verb = requestVerb(req.method ?? 'GET', route?.name !== undefined, !!route && (route.legacyWatch || queryBool(q, 'watch')));
+    const longRunning = verb === 'WATCH' || queryBool(q, 'follow');
     if (longRunning) ctx.metrics.longRunning.inc({ verb, resource });
     res.once('close', () => {
       const labels = { verb, resource, subresource, code: String(res.statusCode) };
@@ -818,10 +850,10 @@ export function createHandler(ctx: HandlerContext) {
 
 function deleteOptsFrom(body: KObject, q: URLSearchParams): DeleteOpts {
   const o: DeleteOpts = {};
-  const grace = body.gracePeriodSeconds ?? intParam(q, 'gracePeriodSeconds');
+  const grace = body.gracePeriodSeconds ?? queryInt64(q, 'gracePeriodSeconds');
   if (grace !== undefined && grace !== null) o.gracePeriodSeconds = Number(grace);
   const pp = body.propagationPolicy ?? q.get('propagationPolicy') ?? undefined;
-  const orphan = body.orphanDependents ?? (q.get('orphanDependents') !== null ? truthy(q.get('orphanDependents')) : undefined);
+  const orphan = body.orphanDependents ?? (q.has('orphanDependents') ? queryBool(q, 'orphanDependents') : undefined);
   if (pp) {
     if (!['Orphan', 'Background', 'Foreground'].includes(pp)) {
       throw new StatusError(
@@ -830,6 +862,12 @@ function deleteOptsFrom(body: KObject, q: URLSearchParams): DeleteOpts {
     }
     o.propagationPolicy = pp;
   } else if (orphan === true) o.propagationPolicy = 'Orphan';
+  if (pp && typeof orphan === 'boolean') {
+    throw new StatusError(
+      statusError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: ${JSON.stringify(pp)}: orphanDependents and deletionPropagation cannot be both set`),
+    );
+  }
+  if (typeof orphan === 'boolean') o.orphanDependents = orphan;
   if (body.preconditions) o.preconditions = body.preconditions;
   return o;
 }

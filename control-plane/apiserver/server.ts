@@ -12,6 +12,7 @@ import { Authenticator, BOOTSTRAPPERS } from './auth.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
+import { loadDecoder } from './decode.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
@@ -93,6 +94,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
   await loadTokenFile(dataDir, authn);
 
+  await loadDecoder();
   const wantedPort = opts.securePort ?? 6443;
   // The port must be known before the default objects (kubernetes Endpoints) are written.
   const server = https.createServer({

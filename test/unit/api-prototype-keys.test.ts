@@ -53,7 +53,7 @@ describe('patches treat prototype keys as data', () => {
       prototypeIsClean();
       expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
       expect(Object.getPrototypeOf(out.metadata)).toBe(Object.prototype);
-      expect(out.metadata.deletionTimestamp).toBeUndefined();
+      expect(out.metadata!.deletionTimestamp).toBeUndefined();
       expect(out.deletionTimestamp).toBeUndefined();
       expect(Object.keys(out)).toContain('__proto__');
       expect(JSON.parse(JSON.stringify(out)).metadata.labels).toEqual({ a: 'b', ['__proto__']: { x: '1' } });
