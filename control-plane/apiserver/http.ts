@@ -15,7 +15,9 @@ import {
   requestEntityTooLarge,
   statusError,
   statusSuccess,
+  timeout,
   toStatus,
+  tooManyRequests,
   unauthorized,
   type StatusResult,
 } from '../../api/status.js';
@@ -30,6 +32,8 @@ import { decodeKubernetesProtobuf, ProtobufError } from './protobuf.js';
 import { openapiV3GroupVersion } from './schema.js';
 import { checkJsonDepth, checkValueDepth, decodeObject, fieldValidationOf, gvkKey, warningHeaders, type FieldValidation } from './decode.js';
 import { queryBool, queryInt64 } from '../../api/query.js';
+import { guarded } from '../../api/guard.js';
+import { isLongRunning, type InflightLimiter } from './limits.js';
 import { serveWatch } from './watch.js';
 import type { ClusterPki } from './pki.js';
 
@@ -53,6 +57,9 @@ export interface HandlerContext {
   /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
   issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
   metrics: ApiServerMetrics;
+  limiter: InflightLimiter;
+  /** --request-timeout: non-long-running requests get a 504 after this (0 = none). */
+  requestTimeoutMs: number;
 }
 
 interface Route {
@@ -67,6 +74,9 @@ interface Route {
 }
 
 const NOT_FOUND = statusError(404, 'NotFound', 'the server could not find the requested resource');
+
+const UPGRADE_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
+const HTTP_REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' };
 
 function decodeSeg(s: string): string {
   if (!s.includes('%')) return s; // the common case: nothing to decode
@@ -157,7 +167,34 @@ function tableOf(def: ResourceDef, objs: KObject[], includeObject: string, meta:
   return t;
 }
 
+// Go's server waits this long between half-closing a connection and closing it, so a client
+// still sending a body reads the response before it sees a reset (rstAvoidanceDelay).
+const LINGER_MS = 500;
+
+/**
+ * A response sent before the request's body was read (401, 403, 413, 429, 504 ...) ends the
+ * connection: the client may be trickling a body it will never finish.
+ */
+function closeAfterResponse(res: ServerResponse): void {
+  res.setHeader('Connection', 'close');
+  res.once('finish', () => {
+    const sock = res.socket;
+    if (!sock || sock.destroyed) return;
+    sock.end();
+    setTimeout(() => sock.destroy(), LINGER_MS).unref();
+  });
+}
+
+/** Whether the client is still to send (part of) a request body. */
+function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function writeBody(res: ServerResponse, code: number, body: unknown, yaml = false, extraHeaders?: Record<string, string>): void {
+  // One answer per request: a handler still running after its request timed out writes nothing.
+  if (res.headersSent || res.writableEnded) return;
   const text = typeof body === 'string' ? body : yaml ? YAML!.stringify(body) : JSON.stringify(body);
   const headers: Record<string, string | number> = {
     'Content-Type': yaml ? 'application/yaml' : 'application/json',
@@ -165,15 +202,19 @@ function writeBody(res: ServerResponse, code: number, body: unknown, yaml = fals
     'Cache-Control': 'no-cache, private',
     ...extraHeaders,
   };
+  if (bodyPending(res.req)) closeAfterResponse(res);
   res.writeHead(code, headers);
   res.end(text);
 }
 
 function writeStatus(res: ServerResponse, s: StatusResult, yaml = false): void {
+  if (res.writableEnded) return;
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  const retry = s.body.details?.retryAfterSeconds;
+  if (retry && (s.code === 429 || s.code === 503 || s.code === 504)) res.setHeader('Retry-After', String(retry));
   writeBody(res, s.code, s.body, yaml);
 }
 
@@ -749,20 +790,43 @@ export function createHandler(ctx: HandlerContext) {
     return status;
   }
 
-  /** Times a request once its response is sent; watches and streams count as long-running. */
-  function observe(req: IncomingMessage, res: ServerResponse, route: Route | undefined, q: URLSearchParams): void {
+  /**
+   * Times a request once its response is sent. Label values come only from the served
+   * resources and a fixed verb set, never from the URL as sent: requests to made-up paths all
+   * count under resource "", so the label sets (and the process's memory) stay bounded.
+   */
+  function observe(res: ServerResponse, verb: string, def: ResourceDef | undefined, subresource: string, longRunning: boolean): void {
     const t0 = performance.now();
-    const resource = route?.plural ?? '';
-    const subresource = route?.subresource ?? '';
-    const verb = requestVerb(req.method ?? 'GET', route?.name !== undefined, !!route && (route.legacyWatch || queryBool(q, 'watch')));
-    const longRunning = verb === 'WATCH' || queryBool(q, 'follow');
+    const resource = def?.plural ?? '';
     if (longRunning) ctx.metrics.longRunning.inc({ verb, resource });
-    res.once('close', () => {
-      const labels = { verb, resource, subresource, code: String(res.statusCode) };
-      ctx.metrics.requestTotal.inc(labels);
-      if (longRunning) ctx.metrics.longRunning.dec({ verb, resource });
-      else ctx.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
-    });
+    res.once(
+      'close',
+      guarded(
+        () => {
+          const labels = { verb, resource, subresource, code: String(res.statusCode) };
+          ctx.metrics.requestTotal.inc(labels);
+          if (longRunning) ctx.metrics.longRunning.dec({ verb, resource });
+          else ctx.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
+        },
+        (err) => log.error({ err: String(err) }, 'recording request metrics failed'),
+      ),
+    );
+  }
+
+  /** Ends a request that outlived --request-timeout with upstream's 504 (the handler's later writes are dropped). */
+  function startRequestTimer(res: ServerResponse): void {
+    if (!(ctx.requestTimeoutMs > 0)) return;
+    const t = setTimeout(
+      guarded(
+        () => writeStatus(res, timeout('request did not complete within requested timeout - context deadline exceeded')),
+        (err) => {
+          log.error({ err: String(err) }, 'writing a request timeout failed');
+          res.destroy();
+        },
+      ),
+      ctx.requestTimeoutMs,
+    );
+    res.once('close', () => clearTimeout(t));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -790,7 +854,20 @@ export function createHandler(ctx: HandlerContext) {
       }
       const segs = path.split('/').filter(Boolean);
       const route = parseRoute(segs);
-      observe(req, res, route, q);
+      const def = route && core.find(route.group, route.version, route.plural);
+      const subresource = def && route.subresource && def.subresources.includes(route.subresource) ? route.subresource : '';
+      const watch = !!route && (route.legacyWatch || queryBool(q, 'watch'));
+      const longRunning = isLongRunning(watch, route?.subresource);
+      observe(res, requestVerb(req.method ?? 'GET', route?.name !== undefined, watch), def, subresource, longRunning);
+      if (!longRunning) {
+        const release = ctx.limiter.acquire(req.method ?? 'GET', user.groups.includes(MASTERS));
+        if (!release) {
+          writeStatus(res, tooManyRequests());
+          return;
+        }
+        res.once('close', release);
+        startRequestTimer(res);
+      }
       if (path === '/metrics') {
         if (!user.groups.includes(MASTERS)) {
           writeStatus(res, forbiddenPath(user.name, 'get', path));
@@ -813,17 +890,19 @@ export function createHandler(ctx: HandlerContext) {
     } catch (err) {
       const s = toStatus(err);
       if (s.code >= 500) log.error({ err: err instanceof Error ? err.stack : String(err), method: req.method, url }, 'request failed');
-      if (s.code === 413) res.setHeader('Connection', 'close');
       writeStatus(res, s);
     }
   }
 
   /** exec/attach/portforward arrive as connection upgrades (SPDY or WebSocket). */
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // An upgraded socket is ours alone: an 'error' on it with no listener would end the process.
+    socket.on('error', () => socket.destroy());
     const reply = (s: StatusResult) => {
+      if (socket.destroyed || socket.writableEnded) return;
       const body = JSON.stringify(s.body);
       socket.end(
-        `HTTP/1.1 ${s.code} ${s.body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${s.code} ${HTTP_REASONS[s.code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
     try {
@@ -835,7 +914,8 @@ export function createHandler(ctx: HandlerContext) {
       if (!user) return reply(unauthorized());
       const r = parseRoute(path.split('/').filter(Boolean));
       const def = r && core.find(r.group, r.version, r.plural);
-      if (!r || !def || !r.name || !r.subresource || !['exec', 'attach', 'portforward', 'proxy'].includes(r.subresource)) return reply(NOT_FOUND);
+      // Only the streaming subresources this resource serves take an upgrade.
+      if (!r || !def || !r.name || !r.subresource || !UPGRADE_SUBRESOURCES.has(r.subresource) || !def.subresources.includes(r.subresource)) return reply(NOT_FOUND);
       const ns = r.namespace && decodeSeg(r.namespace);
       await checkAuthz(user, { verb: 'create', group: def.group, resource: def.plural, subresource: r.subresource, namespace: ns, name: decodeSeg(r.name) });
       const s = await proxyToKubelet(req, undefined, def, ns, decodeSeg(r.name), r.subresource, r.rest, q, { socket, head });
