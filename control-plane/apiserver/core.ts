@@ -150,6 +150,8 @@ function decodeContinue(s: string): ContinueToken {
   }
 }
 
+const MAX_LIST_LIMIT = 2 ** 31;
+
 function invalidOf(def: ResourceDef, name: string, errs: FieldError[]): StatusError {
   return new StatusError(invalid(def.kind, name, errs, def.group));
 }
@@ -333,7 +335,8 @@ export class ApiCore {
       revision = Number(o.resourceVersion);
       if (!Number.isInteger(revision) || revision <= 0) throw new StatusError(badRequest(`invalid resource version: ${o.resourceVersion}`));
     }
-    const limit = o.limit && o.limit > 0 ? o.limit : undefined;
+    // Any int64 is a valid limit; past what a store could hold it means "everything".
+    const limit = o.limit && o.limit > 0 && o.limit < MAX_LIST_LIMIT ? o.limit : undefined;
     const items: KObject[] = [];
     let lastKey: string | undefined;
     let more = false;
