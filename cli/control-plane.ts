@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { setLogLevel, logger } from '../api/log.js';
-import { durationFlag, flag, formatPortRange, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
+import { durationFlag, flag, formatPortRange, intFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -19,6 +19,9 @@ export function register(program: Command): void {
     .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', parseCIDRFlag, '10.244.0.0/16'))
     .addOption(durationFlag('--node-monitor-grace-period <duration>', 'a node whose Lease is older than this goes Ready=Unknown', '40s'))
     .addOption(durationFlag('--pod-eviction-timeout <duration>', 'default NoExecute toleration of pods on unreachable nodes', '5m0s'))
+    .addOption(intFlag('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400', 0))
+    .addOption(intFlag('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200', 0))
+    .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
@@ -64,6 +67,9 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        maxRequestsInflight: o.maxRequestsInflight,
+        maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
+        requestTimeoutMs: o.requestTimeout,
         components,
       });
       await cp.ready;

@@ -4,6 +4,7 @@
 // line on stderr and exit 2 everywhere, never a NaN that silently turns a feature off.
 import { InvalidArgumentError, Option } from 'commander';
 import { isIP, isIPv4 } from 'node:net';
+import { DurationError, parseDuration } from '../api/duration.js';
 
 /** A bad flag value (commander prints "option '--x <v>' argument 'y' is invalid. <message>"). */
 export class FlagError extends InvalidArgumentError {
@@ -13,74 +14,17 @@ export class FlagError extends InvalidArgumentError {
   }
 }
 
-const NS_PER_UNIT: Record<string, bigint> = {
-  ns: 1n,
-  us: 1_000n,
-  'µs': 1_000n, // U+00B5 micro sign
-  'μs': 1_000n, // U+03BC Greek mu
-  ms: 1_000_000n,
-  s: 1_000_000_000n,
-  m: 60_000_000_000n,
-  h: 3_600_000_000_000n,
-};
-const MAX_DURATION_NS = 2n ** 63n - 1n;
-
-/**
- * Go's time.ParseDuration: "[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+", or "0". Returns nanoseconds;
- * throws Go's own messages ("time: missing unit in duration \"40\"").
- */
-export function parseGoDuration(orig: string): bigint {
-  const invalid = () => new Error(`time: invalid duration ${JSON.stringify(orig)}`);
-  let s = orig;
-  let neg = false;
-  if (s[0] === '-' || s[0] === '+') {
-    neg = s[0] === '-';
-    s = s.slice(1);
-  }
-  if (s === '0') return 0n;
-  if (s === '') throw invalid();
-  let total = 0n;
-  while (s !== '') {
-    const m = /^([0-9]*)(?:\.([0-9]*))?/.exec(s)!;
-    const [all, whole = '', frac] = m;
-    if (whole === '' && (frac === undefined || frac === '')) throw invalid();
-    s = s.slice(all.length);
-    const unitLen = /^[^.0-9]*/.exec(s)![0].length;
-    if (unitLen === 0) throw new Error(`time: missing unit in duration ${JSON.stringify(orig)}`);
-    const unitName = s.slice(0, unitLen);
-    s = s.slice(unitLen);
-    const unit = NS_PER_UNIT[unitName];
-    if (unit === undefined) throw new Error(`time: unknown unit ${JSON.stringify(unitName)} in duration ${JSON.stringify(orig)}`);
-    let v = BigInt(whole || '0') * unit;
-    if (v > MAX_DURATION_NS + 1n) throw invalid();
-    if (frac) {
-      // Go's leadingFraction keeps the digits that fit in an int64 and scales in float64
-      let f = 0n;
-      let scale = 1;
-      for (const c of frac) {
-        const next = f * 10n + BigInt(c);
-        if (next > MAX_DURATION_NS) break;
-        f = next;
-        scale *= 10;
-      }
-      v += BigInt(Math.floor(Number(f) * (Number(unit) / scale)));
-    }
-    total += v;
-    if (total > MAX_DURATION_NS + (neg ? 1n : 0n)) throw invalid();
-  }
-  return neg ? -total : total;
-}
-
 /** A non-negative Go duration in milliseconds (every duration flag k8ts has). */
 export function parseDurationFlag(v: string): number {
-  let ns: bigint;
+  let ms: number;
   try {
-    ns = parseGoDuration(v);
+    ms = parseDuration(v);
   } catch (err) {
-    throw new FlagError((err as Error).message);
+    if (err instanceof DurationError) throw new FlagError(err.message);
+    throw err;
   }
-  if (ns < 0n) throw new FlagError('must not be negative');
-  return Number(ns) / 1e6;
+  if (ms < 0) throw new FlagError('must not be negative');
+  return ms;
 }
 
 /** A base-10 integer in [min, max]. */

@@ -1,15 +1,8 @@
 // Flag values parse as upstream's components parse them (Go durations, strconv), and a bad
 // one is refused with a message, never turned into NaN.
 import { describe, expect, it } from 'vitest';
-import {
-  parseBoolFlag,
-  parseCIDRFlag,
-  parseDurationFlag,
-  parseGoDuration,
-  parseIntegerFlag,
-  parsePortFlag,
-  parsePortRange,
-} from '../../cli/flags.js';
+import { durationNanos } from '../../api/duration.js';
+import { parseBoolFlag, parseCIDRFlag, parseDurationFlag, parseIntegerFlag, parsePortFlag, parsePortRange } from '../../cli/flags.js';
 
 const S = 1_000_000_000n;
 const M = 60n * S;
@@ -47,7 +40,7 @@ describe('Go durations (time.ParseDuration)', () => {
     ['-9223372036854775808ns', -(2n ** 63n)],
     ['5m0s', 5n * M],
   ])('%s', (s, ns) => {
-    expect(parseGoDuration(s)).toBe(ns);
+    expect(durationNanos(s)).toBe(ns);
   });
 
   it.each([
@@ -63,7 +56,7 @@ describe('Go durations (time.ParseDuration)', () => {
     ['9223372036854775808ns', 'time: invalid duration "9223372036854775808ns"'],
     ['40 s', 'time: unknown unit " s" in duration "40 s"'],
   ])('%s is refused: %s', (s, msg) => {
-    expect(() => parseGoDuration(s)).toThrow(msg);
+    expect(() => durationNanos(s)).toThrow(msg);
   });
 
   it('duration flags are milliseconds, never negative', () => {
