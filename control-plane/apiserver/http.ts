@@ -22,6 +22,8 @@ import {
 import { applyPatch, PatchError } from '../../api/patch.js';
 import { logger } from '../../api/log.js';
 import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import type { NodeAuthorizer } from './authz/node.js';
+import { requiredFieldValue } from '../../api/selectors.js';
 import { apiVersionOf, jsonOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
@@ -45,6 +47,7 @@ async function loadYaml(): Promise<typeof YAMLNs> {
 export interface HandlerContext {
   core: ApiCore;
   authn: Authenticator;
+  nodeAuthorizer: NodeAuthorizer;
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
@@ -402,25 +405,7 @@ export function createHandler(ctx: HandlerContext) {
   }
 
   async function checkAuthz(user: UserInfo, a: RequestAttributes): Promise<void> {
-    const d = authorize(user, a);
-    if (d.allowed && d.needsBoundPod) {
-      const podDef = core.find('', 'v1', 'pods')!;
-      let bound: string | undefined;
-      try {
-        bound = (await core.get(podDef, a.namespace, a.name!)).spec?.nodeName;
-      } catch (err) {
-        if (!(err instanceof StatusError && err.code === 404)) throw err;
-      }
-      if (bound === d.needsBoundPod) return;
-      throw new StatusError(
-        forbidden(user.name, a.verb, a.resource, a.namespace, {
-          group: a.group,
-          name: a.name,
-          subresource: a.subresource,
-          reason: `node "${d.needsBoundPod}" can only ${a.verb} pods bound to it`,
-        }),
-      );
-    }
+    const d = await authorize(user, a, ctx.nodeAuthorizer);
     if (d.allowed) return;
     throw new StatusError(
       forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }),
@@ -439,7 +424,7 @@ export function createHandler(ctx: HandlerContext) {
       const podDef = core.find('', 'v1', 'pods')!;
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, { verb: 'create', group: '', resource: 'bindings', namespace: ns, name: body.metadata?.name });
-      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body);
+      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body, { user });
       writeBody(res, 201, statusSuccess().body, neg.yaml);
       return;
     }
@@ -490,6 +475,7 @@ export function createHandler(ctx: HandlerContext) {
       if (verb === 'list' || verb === 'watch') {
         const fs = q.get('fieldSelector');
         const selectors = parseSelectors(def, q.get('labelSelector'), name ? `metadata.name=${name}${fs ? ',' + fs : ''}` : fs);
+        if (!attrs.name && selectors.field) attrs.name = requiredFieldValue(selectors.field, 'metadata.name');
         await checkAuthz(user, attrs);
         if (verb === 'watch') {
           const table = neg.table;
@@ -548,13 +534,15 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'binding' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
-        await core.bind(def, ns!, name!, body);
+        await core.bind(def, ns!, name!, body, { user });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
       }
       if (sub === 'eviction' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
+        // Admission sees the eviction; the delete it causes is the apiserver's own (as upstream).
+        await core.admit({ user, operation: 'CREATE', def, namespace: ns, name: name!, subresource: sub, obj: body, dryRun });
         await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -566,10 +554,9 @@ export function createHandler(ctx: HandlerContext) {
       const body = parseObjectBody(await readBody(req), req);
       checkTypeMeta(def, body);
       attrs.name = body.metadata?.name;
-      attrs.object = body;
       await checkAuthz(user, attrs);
       await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
-      const created = await core.create(def, ns, body, { dryRun });
+      const created = await core.create(def, ns, body, { dryRun, user });
       writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
     }
@@ -583,13 +570,13 @@ export function createHandler(ctx: HandlerContext) {
       await checkAuthz(user, attrs);
       if (sub === 'scale') {
         checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
-        const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
+        const scale = await core.updateScale(def, ns, name, () => body, { dryRun, user });
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       checkTypeMeta(def, body);
       await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
-      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
+      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub, user });
       writeBody(res, 200, updated, neg.yaml);
       return;
     }
@@ -643,17 +630,17 @@ export function createHandler(ctx: HandlerContext) {
               throw err;
             }
           },
-          { dryRun },
+          { dryRun, user },
         );
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       if (q.get('fieldValidation') === 'Strict' || q.get('fieldValidation') === 'Warn') {
         // Unknown fields are judged on the patched object, below, via a dry pass.
-        const probe = await core.patch(def, ns, name, ct, patch, raw, { dryRun: true, subresource: sub });
+        const probe = await core.patch(def, ns, name, ct, patch, raw, { dryRun: true, subresource: sub, user });
         await fieldValidation(def, probe, q, res, '');
       }
-      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub });
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, user });
       writeBody(res, 200, patched, neg.yaml);
       return;
     }
@@ -661,7 +648,7 @@ export function createHandler(ctx: HandlerContext) {
     // DELETE
     const buf = await readBody(req);
     const body = buf.length ? parseObjectBody(buf, req) : {};
-    const opts = { ...deleteOptsFrom(body, q), dryRun };
+    const opts = { ...deleteOptsFrom(body, q), dryRun, user };
     await checkAuthz(user, attrs);
     if (verb === 'deletecollection') {
       const fs = q.get('fieldSelector');
