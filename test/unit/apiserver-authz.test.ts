@@ -310,6 +310,16 @@ describe('NodeRestriction', () => {
     expect(await refusal(await csr('system:node:node-2', 'example.com/other'))).toBe('admitted');
   });
 
+  it('a mirror pod gets no default service account, before and after a status update', async () => {
+    core.admission.push(plugin);
+    const m = pod('static-node-1', 'node-1', {}, { annotations: { 'kubernetes.io/config.mirror': 'h' }, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-1', uid: nodeUid, controller: true }] });
+    expect((await core.create(defs.pods, 'default', m, { user: node1 })).spec.serviceAccountName).toBeUndefined();
+    const updated = await core.patch(defs.pods, 'default', 'static-node-1', 'application/merge-patch+json', { status: { phase: 'Running' } }, '', { subresource: 'status', user: node1 });
+    expect(updated.status.phase).toBe('Running');
+    expect(updated.spec.serviceAccountName).toBeUndefined();
+    expect((await core.create(defs.pods, 'default', pod('ordinary', 'node-1'), {})).spec.serviceAccountName).toBe('default');
+  });
+
   it('runs in ApiCore for requests with a user: a refused write stores nothing', async () => {
     core.admission.push(plugin);
     const before = await core.get(defs.nodes, undefined, 'node-1');

@@ -106,7 +106,8 @@ export class NodeAuthorizer {
   // The graph follows the watch cache, which trails the store by a few milliseconds; a
   // kubelet that lists its pods (a store read) may ask at once for a Secret of a pod the
   // cache has not delivered yet. A refusal is therefore confirmed against the store's pods of
-  // that namespace: only refusals pay for it, never the requests the graph allows.
+  // that namespace: only refusals pay for it, never the requests the graph allows, and it
+  // costs what a pod list does, which a node may ask for anyway.
   private async relatedInStore(node: string, kind: RefKind, ns: string, name: string): Promise<boolean> {
     const want = `${kind}/${ns}/${name}`;
     const { items } = await this.core.list(this.podDef, { namespace: ns, selectors: {} });
