@@ -3,6 +3,7 @@
 // VisitPodConfigmapNames (every container kind, imagePullSecrets, every volume source that
 // carries a secret reference), so the node authorizer grants a kubelet exactly what its pods
 // name and NodeRestriction can refuse mirror pods that name anything.
+import { hasOwn, isPlainObject } from './object.js';
 import type { KObject } from './registry.js';
 
 export interface PodRefs {
@@ -16,7 +17,7 @@ const MIRROR = 'kubernetes.io/config.mirror';
 
 export function isMirrorPod(pod: KObject): boolean {
   const a = pod.metadata?.annotations;
-  return !!a && typeof a === 'object' && Object.prototype.hasOwnProperty.call(a, MIRROR);
+  return isPlainObject(a) && hasOwn(a, MIRROR);
 }
 
 function list(v: unknown): KObject[] {

@@ -7,6 +7,7 @@
 // through the node authorizer's graph); it may delete, evict and update the status of only
 // its own pods, and touch only its own Lease and CSRs naming itself.
 import type { KObject, ResourceDef } from '../../../api/registry.js';
+import { hasOwn, isPlainObject, ownValue } from '../../../api/object.js';
 import { isMirrorPod, podRefs } from '../../../api/podrefs.js';
 import { NODES } from '../auth.js';
 import type { ApiCore } from '../core.js';
@@ -52,17 +53,13 @@ export function nodeMaySetLabel(key: string): boolean {
   return KUBELET_LABELS.has(key) || KUBELET_LABEL_NAMESPACES.some((d) => inNamespace(ns, d));
 }
 
-function stringMap(v: unknown): Record<string, unknown> {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
 /** Label keys added, removed or changed between two label maps, sorted. */
 function modifiedLabels(now: unknown, old: unknown): string[] {
-  const a = stringMap(now);
-  const b = stringMap(old);
+  const a = isPlainObject(now) ? now : {};
+  const b = isPlainObject(old) ? old : {};
   const out = new Set<string>();
-  for (const k of Object.keys(a)) if (!Object.prototype.hasOwnProperty.call(b, k) || a[k] !== b[k]) out.add(k);
-  for (const k of Object.keys(b)) if (!Object.prototype.hasOwnProperty.call(a, k) || a[k] !== b[k]) out.add(k);
+  for (const k of Object.keys(a)) if (!hasOwn(b, k) || ownValue(a, k) !== ownValue(b, k)) out.add(k);
+  for (const k of Object.keys(b)) if (!hasOwn(a, k)) out.add(k);
   return [...out].sort();
 }
 
@@ -80,10 +77,8 @@ export function semanticEqual(a: unknown, b: unknown): boolean {
     return a.every((x, i) => semanticEqual(x, b[i]));
   }
   if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const ao = a as Record<string, unknown>;
-    const bo = b as Record<string, unknown>;
-    const keys = new Set([...Object.keys(ao), ...Object.keys(bo)]);
-    for (const k of keys) if (!semanticEqual(ao[k], bo[k])) return false;
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) if (!semanticEqual(ownValue(a, k), ownValue(b, k))) return false;
     return true;
   }
   return a === b;
@@ -229,7 +224,7 @@ function admitClaimStatus(node: string, a: AdmissionAttributes): void {
   const now = strip(a.obj);
   const old = strip(a.old);
   if (!semanticEqual(now, old)) {
-    const changed = [...new Set([...Object.keys(now), ...Object.keys(old)])].filter((k) => !semanticEqual(now[k], old[k]));
+    const changed = [...new Set([...Object.keys(now), ...Object.keys(old)])].filter((k) => !semanticEqual(ownValue(now, k), ownValue(old, k)));
     throw admissionForbidden(a, `node ${JSON.stringify(node)} is not allowed to update fields other than status.quantity and status.conditions: ${changed.join(', ')}`);
   }
 }
