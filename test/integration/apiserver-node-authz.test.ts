@@ -2,16 +2,12 @@
 // authorizer and NodeRestriction admission: one table of identity x verb x resource x
 // relation -> allowed or refused (with upstream's message), then the graph following pods
 // as they come and go. Node identities are client certificates signed by the cluster CA in
-// the control plane's data dir (CN=system:node:<name>, O=system:nodes), as a kubelet's are.
+// the control plane's data dir (CN=system:node:<name>, O=system:nodes), as a kubelet's are
+// (test/helpers/apiclient.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import https from 'node:https';
-import { ensurePki } from '../../control-plane/apiserver/pki.js';
+import { adminClient, nodeClient, type RawClient } from '../helpers/apiclient.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 
-interface Creds {
-  cert: string;
-  key: string;
-}
 type Who = 'admin' | 'node-1' | 'node-2';
 interface Reply {
   status: number;
@@ -24,39 +20,17 @@ const MERGE = 'application/merge-patch+json';
 
 describe('node authorization (Node authorizer + NodeRestriction) on the real control plane', () => {
   let cp: TestControlPlane;
-  const creds = {} as Record<Who, Creds>;
+  const clients = {} as Record<Who, RawClient>;
 
-  function call(who: Who, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const r = https.request(
-        `${cp.url}${path}`,
-        {
-          method,
-          ca: cp.caPem,
-          cert: creds[who].cert,
-          key: creds[who].key,
-          agent: false,
-          headers: { Accept: 'application/json', ...(data ? { 'Content-Type': contentType, 'Content-Length': data.length } : {}) },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (text += c));
-          res.on('end', () => {
-            let json: any;
-            try {
-              json = JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, text, json });
-          });
-        },
-      );
-      r.on('error', reject);
-      r.end(data);
-    });
+  async function call(who: Who, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+    const r = await clients[who].request(method, path, body === undefined ? undefined : JSON.stringify(body), { 'content-type': contentType });
+    let json: any;
+    try {
+      json = r.json();
+    } catch {
+      json = undefined;
+    }
+    return { status: r.status, text: r.text, json };
   }
 
   async function admin(method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
@@ -82,12 +56,8 @@ describe('node authorization (Node authorizer + NodeRestriction) on the real con
 
   beforeAll(async () => {
     cp = await startTestControlPlane({ extraArgs: ['--no-scheduler', '--no-controllers'] });
-    const pki = await ensurePki({ dataDir: cp.dataDir, advertiseAddress: '127.0.0.1' });
-    creds.admin = { cert: pki.admin.certPem, key: pki.admin.keyPem };
-    for (const n of ['node-1', 'node-2'] as const) {
-      const c = await pki.issue({ cn: `system:node:${n}`, orgs: ['system:nodes'], client: true });
-      creds[n] = { cert: c.certPem, key: c.keyPem };
-    }
+    clients.admin = await adminClient(cp);
+    for (const n of ['node-1', 'node-2'] as const) clients[n] = await nodeClient(cp, n);
     for (const s of ['s-volume', 's-env', 's-pull', 's-other', 's-unref', 's-pending', 's-later']) await admin('POST', `/api/v1/namespaces/${NS}/secrets`, secret(s));
     for (const c of ['cm-envfrom', 'cm-projected', 'cm-other', 'cm-unref']) await admin('POST', `/api/v1/namespaces/${NS}/configmaps`, configMap(c));
     // node-1 registers itself; node-2 is the admin's
@@ -112,6 +82,7 @@ describe('node authorization (Node authorizer + NodeRestriction) on the real con
   }, 180_000);
 
   afterAll(async () => {
+    for (const c of Object.values(clients)) c.close();
     await cp?.stop();
   });
 

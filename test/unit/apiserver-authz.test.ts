@@ -92,6 +92,23 @@ describe('NodeGraph', () => {
   });
 });
 
+describe('NodeGraph and pod generations', () => {
+  it('a status update (same generation) keeps the edges; a spec change or a mirror annotation change is seen', () => {
+    const g = new NodeGraph();
+    const p = (generation: number, spec: KObject, annotations?: Record<string, string>) => pod('p', 'node-1', spec, { generation, ...(annotations ? { annotations } : {}) });
+    g.setPod(p(1, { volumes: [{ name: 'v', secret: { secretName: 'a' } }] }));
+    g.setPod({ ...p(1, { volumes: [{ name: 'v', secret: { secretName: 'a' } }] }), status: { phase: 'Running' } });
+    expect(g.related('node-1', 'secrets', 'default', 'a')).toBe(true);
+    // ephemeral containers are a spec change: the generation moves, the new reference counts
+    g.setPod(p(2, { volumes: [{ name: 'v', secret: { secretName: 'a' } }], ephemeralContainers: [{ name: 'dbg', image: 'x', envFrom: [{ secretRef: { name: 'b' } }] }] }));
+    expect(g.related('node-1', 'secrets', 'default', 'b')).toBe(true);
+    // the same generation, now marked as a mirror pod: it grants nothing any more
+    g.setPod(p(2, { volumes: [{ name: 'v', secret: { secretName: 'a' } }] }, { 'kubernetes.io/config.mirror': 'h' }));
+    expect(g.related('node-1', 'secrets', 'default', 'a')).toBe(false);
+    expect(g.size()).toEqual({ pods: 1, refs: 0 });
+  });
+});
+
 describe('NodeAuthorizer over ApiCore', () => {
   let core: ApiCore;
   let nodes: NodeAuthorizer;

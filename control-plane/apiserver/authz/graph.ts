@@ -28,8 +28,8 @@ export function podEdges(pod: KObject): string[] {
 }
 
 export class NodeGraph {
-  /** ns/name of each bound pod -> its node and the keys it references. */
-  private pods = new Map<string, { node: string; edges: string[] }>();
+  /** ns/name of each bound pod -> its node, the keys it references, and what they came from. */
+  private pods = new Map<string, { node: string; edges: string[]; generation: unknown; mirror: boolean }>();
   /** Referenced object key -> node -> number of that node's pods naming it. */
   private refs = new Map<string, Map<string, number>>();
 
@@ -47,12 +47,19 @@ export class NodeGraph {
       this.deletePod(key);
       return;
     }
-    const edges = podEdges(pod);
     const cur = this.pods.get(key);
-    // Status updates are most pod events: skip them without touching the counts.
-    if (cur && cur.node === node && cur.edges.length === edges.length && cur.edges.every((e, i) => e === edges[i])) return;
+    const mirror = isMirrorPod(pod);
+    // Most pod events are status updates: the spec, hence its generation, is unchanged.
+    const generation = md.generation;
+    if (cur && cur.node === node && cur.mirror === mirror && generation !== undefined && cur.generation === generation) return;
+    const edges = podEdges(pod);
+    if (cur && cur.node === node && cur.edges.length === edges.length && cur.edges.every((e, i) => e === edges[i])) {
+      cur.generation = generation;
+      cur.mirror = mirror;
+      return;
+    }
     this.deletePod(key);
-    this.pods.set(key, { node, edges });
+    this.pods.set(key, { node, edges, generation, mirror });
     for (const e of edges) {
       let perNode = this.refs.get(e);
       if (!perNode) this.refs.set(e, (perNode = new Map()));
