@@ -9,6 +9,8 @@ import { SqliteStore } from '../storage/sqlite.js';
 import type { Store } from '../storage/store.js';
 import { logger } from '../../api/log.js';
 import { Authenticator, BOOTSTRAPPERS } from './auth.js';
+import { NodeRestriction } from './admission/noderestriction.js';
+import { NodeAuthorizer } from './authz/node.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
@@ -136,12 +138,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     advertiseAddress: advertise,
     securePort: port,
   });
+  core.admission.push(new NodeRestriction(core));
+  const nodeAuthorizer = new NodeAuthorizer(core);
   let ready = false;
   const serverAddress = `${advertise}:${port}`;
   const discovery = buildDiscovery(core.defs, serverAddress);
   const { handle, handleUpgrade } = createHandler({
     core,
     authn,
+    nodeAuthorizer,
     discovery,
     pki,
     metrics,
@@ -199,6 +204,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     await core.init();
   } catch (err) {
     server.close();
+    nodeAuthorizer.stop();
     if (!opts.store) await store.close();
     throw err;
   }
@@ -222,6 +228,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     async stop() {
       if (stopped) return;
       stopped = true;
+      nodeAuthorizer.stop();
       core.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
