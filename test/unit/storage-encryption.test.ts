@@ -3,7 +3,8 @@
 // validation with upstream's field messages, resource matching, and the encrypting Store
 // over a store double and over the real SQLite file.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, statSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, statSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,6 +13,7 @@ import { pino } from 'pino';
 import {
   encryptionConfigFromText,
   EncryptionConfigError,
+  ensureEncryptionConfig,
   generatedEncryptionConfig,
   loadEncryptionConfig,
   type ResourceTransformers,
@@ -344,5 +346,52 @@ describe('the data dir', () => {
     lines.length = 0;
     secureDataDir(dir, log);
     expect(lines).toEqual([]);
+  });
+});
+
+describe('k8ts up and the Vagrant provisioning turn it on', () => {
+  const REPO = join(import.meta.dirname, '..', '..');
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const check = (file: string) => {
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const text = readFileSync(file, 'utf8');
+    const secret = Buffer.from(text.match(/secret: (\S+)/)![1]!, 'base64');
+    expect(secret.length).toBe(32);
+    const t = load(text).forKey(KEY);
+    expect(t.toStorage(PLAIN, KEY).startsWith('k8s:enc:aescbc:v1:key1:')).toBe(true);
+    expect(t.fromStorage(PLAIN, KEY)).toEqual({ value: PLAIN, stale: true }); // identity fallback
+    expect(load(text).forKey('/registry/core/configmaps/default/c')).toBe(identity);
+    return text;
+  };
+
+  it('k8ts up: <data dir>/encryption-config.yaml with a new aescbc key, made once and kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-enc-up-'));
+    dirs.push(dir);
+    const file = ensureEncryptionConfig(join(dir, 'cp'));
+    expect(file).toBe(join(dir, 'cp', 'encryption-config.yaml'));
+    const text = check(file);
+    expect(readFileSync(ensureEncryptionConfig(join(dir, 'cp')), 'utf8')).toBe(text);
+    const other = mkdtempSync(join(tmpdir(), 'k8ts-enc-up-'));
+    dirs.push(other);
+    expect(readFileSync(ensureEncryptionConfig(other), 'utf8')).not.toBe(text); // a key per cluster
+    const local = readFileSync(join(REPO, 'cli', 'cluster', 'local.ts'), 'utf8');
+    expect(local).toMatch(/'--encryption-provider-config', encryptionConfig/);
+  });
+
+  it('Vagrant: ensure_encryption_config writes the same kind of file once, and the unit passes the flag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-enc-vagrant-'));
+    dirs.push(dir);
+    const file = join(dir, 'encryption-config.yaml');
+    const run = () => execFileSync('bash', ['-c', `. ${join(REPO, 'scripts', 'vagrant', 'lib.sh')}; ensure_encryption_config ${file}`]);
+    run();
+    const text = check(file);
+    run();
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    const cp = readFileSync(join(REPO, 'scripts', 'provision-cp.sh'), 'utf8');
+    expect(cp).toContain('ensure_encryption_config "$DATA_DIR/encryption-config.yaml"');
+    expect(cp.split('\n').find((l) => l.startsWith('ExecStart=') && l.includes('control-plane'))).toContain('--encryption-provider-config ${DATA_DIR}/encryption-config.yaml');
   });
 });

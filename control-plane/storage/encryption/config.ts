@@ -3,8 +3,9 @@
 // (k8s.io/apiserver/pkg/apis/apiserver/validation), resources matched exactly, then by
 // '*.<group>', then by '*.*', anything else stored as is. KMS providers are refused: k8ts
 // has no KMS plugin client.
-import { createHash } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'pino';
 import { aggregateMessage, forbiddenField, invalidField, OMIT, requiredField } from '../../../api/field.js';
@@ -354,9 +355,9 @@ export function loadEncryptionConfig(file: string, opts: { automaticReload?: boo
 }
 
 /**
- * A configuration for Secrets with one new random 32-byte key (what `k8ts up` and the
- * Vagrant provisioning write once into the control plane's data dir), read with identity
- * as the fallback so Secrets stored before encryption was turned on stay readable.
+ * A configuration for Secrets with one new random key, identity as the fallback so that
+ * Secrets stored before encryption was turned on stay readable (and are encrypted when
+ * next written).
  */
 export function generatedEncryptionConfig(provider: ProviderType, secret: Buffer, keyName = 'key1'): string {
   return [
@@ -373,4 +374,23 @@ export function generatedEncryptionConfig(provider: ProviderType, secret: Buffer
     '      - identity: {}',
     '',
   ].join('\n');
+}
+
+/**
+ * The configuration `k8ts up` gives its control plane: <dataDir>/encryption-config.yaml,
+ * written once (0600) with a new 32-byte aescbc key and kept from then on, since a new key
+ * would leave the Secrets written under the old one unreadable. aescbc because its AES runs
+ * natively (secretbox is pure JavaScript here and costs several times as much CPU per
+ * Secret), and because aesgcm's random nonces want key rotation upstream does not automate.
+ * scripts/vagrant/lib.sh (ensure_encryption_config) writes the same for the Vagrant VMs.
+ */
+export function ensureEncryptionConfig(dataDir: string): string {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, 'encryption-config.yaml');
+  try {
+    writeFileSync(file, generatedEncryptionConfig('aescbc', randomBytes(32)), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return file;
 }

@@ -6,7 +6,7 @@
 //
 // Values cross the Store as strings: plaintext as text, encrypted values as latin1 strings
 // (one char per byte), which the backends write as the raw bytes (see ENCRYPTED_PREFIX).
-import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, type CipherGCMTypes } from 'node:crypto';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa';
 import { ENCRYPTED_PREFIX } from '../keys.js';
 
@@ -37,9 +37,24 @@ export const identity: Transformer = {
 
 const SHORT = 'the stored data was shorter than the required size';
 
-/** One key's cipher: bytes in, bytes out. */
+// IVs and nonces are cut from one buffer of CSPRNG output, refilled when used up: one
+// randomFillSync call per 16-byte IV cost more CPU than the encryption itself (profiled
+// in the apiserver's Secret creates). Each byte is handed out once.
+const pool = Buffer.allocUnsafeSlow(4096);
+let poolAt = pool.length;
+/** `n` fresh random bytes, valid until the next call (callers copy them at once). */
+function random(n: number): Buffer {
+  if (poolAt + n > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  poolAt += n;
+  return pool.subarray(poolAt - n, poolAt);
+}
+
+/** One key's cipher: plaintext in, stored bytes out, and back. */
 interface Cipher {
-  seal(plain: Buffer, key: string): Buffer;
+  seal(plain: string, key: string): Buffer;
   open(data: Buffer, key: string): Buffer;
 }
 
@@ -47,9 +62,9 @@ export function aesCbc(secret: Buffer): Cipher {
   const alg = `aes-${secret.length * 8}-cbc`;
   return {
     seal(plain) {
-      const iv = randomBytes(16);
+      const iv = random(16);
       const c = createCipheriv(alg, secret, iv); // Node pads with PKCS#7 by default
-      return Buffer.concat([iv, c.update(plain), c.final()]);
+      return Buffer.concat([iv, c.update(plain, 'utf8'), c.final()]);
     },
     open(data) {
       if (data.length < 16) throw new Error(SHORT);
@@ -69,12 +84,13 @@ export function aesGcm(secret: Buffer): Cipher {
   const alg = `aes-${secret.length * 8}-gcm` as CipherGCMTypes;
   return {
     seal(plain, key) {
-      const nonce = randomBytes(12);
+      const nonce = random(12);
       const c = createCipheriv(alg, secret, nonce);
       // The store key as additional data: a value copied under another key does not open.
       c.setAAD(Buffer.from(key));
-      const body = Buffer.concat([c.update(plain), c.final()]);
-      return Buffer.concat([nonce, body, c.getAuthTag()]);
+      const body = c.update(plain, 'utf8');
+      const fin = c.final();
+      return Buffer.concat([nonce, body, fin, c.getAuthTag()]);
     },
     open(data, key) {
       if (data.length < 12 + 16) throw new Error(SHORT);
@@ -94,8 +110,8 @@ export function secretbox(secret: Buffer): Cipher {
   const k = new Uint8Array(secret);
   return {
     seal(plain) {
-      const nonce = randomBytes(24);
-      return Buffer.concat([nonce, xsalsa20poly1305(k, nonce).encrypt(plain)]);
+      const nonce = Buffer.from(random(24));
+      return Buffer.concat([nonce, xsalsa20poly1305(k, nonce).encrypt(Buffer.from(plain, 'utf8'))]);
     },
     open(data) {
       if (data.length < 24 + 16) throw new Error(SHORT);
@@ -112,7 +128,7 @@ export function secretbox(secret: Buffer): Cipher {
 function cipherTransformer(c: Cipher): Transformer {
   return {
     fromStorage: (stored, key) => ({ value: c.open(Buffer.from(stored, 'latin1'), key).toString('utf8'), stale: false }),
-    toStorage: (plain, key) => c.seal(Buffer.from(plain, 'utf8'), key).toString('latin1'),
+    toStorage: (plain, key) => c.seal(plain, key).toString('latin1'),
   };
 }
 
