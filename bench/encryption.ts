@@ -46,6 +46,18 @@ interface Run {
   rates: number[];
 }
 
+/** Waits (at most 5 s) until no control plane has used CPU for 200 ms. */
+async function settle(runs: Run[]): Promise<void> {
+  const end = Date.now() + 5000;
+  let before = runs.map((r) => cpuSeconds(r.cp.pid()));
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = runs.map((r) => cpuSeconds(r.cp.pid()));
+    if (now.every((x, i) => x - before[i]! < 0.015)) return;
+    before = now;
+  }
+}
+
 async function main(): Promise<void> {
   const n = Number(arg('n', '1500'));
   const rounds = Number(arg('rounds', '10'));
@@ -71,8 +83,13 @@ async function main(): Promise<void> {
       await postAll(adminTarget(cp), '/api/v1/namespaces/bench/secrets', Array.from({ length: 500 }, (_, i) => secretBody(`warm-${i}`)), 32);
     }
     for (let r = 0; r < rounds; r++) {
-      const order = runs.map((_, i) => runs[(i + r) % runs.length]!);
+      // Rotated, and every other round reversed, so that no setting always follows the same
+      // one; and each turn starts once the previous control plane is idle (its SQLite
+      // checkpoints and GC after a burst would otherwise land on the next turn).
+      const rot = runs.map((_, i) => runs[(i + (r >> 1)) % runs.length]!);
+      const order = r % 2 ? rot.reverse() : rot;
       for (const run of order) {
+        await settle(runs);
         const bodies = Array.from({ length: n }, (_, i) => secretBody(`r${r}-${i}`));
         const c0 = cpuSeconds(run.cp.pid());
         const t0 = performance.now();
