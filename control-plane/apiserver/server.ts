@@ -56,6 +56,7 @@ export interface ApiServer {
   pki: ClusterPki;
   core: ApiCore;
   store: Store;
+  metrics: ApiServerMetrics;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
   joinToken: string;
@@ -228,6 +229,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     caPem: pki.ca.certPem,
     pki,
     core,
+    metrics,
     store,
     adminKubeconfigPath,
     joinToken,

@@ -94,6 +94,23 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(parseRoute(['api', 'v1'])).toBeUndefined();
   });
 
+  it('an exception in a response hook fails only that hook: the request is answered and the process goes on', async () => {
+    const inc = s.metrics.requestTotal.inc.bind(s.metrics.requestTotal);
+    s.metrics.requestTotal.inc = () => {
+      throw new Error('a throwing metrics hook');
+    };
+    try {
+      const r = await req('GET', '/api/v1/namespaces/default/configmaps');
+      expect(r.status).toBe(200);
+      expect(r.json.kind).toBe('ConfigMapList');
+      // The hook runs once the response is closed; give it that turn, then the server still answers.
+      await new Promise((res) => setTimeout(res, 50));
+      expect((await req('GET', '/api/v1/namespaces')).status).toBe(200);
+    } finally {
+      s.metrics.requestTotal.inc = inc;
+    }
+  });
+
   it('anonymous: health and version only', async () => {
     const anon: Creds = {};
     expect((await req('GET', '/healthz', { creds: anon })).text).toBe('ok');
