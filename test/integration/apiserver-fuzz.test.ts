@@ -44,7 +44,7 @@ async function snapshot(): Promise<string[]> {
   for (const p of VICTIMS) out.push(`${p} ${(await admin.request('GET', p)).text}`);
   for (const p of LISTS) {
     const items = (await admin.request('GET', p)).json().items as Array<{ metadata: { name: string; namespace?: string } }>;
-    out.push(`${p} ${items.map((i) => `${i.metadata.namespace ?? ''}/${i.metadata.name}`).filter((n) => !n.includes('fz-') && !n.startsWith('fuzz/')).join(',')}`);
+    out.push(`${p} ${items.map((i) => `${i.metadata.namespace ?? ''}/${i.metadata.name}`).filter((n) => !n.includes('fz-') && !n.startsWith('fuzz/') && n !== '/n1').join(',')}`);
   }
   return out;
 }
