@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { logger, setLogLevel } from '../api/log.js';
-import { flag, parseCIDRFlag, parseIPFlag, portFlag } from './flags.js';
+import { flag, logLevelFlag, parseCIDRFlag, parseIPFlag, portFlag } from './flags.js';
 import { requireRoot, requireRuntimeSocket } from './preflight.js';
 import { exitOnSignal } from './shutdown.js';
 
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option('--cni-bridge <name>', 'Linux bridge of the pod network', 'cni0')
     .option('--cni-ipam-dir <dir>', 'host-local IPAM state dir (default /var/lib/cni/networks)')
     .option('--no-host-gw', 'do not program routes to other nodes\' pod CIDRs')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const runtime = String(o.runtime);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { setLogLevel, logger } from '../api/log.js';
-import { durationFlag, flag, formatPortRange, intFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
+import { durationFlag, flag, formatPortRange, intFlag, logLevelFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { logger, setLogLevel } from '../api/log.js';
-import { boolFlag, durationFlag, flag, intFlag, parseCIDRFlag } from './flags.js';
+import { boolFlag, durationFlag, flag, intFlag, logLevelFlag, parseCIDRFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .addOption(intFlag('--terminated-pod-gc-threshold <n>', 'finished pods kept before the oldest are deleted (0 or less: never)', '12500'))
     .option('--root-ca-file <file>', 'CA published as kube-root-ca.crt in every namespace (default: the kubeconfig\'s CA)')
     .option('--controllers <list>', 'comma-separated subset to run (default all)')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { KubeConfig } = await import('@kubernetes/client-node');

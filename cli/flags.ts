@@ -96,3 +96,9 @@ export const intFlag = (flags: string, description: string, dflt: string | undef
 export const portFlag = (flags: string, description: string, dflt: string | undefined, allowZero = false) =>
   flag(flags, description, (v) => parsePortFlag(v, allowZero), dflt);
 export const boolFlag = (flags: string, description: string, dflt: string) => flag(flags, description, parseBoolFlag, dflt);
+
+/** pino's levels; the default may come from K8TS_LOG_LEVEL. */
+export const logLevelFlag = () =>
+  new Option('--log-level <level>', 'log level')
+    .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+    .default(process.env.K8TS_LOG_LEVEL ?? 'info');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { logger, setLogLevel } from '../api/log.js';
-import { boolFlag, intFlag } from './flags.js';
+import { boolFlag, intFlag, logLevelFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .option('--scheduler-name <name>', 'pods with this spec.schedulerName are ours', 'default-scheduler')
     .addOption(intFlag('--bind-concurrency <n>', 'binds in flight at once', '64', 1))
     .addOption(intFlag('--percentage-of-nodes-to-score <n>', '0 = adaptive, as upstream', '0', 0, 100))
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { KubeConfig } = await import('@kubernetes/client-node');

@@ -132,6 +132,7 @@ describe('a bad flag is one line and exit 2', () => {
     [['control-plane', '--data-dir', 'D', '--service-node-port-range', '32767-30000'], 'unable to parse port range: 32767-30000'],
     [['control-plane', '--data-dir', 'D', '--service-cluster-ip-range', '10.96.0.0'], 'invalid CIDR address: 10.96.0.0'],
     [['control-plane', '--data-dir', 'D', '--bogus'], "unknown option '--bogus'"],
+    [['control-plane', '--data-dir', 'D', '--log-level', 'loud'], 'Allowed choices are trace, debug, info, warn, error, fatal, silent'],
     [['controller-manager', '--kubeconfig', 'K', '--node-monitor-grace-period', 'soon'], 'time: invalid duration "soon"'],
     [['controller-manager', '--kubeconfig', 'K', '--leader-elect', 'yes'], 'strconv.ParseBool: parsing "yes": invalid syntax'],
     [['scheduler', '--kubeconfig', 'K', '--bind-concurrency', 'many'], 'strconv.ParseInt: parsing "many": invalid syntax'],
