@@ -311,21 +311,7 @@ export function isValidPortNum(p: number): string[] {
   return ['must be between 1 and 65535, inclusive'];
 }
 
-const ipv4Re = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isIPv4(s: string): boolean {
-  return ipv4Re.test(s);
-}
-
-export function isIPv6(s: string): boolean {
-  if (!s.includes(':')) return false;
-  // Accept the common forms; a full grammar is not worth it here.
-  return /^[0-9a-fA-F:.]+$/.test(s) && s.split('::').length <= 2;
-}
-
-export function isIP(s: string): boolean {
-  return isIPv4(s) || isIPv6(s);
-}
+export { isIP, isIPv4, isIPv6 } from './net.js';
 
 /** ConfigMap/Secret keys: IsConfigMapKey. */
 export function isConfigMapKey(k: string): string[] {

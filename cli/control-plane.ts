@@ -30,13 +30,10 @@ export function register(program: Command): void {
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
-      // client-node (~30 MB resident with its generated API classes) only when an in-process
-      // component needs a client: not for an apiserver run alone.
-      const adminKubeConfig = async (path: string) => {
-        const { KubeConfig } = await import('@kubernetes/client-node');
-        const kc = new KubeConfig();
-        kc.loadFromFile(path);
-        return kc;
+      // The client only when an in-process component needs one: not for an apiserver run alone.
+      const adminClient = async (path: string) => {
+        const { Client, loadClientConfig } = await import('../client/index.js');
+        return new Client(loadClientConfig({ kubeconfig: path }));
       };
       // Scheduler and controllers are ordinary API clients of the apiserver (admin identity),
       // started in-process by default, with leader election so several control planes can run.
@@ -44,14 +41,14 @@ export function register(program: Command): void {
       if (o.scheduler) {
         components.push(async (cp) => {
           const { startScheduler } = await import('../control-plane/scheduler/index.js');
-          return startScheduler({ kubeConfig: await adminKubeConfig(cp.adminKubeconfig), leaderElect: true });
+          return startScheduler({ client: await adminClient(cp.adminKubeconfig), leaderElect: true });
         });
       }
       if (o.controllers) {
         components.push(async (cp) => {
           const { startControllerManager } = await import('../control-plane/controllers/index.js');
           return startControllerManager({
-            kubeConfig: await adminKubeConfig(cp.adminKubeconfig),
+            client: await adminClient(cp.adminKubeconfig),
             leaderElect: true,
             clusterCIDR: o.clusterCidr,
             nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,

@@ -8,6 +8,7 @@ export function register(program: Command): void {
   program
     .command('controller-manager')
     .description('Run the controllers (replication, deployment, endpoints, node lifecycle, IPAM, namespace, GC...) as their own process')
+    .option('--context <name>', 'the kubeconfig context to use (default: its current-context)')
     .requiredOption('--kubeconfig <file>', 'kubeconfig of the apiserver')
     .addOption(boolFlag('--leader-elect <bool>', 'hold kube-system/kube-controller-manager before acting', 'true'))
     .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR to give each node a /24 of ("" disables node IPAM)', (v) => (v === '' ? '' : parseCIDRFlag(v)), '10.244.0.0/16'))
@@ -20,10 +21,16 @@ export function register(program: Command): void {
     .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
-      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { Client, ConfigError, loadClientConfig } = await import('../client/index.js');
       const { startControllerManager, ALL_CONTROLLERS } = await import('../control-plane/controllers/index.js');
-      const kc = new KubeConfig();
-      kc.loadFromFile(o.kubeconfig);
+      let client;
+      try {
+        client = new Client({ ...loadClientConfig({ kubeconfig: o.kubeconfig, context: o.context }), userAgent: 'k8ts-controller-manager/v1.32.0' });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`k8ts controller-manager: --kubeconfig: ${err.message}\n`);
+        process.exit(1);
+      }
       const controllers = o.controllers ? String(o.controllers).split(',').filter(Boolean) : undefined;
       for (const c of controllers ?? []) {
         if (!(ALL_CONTROLLERS as readonly string[]).includes(c)) {
@@ -32,7 +39,7 @@ export function register(program: Command): void {
         }
       }
       const m = startControllerManager({
-        kubeConfig: kc,
+        client,
         leaderElect: o.leaderElect,
         clusterCIDR: o.clusterCidr,
         nodeCIDRMaskSize: o.nodeCidrMaskSize,

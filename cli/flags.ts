@@ -3,7 +3,7 @@
 // strconv.ParseBool. Every k8ts command builds its typed flags here, so a bad value is one
 // line on stderr and exit 2 everywhere, never a NaN that silently turns a feature off.
 import { InvalidArgumentError, Option } from 'commander';
-import { isIP, isIPv4 } from 'node:net';
+import { isIP, parseIPv4CIDR } from '../api/net.js';
 import { DurationError, parseDuration } from '../api/duration.js';
 
 /** A bad flag value (commander prints "option '--x <v>' argument 'y' is invalid. <message>"). */
@@ -69,8 +69,7 @@ export function parseBoolFlag(v: string): boolean {
 
 /** An IPv4 CIDR ("10.96.0.0/12"). */
 export function parseCIDRFlag(v: string): string {
-  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(v);
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) throw new FlagError(`invalid CIDR address: ${v}`);
+  if (!parseIPv4CIDR(v)) throw new FlagError(`invalid CIDR address: ${v}`);
   return v;
 }
 

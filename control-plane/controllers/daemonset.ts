@@ -2,21 +2,21 @@
 // and taints tolerated, with the tolerations upstream adds to every daemon pod). Pods are
 // pinned with required node affinity on metadata.name, as upstream does, and the default
 // scheduler binds them.
-import type { V1Node, V1Pod, V1Toleration } from '@kubernetes/client-node';
+import type { Node, Pod, Toleration } from 'kubernetes-types/core/v1.js';
+import { semanticJSON } from '../../api/json.js';
+import { nodeMatchesSelectorAndAffinity, toleratesAll } from '../../api/scheduling.js';
 import { labelSelectorFromSpec, matches, type MetaLabelSelector } from '../../api/selectors.js';
-import * as nodeAffinity from '../scheduler/plugins/node-affinity.js';
-import * as taints from '../scheduler/plugins/taint-toleration.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import { parseTime } from '../../api/time.js';
+import { isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
-import { objectKey, type SharedInformer } from './base/informer.js';
-import { canonical, clone, controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor, ts } from './base/util.js';
+import { clone, controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
 /** upstream AddOrUpdateDaemonPodTolerations */
-export const DAEMON_TOLERATIONS: V1Toleration[] = [
+export const DAEMON_TOLERATIONS: Toleration[] = [
   { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
   { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
   { key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' },
@@ -25,18 +25,18 @@ export const DAEMON_TOLERATIONS: V1Toleration[] = [
   { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
 ];
 
-export function daemonPodFits(ds: Obj, node: V1Node): boolean {
+export function daemonPodFits(ds: Obj, node: Node): boolean {
   const spec = ds.spec?.template?.spec ?? {};
   const labels = node.metadata?.labels ?? {};
-  if (!nodeAffinity.fits(spec.nodeSelector, spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, labels, node.metadata!.name!)) return false;
-  return taints.fits(node.spec?.taints ?? [], [...(spec.tolerations ?? []), ...DAEMON_TOLERATIONS]);
+  if (!nodeMatchesSelectorAndAffinity(spec.nodeSelector, spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, labels, node.metadata!.name!)) return false;
+  return toleratesAll(node.spec?.taints ?? [], [...(spec.tolerations ?? []), ...DAEMON_TOLERATIONS]);
 }
 
 export class DaemonSetController extends Controller {
   readonly expectations = new Expectations();
-  private dss!: SharedInformer<Obj>;
-  private nodes!: SharedInformer<V1Node>;
-  private pods!: SharedInformer<V1Pod>;
+  private dss!: SharedIndexInformer<Obj>;
+  private nodes!: SharedIndexInformer<Node>;
+  private pods!: SharedIndexInformer<Pod>;
 
   constructor(ctx: ControllerContext) {
     super('daemonset-controller', ctx, 2);
@@ -44,22 +44,22 @@ export class DaemonSetController extends Controller {
 
   register(): void {
     this.dss = this.ctx.informers.get('daemonsets');
-    this.nodes = this.ctx.informers.get<V1Node>('nodes');
-    this.pods = this.ctx.informers.get<V1Pod>('pods');
-    this.dss.addHandlers({
+    this.nodes = this.ctx.informers.get('nodes');
+    this.pods = this.ctx.informers.get('pods');
+    this.dss.addEventHandler({
       add: (d) => this.enqueue(objectKey(d)),
       update: (_o, d) => this.enqueue(objectKey(d)),
       delete: (d) => this.expectations.delete(objectKey(d)),
     });
     const all = () => this.dss.list().forEach((d) => this.enqueue(objectKey(d)));
-    this.nodes.addHandlers({
+    this.nodes.addEventHandler({
       add: all,
       update: (o, n) => {
-        if (canonical([o.metadata?.labels, o.spec?.taints]) !== canonical([n.metadata?.labels, n.spec?.taints])) all();
+        if (semanticJSON([o.metadata?.labels, o.spec?.taints]) !== semanticJSON([n.metadata?.labels, n.spec?.taints])) all();
       },
       delete: all,
     });
-    const podOwner = (p: V1Pod, observe?: 'add' | 'del') => {
+    const podOwner = (p: Pod, observe?: 'add' | 'del') => {
       const ref = controllerRef(p);
       if (ref?.kind !== 'DaemonSet') return;
       const key = `${p.metadata!.namespace}/${ref.name}`;
@@ -67,7 +67,7 @@ export class DaemonSetController extends Controller {
       if (observe === 'del') this.expectations.deletionObserved(key);
       this.enqueue(key);
     };
-    this.pods.addHandlers({
+    this.pods.addEventHandler({
       add: (p) => podOwner(p, 'add'),
       update: (o, n) => podOwner(n, n.metadata?.deletionTimestamp && !o.metadata?.deletionTimestamp ? 'del' : undefined),
       delete: (p) => podOwner(p, p.metadata?.deletionTimestamp ? undefined : 'del'),
@@ -98,7 +98,7 @@ export class DaemonSetController extends Controller {
     };
   }
 
-  private static podNode(p: V1Pod): string | undefined {
+  private static podNode(p: Pod): string | undefined {
     if (p.spec?.nodeName) return p.spec.nodeName;
     const terms = p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
     for (const t of terms) for (const f of t.matchFields ?? []) if (f.key === 'metadata.name' && f.values?.length === 1) return f.values[0];
@@ -111,7 +111,7 @@ export class DaemonSetController extends Controller {
     const ns = ds.metadata.namespace;
     const sel = labelSelectorFromSpec((ds.spec?.selector ?? null) as MetaLabelSelector | null);
     const hash = podTemplateHash(ds.spec?.template);
-    const byNode = new Map<string, V1Pod[]>();
+    const byNode = new Map<string, Pod[]>();
     for (const p of this.pods.list(ns)) {
       if (controllerRef(p)?.uid !== ds.metadata.uid || !matches(sel, p.metadata?.labels) || !isPodActive(p)) continue;
       const n = DaemonSetController.podNode(p);
@@ -120,14 +120,14 @@ export class DaemonSetController extends Controller {
       if (!l) byNode.set(n, (l = []));
       l.push(p);
     }
-    const kc = this.ctx.clients.kc;
+    const podClient = this.ctx.client.pods.namespace(ns);
     const create: string[] = [];
-    const del: V1Pod[] = [];
+    const del: Pod[] = [];
     let desired = 0, misscheduled = 0, current = 0, ready = 0, available = 0, updated = 0;
     const eligible = new Set<string>();
     for (const node of this.nodes.list()) {
       const name = node.metadata!.name!;
-      const pods = (byNode.get(name) ?? []).sort((a, b) => ts(a.metadata?.creationTimestamp as unknown as string) - ts(b.metadata?.creationTimestamp as unknown as string));
+      const pods = (byNode.get(name) ?? []).sort((a, b) => parseTime(a.metadata?.creationTimestamp) - parseTime(b.metadata?.creationTimestamp));
       if (daemonPodFits(ds, node)) {
         eligible.add(name);
         desired++;
@@ -155,15 +155,15 @@ export class DaemonSetController extends Controller {
     if (this.expectations.satisfied(key) && (create.length || del.length)) {
       this.expectations.expect(key, create.length, del.length);
       const results = await Promise.allSettled([
-        ...create.map((n) => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, this.podFor(ds, n, hash))),
-        ...del.map((p) => rawRequest(kc, 'DELETE', `/api/v1/namespaces/${ns}/pods/${p.metadata!.name}`)),
+        ...create.map((n) => podClient.create(this.podFor(ds, n, hash))),
+        ...del.map((p) => podClient.delete(p.metadata!.name!)),
       ]);
       let failure: unknown;
       results.forEach((r, i) => {
         if (r.status === 'fulfilled') return;
         if (i < create.length) this.expectations.lower(key, 1, 0);
         else this.expectations.lower(key, 0, 1);
-        if (errorCode(r.reason) !== 404) failure = r.reason;
+        if (!isNotFound(r.reason)) failure = r.reason;
       });
       if (failure) throw failure;
     }
@@ -177,9 +177,9 @@ export class DaemonSetController extends Controller {
       updatedNumberScheduled: updated,
       observedGeneration: ds.metadata.generation ?? 1,
     };
-    if (canonical(ds.status ?? {}) !== canonical(status)) {
-      await rawRequest(kc, 'PATCH', `/apis/apps/v1/namespaces/${ns}/daemonsets/${ds.metadata.name}/status`, { status }, 'application/merge-patch+json').catch((err) => {
-        if (errorCode(err) !== 404) throw err;
+    if (semanticJSON(ds.status ?? {}) !== semanticJSON(status)) {
+      await this.ctx.client.daemonsets.namespace(ns).patchStatus(ds.metadata.name, { status }).catch((err) => {
+        if (!isNotFound(err)) throw err;
       });
     }
   }

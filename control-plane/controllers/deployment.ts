@@ -4,11 +4,11 @@
 // in the deployment.kubernetes.io/revision annotation so `kubectl rollout undo` can find
 // the old template; status and conditions feed `kubectl rollout status`.
 import { labelSelectorFromSpec, matches, type MetaLabelSelector } from '../../api/selectors.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import { semanticJSON } from '../../api/json.js';
+import { parseTime, rfc3339 } from '../../api/time.js';
+import { type EventRecorder, isAlreadyExists, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import { recordEvent } from './base/events.js';
-import { objectKey, type SharedInformer } from './base/informer.js';
-import { canonical, clone, controllerRef, intOrPercent, nowRFC3339, ownerRefFor, ts } from './base/util.js';
+import { clone, controllerRef, intOrPercent, ownerRefFor } from './base/util.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -17,12 +17,13 @@ export const REVISION = 'deployment.kubernetes.io/revision';
 export const DESIRED_REPLICAS = 'deployment.kubernetes.io/desired-replicas';
 export const MAX_REPLICAS = 'deployment.kubernetes.io/max-replicas';
 export const HASH_LABEL = 'pod-template-hash';
+const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** FNV-1a 32 over the canonical template (+ collisionCount), encoded like rand.SafeEncodeString. */
 export function podTemplateHash(template: unknown, collisionCount?: number): string {
   let h = 0x811c9dc5;
-  const s = canonical(template) + (collisionCount ? String(collisionCount) : '');
+  const s = semanticJSON(template) + (collisionCount ? String(collisionCount) : '');
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i) & 0xff;
     h = Math.imul(h, 0x01000193) >>> 0;
@@ -41,7 +42,7 @@ function withoutHash(template: Obj): Obj {
 
 /** upstream EqualIgnoreHash */
 export function templatesEqual(a: Obj, b: Obj): boolean {
-  return canonical(withoutHash(a)) === canonical(withoutHash(b));
+  return semanticJSON(withoutHash(a)) === semanticJSON(withoutHash(b));
 }
 
 export function revisionOf(o: Obj): number {
@@ -86,17 +87,20 @@ export function oldScaleDownBudget(p: RollingParams, allRSs: Obj[], newRS: Obj |
 }
 
 export class DeploymentController extends Controller {
-  private deployments!: SharedInformer<Obj>;
-  private replicasets!: SharedInformer<Obj>;
+  private deployments!: SharedIndexInformer<Obj>;
+  private replicasets!: SharedIndexInformer<Obj>;
+
+  private readonly recorder: EventRecorder;
 
   constructor(ctx: ControllerContext, workers = 2) {
     super('deployment-controller', ctx, workers);
+    this.recorder = ctx.recorder('deployment-controller');
   }
 
   register(): void {
     this.deployments = this.ctx.informers.get('deployments');
     this.replicasets = this.ctx.informers.get('replicasets');
-    this.deployments.addHandlers({
+    this.deployments.addEventHandler({
       add: (d) => this.enqueue(objectKey(d)),
       update: (_o, d) => this.enqueue(objectKey(d)),
       delete: (d) => this.enqueue(objectKey(d)),
@@ -111,7 +115,7 @@ export class DeploymentController extends Controller {
         if (matches(labelSelectorFromSpec(d.spec?.selector ?? null), rs.metadata.labels)) this.enqueue(objectKey(d));
       }
     };
-    this.replicasets.addHandlers({
+    this.replicasets.addEventHandler({
       add: rsChanged,
       update: (o, n) => {
         rsChanged(n);
@@ -121,12 +125,8 @@ export class DeploymentController extends Controller {
     });
   }
 
-  private path(ns: string, what: 'deployments' | 'replicasets', name?: string, sub?: string): string {
-    return `/apis/apps/v1/namespaces/${ns}/${what}${name ? `/${name}` : ''}${sub ? `/${sub}` : ''}`;
-  }
-
-  private async patch(path: string, body: unknown): Promise<Obj> {
-    return rawRequest(this.ctx.clients.kc, 'PATCH', path, body, 'application/merge-patch+json');
+  private replicaSets(ns: string) {
+    return this.ctx.client.replicasets.namespace(ns);
   }
 
   async sync(key: string): Promise<void> {
@@ -144,13 +144,13 @@ export class DeploymentController extends Controller {
       if (ref) {
         if (ref.uid !== d.metadata.uid) continue;
         if (matching) rsList.push(rs);
-        else await this.patch(this.path(ns, 'replicasets', rs.metadata.name), { metadata: { ownerReferences: null } }).catch(() => {});
+        else await this.replicaSets(ns).patch(rs.metadata.name, { metadata: { ownerReferences: null } }).catch(() => {});
       } else if (matching && !rs.metadata.deletionTimestamp) {
         const refs = [ownerRefFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata })];
         try {
-          rsList.push(await this.patch(this.path(ns, 'replicasets', rs.metadata.name), { metadata: { ownerReferences: refs, uid: rs.metadata.uid } }));
+          rsList.push(await this.replicaSets(ns).patch(rs.metadata.name, { metadata: { ownerReferences: refs, uid: rs.metadata.uid } }));
         } catch (err) {
-          if (errorCode(err) !== 404) throw err;
+          if (!isNotFound(err)) throw err;
         }
       }
     }
@@ -174,7 +174,7 @@ export class DeploymentController extends Controller {
       rsList.push(newRS);
     } else if (revisionOf(newRS) < newRevision && maxOldRevision >= revisionOf(newRS)) {
       // a rollback to an older template: it becomes the newest revision
-      newRS = await this.patch(this.path(ns, 'replicasets', newRS.metadata.name), {
+      newRS = await this.replicaSets(ns).patch(newRS.metadata.name, {
         metadata: { annotations: { [REVISION]: String(newRevision) } },
       });
       rsList.splice(rsList.findIndex((r) => r.metadata.uid === newRS.metadata.uid), 1, newRS);
@@ -182,7 +182,7 @@ export class DeploymentController extends Controller {
     oldRSs = rsList.filter((rs) => rs.metadata.uid !== newRS.metadata.uid);
     const rev = String(revisionOf(newRS));
     if (d.metadata.annotations?.[REVISION] !== rev) {
-      await this.patch(this.path(ns, 'deployments', d.metadata.name), { metadata: { annotations: { [REVISION]: rev } } });
+      await this.ctx.client.deployments.namespace(ns).patch(d.metadata.name, { metadata: { annotations: { [REVISION]: rev } } });
     }
 
     const recreate = d.spec?.strategy?.type === 'Recreate';
@@ -220,7 +220,7 @@ export class DeploymentController extends Controller {
     if (oldCount === 0) return;
     let budget = oldScaleDownBudget(p, all, newRS);
     if (budget <= 0) return;
-    const byAge = [...oldRSs].sort((a, b) => ts(a.metadata.creationTimestamp) - ts(b.metadata.creationTimestamp));
+    const byAge = [...oldRSs].sort((a, b) => parseTime(a.metadata.creationTimestamp) - parseTime(b.metadata.creationTimestamp));
     // first drop replicas that aren't available anyway (upstream cleanupUnhealthyReplicas)
     for (const rs of byAge) {
       if (budget <= 0) break;
@@ -247,14 +247,13 @@ export class DeploymentController extends Controller {
 
   private async scale(rs: Obj, replicas: number, d: Obj): Promise<void> {
     const p = rollingParams(d);
-    await this.patch(this.path(rs.metadata.namespace, 'replicasets', rs.metadata.name), {
+    await this.replicaSets(rs.metadata.namespace).patch(rs.metadata.name, {
       spec: { replicas },
       metadata: { annotations: { [DESIRED_REPLICAS]: String(p.replicas), [MAX_REPLICAS]: String(p.replicas + p.maxSurge) } },
     });
     this.log.debug({ rs: rs.metadata.name, from: specReplicas(rs), to: replicas }, 'scaled replica set');
     const dir = replicas > specReplicas(rs) ? 'up' : 'down';
-    recordEvent(this.ctx.clients.kc, 'deployment-controller', { ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, 'Normal', 'ScalingReplicaSet',
-      `Scaled ${dir} replica set ${rs.metadata.name} from ${specReplicas(rs)} to ${replicas}`);
+    this.recorder.event(d, 'Normal', 'ScalingReplicaSet', `Scaled ${dir} replica set ${rs.metadata.name} from ${specReplicas(rs)} to ${replicas}`, DEPLOYMENT);
   }
 
   private async createNewRS(d: Obj, rsList: Obj[], revision: number, p: RollingParams): Promise<Obj | undefined> {
@@ -268,7 +267,7 @@ export class DeploymentController extends Controller {
     selector.matchLabels = { ...(selector.matchLabels ?? {}), [HASH_LABEL]: hash };
     const recreate = d.spec?.strategy?.type === 'Recreate';
     const replicas = recreate ? (rsList.some((rs) => specReplicas(rs) > 0 || (rs.status?.replicas ?? 0) > 0) ? 0 : p.replicas) : newRSReplicas(p, rsList, undefined);
-    const body = {
+    const body: Obj = {
       apiVersion: 'apps/v1',
       kind: 'ReplicaSet',
       metadata: {
@@ -285,17 +284,16 @@ export class DeploymentController extends Controller {
       spec: { replicas, minReadySeconds: d.spec.minReadySeconds ?? 0, selector, template },
     };
     try {
-      const rs = await rawRequest<Obj>(this.ctx.clients.kc, 'POST', this.path(ns, 'replicasets'), body);
+      const rs: Obj = await this.replicaSets(ns).create(body);
       this.log.info({ deployment: d.metadata.name, rs: rs.metadata.name, replicas }, 'created new replica set');
-      recordEvent(this.ctx.clients.kc, 'deployment-controller', { ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, 'Normal', 'ScalingReplicaSet',
-        `Scaled up replica set ${rs.metadata.name} from 0 to ${replicas}`);
+      this.recorder.event(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rs.metadata.name} from 0 to ${replicas}`, DEPLOYMENT);
       return rs;
     } catch (err) {
-      if (errorCode(err) !== 409) throw err;
-      const existing = await rawRequest<Obj>(this.ctx.clients.kc, 'GET', this.path(ns, 'replicasets', body.metadata.name));
+      if (!isAlreadyExists(err)) throw err;
+      const existing: Obj = await this.replicaSets(ns).get(body.metadata.name);
       if (controllerRef(existing)?.uid === d.metadata.uid && templatesEqual(existing.spec?.template, d.spec.template)) return existing;
       // a different RS holds the name: bump collisionCount so the next hash differs
-      await this.patch(this.path(ns, 'deployments', d.metadata.name, 'status'), { status: { collisionCount: collision + 1 } });
+      await this.ctx.client.deployments.namespace(ns).patchStatus(d.metadata.name, { status: { collisionCount: collision + 1 } });
       return undefined;
     }
   }
@@ -308,8 +306,8 @@ export class DeploymentController extends Controller {
     const extra = dead.length - limit;
     for (let i = 0; i < extra; i++) {
       const rs = dead[i]!;
-      await rawRequest(this.ctx.clients.kc, 'DELETE', this.path(rs.metadata.namespace, 'replicasets', rs.metadata.name)).catch((err) => {
-        if (errorCode(err) !== 404) throw err;
+      await this.replicaSets(rs.metadata.namespace).delete(rs.metadata.name).catch((err) => {
+        if (!isNotFound(err)) throw err;
       });
     }
   }
@@ -329,7 +327,7 @@ export class DeploymentController extends Controller {
       unavailableReplicas: Math.max(0, p.replicas - available),
     };
     if (d.status?.collisionCount) status.collisionCount = d.status.collisionCount;
-    const now = nowRFC3339();
+    const now = rfc3339();
     const prev: Obj[] = d.status?.conditions ?? [];
     const cond = (type: string, st: string, reason: string, message: string): Obj => {
       const old = prev.find((c) => c.type === type);
@@ -351,12 +349,12 @@ export class DeploymentController extends Controller {
     else progressing = prev.find((c) => c.type === 'Progressing');
     status.conditions = [availableCond, ...(progressing ? [progressing] : [])];
     const curStatus = d.status ?? {};
-    const changed = canonical({ ...curStatus, conditions: curStatus.conditions ?? [] }) !== canonical(status);
+    const changed = semanticJSON({ ...curStatus, conditions: curStatus.conditions ?? [] }) !== semanticJSON(status);
     if (!changed) return;
     try {
-      await this.patch(this.path(d.metadata.namespace, 'deployments', d.metadata.name, 'status'), { status });
+      await this.ctx.client.deployments.namespace(d.metadata.namespace).patchStatus(d.metadata.name, { status });
     } catch (err) {
-      if (errorCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 }

@@ -3,12 +3,12 @@
 // pod's Ready condition, named targetPorts resolved per pod, nodeName and targetRef.
 // Services without a selector (the apiserver's own `kubernetes`, or hand-made endpoints)
 // are left alone here; endpointslicemirroring.ts gives their Endpoints slices.
-import type { V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
+import { semanticJSON } from '../../api/json.js';
 import { labelSelectorFromMap, matches } from '../../api/selectors.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import { isNotFound, objectKey, type SharedIndexInformer, splitKey } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import { objectKey, type SharedInformer } from './base/informer.js';
-import { canonical, isPodReady, isPodTerminal } from './base/util.js';
+import { isPodReady, isPodTerminal } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
 
 // deno-lint-ignore no-explicit-any
@@ -26,7 +26,7 @@ export interface EndpointPort {
 }
 
 /** The port a service port targets on one pod; undefined if a named port doesn't exist there. */
-export function resolveTargetPort(sp: V1ServicePort, pod: V1Pod): number | undefined {
+export function resolveTargetPort(sp: ServicePort, pod: Pod): number | undefined {
   const tp = sp.targetPort ?? sp.port;
   if (typeof tp === 'number') return tp;
   if (/^\d+$/.test(tp)) return Number(tp);
@@ -39,21 +39,21 @@ export function resolveTargetPort(sp: V1ServicePort, pod: V1Pod): number | undef
 }
 
 /** upstream ShouldPodBeInEndpoints */
-export function podInEndpoints(pod: V1Pod): boolean {
+export function podInEndpoints(pod: Pod): boolean {
   if (isPodTerminal(pod)) return false;
   if (!pod.status?.podIP) return false;
   return !pod.metadata?.deletionTimestamp;
 }
 
 export interface PodEndpoint {
-  pod: V1Pod;
+  pod: Pod;
   ip: string;
   ready: boolean;
   ports: EndpointPort[];
 }
 
 /** Pods selected by the service, each with the ports it serves, grouped by identical port sets. */
-export function computeEndpoints(svc: V1Service, pods: V1Pod[]): Map<string, { ports: EndpointPort[]; eps: PodEndpoint[] }> {
+export function computeEndpoints(svc: Service, pods: Pod[]): Map<string, { ports: EndpointPort[]; eps: PodEndpoint[] }> {
   const sel = labelSelectorFromMap(svc.spec?.selector);
   const groups = new Map<string, { ports: EndpointPort[]; eps: PodEndpoint[] }>();
   const publishNotReady = !!svc.spec?.publishNotReadyAddresses;
@@ -70,7 +70,7 @@ export function computeEndpoints(svc: V1Service, pods: V1Pod[]): Map<string, { p
       ports.push(ep);
     }
     if ((svc.spec?.ports?.length ?? 0) > 0 && ports.length === 0) continue;
-    const k = canonical(ports);
+    const k = semanticJSON(ports);
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { ports, eps: [] }));
     g.eps.push({ pod, ip: pod.status!.podIP!, ready: publishNotReady || isPodReady(pod), ports });
@@ -79,7 +79,7 @@ export function computeEndpoints(svc: V1Service, pods: V1Pod[]): Map<string, { p
   return groups;
 }
 
-function targetRef(pod: V1Pod) {
+function targetRef(pod: Pod) {
   return { kind: 'Pod', namespace: pod.metadata!.namespace, name: pod.metadata!.name, uid: pod.metadata!.uid };
 }
 
@@ -99,14 +99,14 @@ export function endpointsSubsets(groups: ReturnType<typeof computeEndpoints>): O
     if (notReady.length) s.notReadyAddresses = notReady;
     subsets.push(s);
   }
-  return subsets.sort((a, b) => (canonical(a.ports) < canonical(b.ports) ? -1 : 1));
+  return subsets.sort((a, b) => (semanticJSON(a.ports) < semanticJSON(b.ports) ? -1 : 1));
 }
 
 export class EndpointsController extends Controller {
-  private services!: SharedInformer<V1Service>;
-  private pods!: SharedInformer<V1Pod>;
-  private endpoints!: SharedInformer<Obj>;
-  private slices!: SharedInformer<Obj>;
+  private services!: SharedIndexInformer<Service>;
+  private pods!: SharedIndexInformer<Pod>;
+  private endpoints!: SharedIndexInformer<Obj>;
+  private slices!: SharedIndexInformer<Obj>;
 
   constructor(
     ctx: ControllerContext,
@@ -117,32 +117,32 @@ export class EndpointsController extends Controller {
   }
 
   register(): void {
-    this.services = this.ctx.informers.get<V1Service>('services');
-    this.pods = this.ctx.informers.get<V1Pod>('pods');
+    this.services = this.ctx.informers.get('services');
+    this.pods = this.ctx.informers.get('pods');
     this.endpoints = this.ctx.informers.get('endpoints');
     if (this.manageSlices) this.slices = this.ctx.informers.get('endpointslices');
-    this.services.addHandlers({
+    this.services.addEventHandler({
       add: (s) => this.enqueue(objectKey(s)),
       update: (_o, s) => this.enqueue(objectKey(s)),
       delete: (s) => this.enqueue(objectKey(s)),
     });
-    const podChanged = (p: V1Pod) => {
+    const podChanged = (p: Pod) => {
       for (const s of this.services.list(p.metadata?.namespace ?? '')) {
         if (s.spec?.selector && matches(labelSelectorFromMap(s.spec.selector), p.metadata?.labels)) this.enqueue(objectKey(s));
       }
     };
-    this.pods.addHandlers({
+    this.pods.addEventHandler({
       add: podChanged,
       update: (o, n) => {
         if (o.metadata?.resourceVersion === n.metadata?.resourceVersion) return;
         podChanged(n);
-        if (canonical(o.metadata?.labels) !== canonical(n.metadata?.labels)) podChanged(o);
+        if (semanticJSON(o.metadata?.labels) !== semanticJSON(n.metadata?.labels)) podChanged(o);
       },
       delete: podChanged,
     });
     // someone deleted or edited our endpoints: put them back
-    this.endpoints.addHandlers({ delete: (e) => this.enqueue(objectKey(e)) });
-    this.slices?.addHandlers({
+    this.endpoints.addEventHandler({ delete: (e) => this.enqueue(objectKey(e)) });
+    this.slices?.addEventHandler({
       delete: (s) => {
         const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
         if (svc && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) this.enqueue(`${s.metadata.namespace}/${svc}`);
@@ -152,11 +152,10 @@ export class EndpointsController extends Controller {
 
   async sync(key: string): Promise<void> {
     const svc = this.services.get(key);
-    const [ns, name] = key.split('/') as [string, string];
-    const kc = this.ctx.clients.kc;
+    const { namespace: ns, name } = splitKey(key);
     if (!svc) {
       // the service is gone; its Endpoints go with it (slices are garbage-collected via ownerReferences, but be eager)
-      if (this.endpoints.get(key)) await rawRequest(kc, 'DELETE', `/api/v1/namespaces/${ns}/endpoints/${name}`).catch(ignore404);
+      if (this.endpoints.get(key)) await this.ctx.client.endpoints.namespace(ns).delete(name).catch(ignore404);
       if (this.slices) for (const s of this.ownedSlices(ns, name)) await this.deleteSlice(s);
       return;
     }
@@ -166,20 +165,20 @@ export class EndpointsController extends Controller {
     if (this.slices) await this.syncSlices(svc, groups);
   }
 
-  private async syncEndpoints(svc: V1Service, groups: ReturnType<typeof computeEndpoints>): Promise<void> {
+  private async syncEndpoints(svc: Service, groups: ReturnType<typeof computeEndpoints>): Promise<void> {
     const ns = svc.metadata!.namespace!, name = svc.metadata!.name!;
     const subsets = endpointsSubsets(groups);
     const labels = { ...(svc.metadata?.labels ?? {}) };
     const existing = this.endpoints.get(`${ns}/${name}`);
-    const kc = this.ctx.clients.kc;
-    if (existing && canonical(existing.subsets ?? []) === canonical(subsets) && canonical(existing.metadata?.labels ?? {}) === canonical(labels)) return;
+    const endpoints = this.ctx.client.endpoints.namespace(ns);
+    if (existing && semanticJSON(existing.subsets ?? []) === semanticJSON(subsets) && semanticJSON(existing.metadata?.labels ?? {}) === semanticJSON(labels)) return;
     const body: Obj = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: ns, labels }, subsets };
     if (existing) {
       body.metadata = { ...existing.metadata, labels };
-      await rawRequest(kc, 'PUT', `/api/v1/namespaces/${ns}/endpoints/${name}`, body);
+      await endpoints.update(body);
     } else {
       // a 409 means it exists but our cache hasn't seen it yet: the retry uses a fresher cache
-      await rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/endpoints`, body);
+      await endpoints.create(body);
     }
   }
 
@@ -190,12 +189,12 @@ export class EndpointsController extends Controller {
   }
 
   private async deleteSlice(s: Obj): Promise<void> {
-    await rawRequest(this.ctx.clients.kc, 'DELETE', `/apis/discovery.k8s.io/v1/namespaces/${s.metadata.namespace}/endpointslices/${s.metadata.name}`).catch(ignore404);
+    await this.ctx.client.endpointslices.namespace(s.metadata.namespace).delete(s.metadata.name).catch(ignore404);
   }
 
-  private async syncSlices(svc: V1Service, groups: ReturnType<typeof computeEndpoints>): Promise<void> {
+  private async syncSlices(svc: Service, groups: ReturnType<typeof computeEndpoints>): Promise<void> {
     const ns = svc.metadata!.namespace!, name = svc.metadata!.name!;
-    const kc = this.ctx.clients.kc;
+    const slices = this.ctx.client.endpointslices.namespace(ns);
     const desired = new Map<string, Obj>();
     const labels = { ...(svc.metadata?.labels ?? {}), [SERVICE_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const owner = { apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata!.uid, controller: true, blockOwnerDeletion: true };
@@ -224,19 +223,18 @@ export class EndpointsController extends Controller {
     const existing = new Map(this.ownedSlices(ns, name).map((s) => [s.metadata.name as string, s]));
     for (const [sliceName, body] of desired) {
       const cur = existing.get(sliceName);
-      const path = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
       if (!cur) {
-        await rawRequest(kc, 'POST', path, body);
+        await slices.create(body);
         continue;
       }
-      if (canonical([cur.endpoints ?? [], cur.ports ?? [], cur.metadata?.labels]) === canonical([body.endpoints, body.ports, body.metadata.labels])) continue;
+      if (semanticJSON([cur.endpoints ?? [], cur.ports ?? [], cur.metadata?.labels]) === semanticJSON([body.endpoints, body.ports, body.metadata.labels])) continue;
       body.metadata = { ...cur.metadata, labels, ownerReferences: [owner] };
-      await rawRequest(kc, 'PUT', `${path}/${sliceName}`, body);
+      await slices.update(body);
     }
     for (const [sliceName, s] of existing) if (!desired.has(sliceName)) await this.deleteSlice(s);
   }
 }
 
 function ignore404(err: unknown): void {
-  if (errorCode(err) !== 404) throw err;
+  if (!isNotFound(err)) throw err;
 }

@@ -5,12 +5,10 @@
 // endpointslice.kubernetes.io/skip-mirror=true (the apiserver's own `kubernetes`) are not
 // mirrored, nor leader-election records.
 import { isIP } from 'node:net';
-import type { V1Service } from '@kubernetes/client-node';
-import { errorCode, rawRequest } from './base/clients.js';
+import type { Service } from 'kubernetes-types/core/v1.js';
+import { semanticJSON } from '../../api/json.js';
+import { type EventRecorder, isNotFound, objectKey, type SharedIndexInformer, splitKey } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import { recordEvent } from './base/events.js';
-import { objectKey, type SharedInformer } from './base/informer.js';
-import { canonical } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
 import { MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './endpoints.js';
 
@@ -24,7 +22,6 @@ const LAST_CHANGE_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time
 const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
 /** upstream --mirroring-max-endpoints-per-subset */
 export const MAX_ENDPOINTS_PER_SUBSET = 1000;
-const SLICES = '/apis/discovery.k8s.io/v1';
 
 /** upstream shouldMirror: not labelled skip-mirror, not a leader-election record. */
 export function shouldMirror(ep: Obj | undefined): boolean {
@@ -68,14 +65,14 @@ export function mirrorPlan(ep: Obj, maxPerSubset = MAX_ENDPOINTS_PER_SUBSET): Mi
       }
       added++;
       const addressType = family === 4 ? 'IPv4' : 'IPv6';
-      const key = `${addressType}/${canonical(ports)}`;
+      const key = `${addressType}/${semanticJSON(ports)}`;
       let s = slices.get(key);
       if (!s) slices.set(key, (s = { addressType, ports, endpoints: [] }));
       const e: Obj = { addresses: [a.ip], conditions: { ready } };
       if (a.hostname) e.hostname = a.hostname;
       if (a.nodeName) e.nodeName = a.nodeName;
       if (a.targetRef) e.targetRef = a.targetRef;
-      const id = `${key}/${canonical(e)}`;
+      const id = `${key}/${semanticJSON(e)}`;
       if (seen.has(id)) continue;
       seen.add(id);
       s.endpoints.push(e);
@@ -90,12 +87,12 @@ export function mirrorPlan(ep: Obj, maxPerSubset = MAX_ENDPOINTS_PER_SUBSET): Mi
   return { slices, invalid, skipped };
 }
 
-const sliceKey = (s: Obj) => `${s.addressType}/${canonical((s.ports ?? []).map((p: Obj) => ({ ...p, name: p.name ?? '' })))}`;
+const sliceKey = (s: Obj) => `${s.addressType}/${semanticJSON((s.ports ?? []).map((p: Obj) => ({ ...p, name: p.name ?? '' })))}`;
 
 export class EndpointSliceMirroringController extends Controller {
-  private services!: SharedInformer<V1Service>;
-  private endpoints!: SharedInformer<Obj>;
-  private slices!: SharedInformer<Obj>;
+  private services!: SharedIndexInformer<Service>;
+  private endpoints!: SharedIndexInformer<Obj>;
+  private slices!: SharedIndexInformer<Obj>;
   /**
    * What this controller last wrote, by slice ns/name: the resourceVersion of its own create
    * or update, or "deleted" (upstream's endpointSliceTracker). Events echoing our own writes
@@ -108,19 +105,22 @@ export class EndpointSliceMirroringController extends Controller {
     private readonly maxPerSubset = MAX_ENDPOINTS_PER_SUBSET,
   ) {
     super('endpointslice-mirroring-controller', ctx, 2);
+    this.recorder = ctx.recorder('endpoint-slice-mirroring-controller');
   }
 
+  private readonly recorder: EventRecorder;
+
   register(): void {
-    this.services = this.ctx.informers.get<V1Service>('services');
+    this.services = this.ctx.informers.get('services');
     this.endpoints = this.ctx.informers.get('endpoints');
     this.slices = this.ctx.informers.get('endpointslices');
-    const selectorless = (s: V1Service) => !s.spec?.selector;
-    this.services.addHandlers({
+    const selectorless = (s: Service) => !s.spec?.selector;
+    this.services.addEventHandler({
       add: (s) => selectorless(s) && this.enqueue(objectKey(s)),
       update: (o, s) => selectorless(o) !== selectorless(s) && this.enqueue(objectKey(s)),
       delete: (s) => selectorless(s) && this.enqueue(objectKey(s)),
     });
-    this.endpoints.addHandlers({
+    this.endpoints.addEventHandler({
       add: (e) => shouldMirror(e) && this.enqueue(objectKey(e)),
       update: (o, e) => (shouldMirror(o) || shouldMirror(e)) && this.enqueue(objectKey(e)),
       delete: (e) => shouldMirror(e) && this.enqueue(objectKey(e)),
@@ -135,7 +135,7 @@ export class EndpointSliceMirroringController extends Controller {
       if (ours === (deleted ? 'deleted' : s.metadata?.resourceVersion)) return;
       this.enqueue(`${s.metadata.namespace}/${svc}`);
     };
-    this.slices.addHandlers({
+    this.slices.addEventHandler({
       add: (s) => sliceChanged(s),
       update: (o, s) => {
         if (o.metadata?.labels?.[SERVICE_NAME_LABEL] !== s.metadata?.labels?.[SERVICE_NAME_LABEL]) sliceChanged(o, true);
@@ -153,13 +153,13 @@ export class EndpointSliceMirroringController extends Controller {
 
   private async deleteSlice(s: Obj): Promise<void> {
     this.written.set(objectKey(s), 'deleted');
-    await rawRequest(this.ctx.clients.kc, 'DELETE', `${SLICES}/namespaces/${s.metadata.namespace}/endpointslices/${s.metadata.name}`).catch((err) => {
-      if (errorCode(err) !== 404) throw err;
+    await this.ctx.client.endpointslices.namespace(s.metadata.namespace).delete(s.metadata.name).catch((err) => {
+      if (!isNotFound(err)) throw err;
     });
   }
 
   async sync(key: string): Promise<void> {
-    const [ns, name] = key.split('/') as [string, string];
+    const { namespace: ns, name } = splitKey(key);
     const ep = this.endpoints.get(key);
     const svc = this.services.get(key);
     const existing = this.mirrored(ns, name);
@@ -168,13 +168,13 @@ export class EndpointSliceMirroringController extends Controller {
       return;
     }
     const plan = mirrorPlan(ep, this.maxPerSubset);
-    const kc = this.ctx.clients.kc;
+    const slices = this.ctx.client.endpointslices.namespace(ns);
     const epObj = { ...ep, apiVersion: 'v1', kind: 'Endpoints' };
     if (plan.invalid > 0) {
-      recordEvent(kc, 'endpoint-slice-mirroring-controller', epObj, 'Warning', 'InvalidIPAddress', `Skipped ${plan.invalid} invalid IP addresses when mirroring to EndpointSlices`);
+      this.recorder.event(epObj, 'Warning', 'InvalidIPAddress', `Skipped ${plan.invalid} invalid IP addresses when mirroring to EndpointSlices`);
     }
     if (plan.skipped > plan.invalid) {
-      recordEvent(kc, 'endpoint-slice-mirroring-controller', epObj, 'Warning', 'TooManyAddressesToMirror',
+      this.recorder.event(epObj, 'Warning', 'TooManyAddressesToMirror',
         `A max of ${this.maxPerSubset} addresses can be mirrored to EndpointSlices per Endpoints subset. ${plan.skipped} addresses were skipped`);
     }
     // labels and annotations of the Endpoints, then the two that say whose slice it is
@@ -192,16 +192,16 @@ export class EndpointSliceMirroringController extends Controller {
       const meta = { namespace: ns, labels, ...(Object.keys(annotations).length ? { annotations } : {}), ownerReferences: [owner] };
       const body: Obj = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: want.addressType, ports: want.ports, endpoints: want.endpoints };
       if (cur) {
-        const same = canonical([cur.endpoints ?? [], cur.metadata?.labels, cur.metadata?.annotations ?? {}, cur.metadata?.ownerReferences]) ===
-          canonical([want.endpoints, labels, annotations, [owner]]);
+        const same = semanticJSON([cur.endpoints ?? [], cur.metadata?.labels, cur.metadata?.annotations ?? {}, cur.metadata?.ownerReferences]) ===
+          semanticJSON([want.endpoints, labels, annotations, [owner]]);
         if (same) continue;
         body.metadata = { ...cur.metadata, ...meta };
-        const out = await rawRequest<Obj>(kc, 'PUT', `${SLICES}/namespaces/${ns}/endpointslices/${cur.metadata.name}`, body);
+        const out: Obj = await slices.update(body);
         this.written.set(objectKey(out), out.metadata.resourceVersion);
       } else if (!ep.metadata?.deletionTimestamp) {
         // A name fixed by the key (not generateName): a stale cache cannot make a second slice.
         body.metadata = { name: `${name.slice(0, 240)}-${podTemplateHash(k)}`, ...meta };
-        const out = await rawRequest<Obj>(kc, 'POST', `${SLICES}/namespaces/${ns}/endpointslices`, body);
+        const out: Obj = await slices.create(body);
         this.written.set(objectKey(out), out.metadata.resourceVersion);
       }
     }

@@ -7,11 +7,10 @@
 //   (foreground too) and loses the finalizer once no blocking dependent is left;
 // - orphan: an owner with the orphan finalizer has itself removed from its dependents'
 //   ownerReferences, then loses the finalizer.
-import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
-import { errorCode, rawRequest } from './base/clients.js';
+import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
+import { isConflict, isNotFound, type KindName, type KubeObject, type ResourceClient, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import { type ResourceName, resourcePath, type SharedInformer } from './base/informer.js';
-import { type DiscoveredResource, discoverResources, objectPath, resourceFor } from './discovery.js';
+import { type DiscoveredResource, discoverResources, resourceFor } from './discovery.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -19,7 +18,7 @@ type Obj = any;
 export const ORPHAN = 'orphan';
 export const FOREGROUND = 'foregroundDeletion';
 
-const MONITORED: ResourceName[] = [
+const MONITORED: KindName[] = [
   'pods',
   'replicasets',
   'replicationcontrollers',
@@ -34,10 +33,10 @@ const MONITORED: ResourceName[] = [
 
 interface GraphNode {
   uid: string;
-  resource: ResourceName;
+  resource: KindName;
   namespace?: string;
   name: string;
-  owners: V1OwnerReference[];
+  owners: OwnerReference[];
   deleting: boolean;
   finalizers: string[];
   resourceVersion?: string;
@@ -46,7 +45,7 @@ interface GraphNode {
 export class GarbageCollector extends Controller {
   private graph = new Map<string, GraphNode>();
   private dependents = new Map<string, Set<string>>();
-  private informers: SharedInformer<KubernetesObject>[] = [];
+  private informers: SharedIndexInformer<KubeObject>[] = [];
   private discovery?: { at: number; list: DiscoveredResource[] };
 
   constructor(ctx: ControllerContext, workers = 4) {
@@ -55,9 +54,9 @@ export class GarbageCollector extends Controller {
 
   register(): void {
     for (const r of MONITORED) {
-      const inf = this.ctx.informers.get<KubernetesObject>(r);
+      const inf = this.ctx.informers.forResource(this.ctx.client[r] as unknown as ResourceClient<KubeObject>);
       this.informers.push(inf);
-      inf.addHandlers({
+      inf.addEventHandler({
         add: (o) => this.upsert(r, o),
         update: (_o, n) => this.upsert(r, n),
         delete: (o) => this.remove(o),
@@ -65,7 +64,7 @@ export class GarbageCollector extends Controller {
     }
   }
 
-  private upsert(resource: ResourceName, o: KubernetesObject): void {
+  private upsert(resource: KindName, o: KubeObject): void {
     const m = o.metadata!;
     const uid = m.uid!;
     const prev = this.graph.get(uid);
@@ -93,7 +92,7 @@ export class GarbageCollector extends Controller {
     if (node.deleting && !prev?.deleting) for (const r of node.owners) this.enqueue(`o:${r.uid}`);
   }
 
-  private remove(o: KubernetesObject): void {
+  private remove(o: KubeObject): void {
     const uid = o.metadata!.uid!;
     const node = this.graph.get(uid);
     this.graph.delete(uid);
@@ -107,26 +106,29 @@ export class GarbageCollector extends Controller {
 
   private async resources(): Promise<DiscoveredResource[]> {
     if (!this.discovery || Date.now() - this.discovery.at > 30_000) {
-      this.discovery = { at: Date.now(), list: await discoverResources(this.ctx.clients.kc) };
+      this.discovery = { at: Date.now(), list: await discoverResources(this.ctx.client) };
     }
     return this.discovery.list;
   }
 
-  private nodePath(n: GraphNode): string {
-    return `${resourcePath(n.resource, n.namespace)}/${n.name}`;
+  /** The client of a graph node's resource, in its namespace. */
+  private clientOf(n: GraphNode): ResourceClient<KubeObject> {
+    const rc = this.ctx.client[n.resource] as unknown as ResourceClient<KubeObject>;
+    return n.namespace ? rc.namespace(n.namespace) : rc;
   }
 
   /** Does the owner named by this ref exist with the same uid? Asks the API when in doubt. */
-  private async ownerState(ref: V1OwnerReference, namespace: string | undefined): Promise<'absent' | GraphNode | 'present'> {
+  private async ownerState(ref: OwnerReference, namespace: string | undefined): Promise<'absent' | GraphNode | 'present'> {
     const cached = this.graph.get(ref.uid);
     if (cached) return cached;
     const r = resourceFor(await this.resources(), ref.apiVersion, ref.kind);
     if (!r) return 'absent'; // a kind the apiserver doesn't serve can't own anything
     try {
-      const o = await rawRequest<Obj>(this.ctx.clients.kc, 'GET', objectPath(r, r.namespaced ? namespace : undefined, ref.name));
+      const rc = this.ctx.client.resource(r);
+      const o = await (r.namespaced && namespace ? rc.namespace(namespace) : rc).get(ref.name);
       return o?.metadata?.uid === ref.uid ? 'present' : 'absent';
     } catch (err) {
-      if (errorCode(err) === 404) return 'absent';
+      if (isNotFound(err)) return 'absent';
       throw err;
     }
   }
@@ -140,8 +142,7 @@ export class GarbageCollector extends Controller {
   private async attemptToDelete(uid: string): Promise<void> {
     const n = this.graph.get(uid);
     if (!n || n.owners.length === 0) return;
-    const kc = this.ctx.clients.kc;
-    const dangling: V1OwnerReference[] = [];
+    const dangling: OwnerReference[] = [];
     let waitingForeground = false;
     for (const ref of n.owners) {
       const st = await this.ownerState(ref, n.namespace);
@@ -153,24 +154,23 @@ export class GarbageCollector extends Controller {
       // an owner deleting in the foreground waits for us: go in the foreground as well
       const policy = waitingForeground ? 'Foreground' : 'Background';
       this.log.info({ object: `${n.resource}/${n.namespace ?? ''}/${n.name}`, policy }, 'deleting dependent');
-      await rawRequest(kc, 'DELETE', this.nodePath(n), { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: policy, preconditions: { uid } }).catch(ignoreGone);
+      await this.clientOf(n).delete(n.name, { propagationPolicy: policy, preconditions: { uid } }).catch(ignoreGone);
       return;
     }
     if (dangling.length) {
       const keep = n.owners.filter((r) => !dangling.includes(r));
-      await rawRequest(kc, 'PATCH', this.nodePath(n), { metadata: { ownerReferences: keep, uid } }, 'application/merge-patch+json').catch(ignoreGone);
+      await this.clientOf(n).patch(n.name, { metadata: { ownerReferences: keep, uid } }).catch(ignoreGone);
     }
   }
 
   private async processOwner(uid: string): Promise<void> {
     const n = this.graph.get(uid);
     if (!n || !n.deleting) return;
-    const kc = this.ctx.clients.kc;
     const deps = [...(this.dependents.get(uid) ?? [])].map((d) => this.graph.get(d)).filter((d): d is GraphNode => !!d);
     if (n.finalizers.includes(ORPHAN)) {
       for (const d of deps) {
         const keep = d.owners.filter((r) => r.uid !== uid);
-        await rawRequest(kc, 'PATCH', this.nodePath(d), { metadata: { ownerReferences: keep.length ? keep : null, uid: d.uid } }, 'application/merge-patch+json').catch(ignoreGone);
+        await this.clientOf(d).patch(d.name, { metadata: { ownerReferences: keep.length ? keep : null, uid: d.uid } }).catch(ignoreGone);
       }
       await this.removeFinalizer(n, ORPHAN);
       return;
@@ -181,7 +181,7 @@ export class GarbageCollector extends Controller {
         const ref = d.owners.find((r) => r.uid === uid);
         if (ref?.blockOwnerDeletion) blocking++;
         if (!d.deleting) {
-          await rawRequest(kc, 'DELETE', this.nodePath(d), { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Foreground', preconditions: { uid: d.uid } }).catch(ignoreGone);
+          await this.clientOf(d).delete(d.name, { propagationPolicy: 'Foreground', preconditions: { uid: d.uid } }).catch(ignoreGone);
         }
       }
       if (blocking === 0) await this.removeFinalizer(n, FOREGROUND);
@@ -192,20 +192,14 @@ export class GarbageCollector extends Controller {
   private async removeFinalizer(n: GraphNode, f: string): Promise<void> {
     const finalizers = n.finalizers.filter((x) => x !== f);
     this.log.info({ object: `${n.resource}/${n.namespace ?? ''}/${n.name}`, finalizer: f }, 'removing finalizer');
-    await rawRequest(
-      this.ctx.clients.kc,
-      'PATCH',
-      this.nodePath(n),
-      // resourceVersion: fail rather than drop a finalizer someone added meanwhile
-      { metadata: { finalizers: finalizers.length ? finalizers : null, resourceVersion: n.resourceVersion } },
-      'application/merge-patch+json',
-    ).catch((err) => {
-      if (errorCode(err) !== 404) throw err; // a conflict retries from a fresher cache
+    // resourceVersion: fail rather than drop a finalizer someone added meanwhile
+    await this.clientOf(n).patch(n.name, { metadata: { finalizers: finalizers.length ? finalizers : null, resourceVersion: n.resourceVersion } }).catch((err) => {
+      if (!isNotFound(err)) throw err; // a conflict retries from a fresher cache
     });
   }
 }
 
+/** The object is gone, or is another object now (a uid precondition failed). */
 function ignoreGone(err: unknown): void {
-  const c = errorCode(err);
-  if (c !== 404 && c !== 409) throw err;
+  if (!isNotFound(err) && !isConflict(err)) throw err;
 }

@@ -1,13 +1,9 @@
 // The controller manager: every controller on one shared set of informers, started when
 // this instance holds the kube-system/kube-controller-manager Lease (or at once without
 // leader election).
-import type { KubeConfig } from '@kubernetes/client-node';
-import { readFileSync } from 'node:fs';
 import { logger } from '../../api/log.js';
-import { makeClients } from './base/clients.js';
+import { Client, EventRecorder, InformerFactory, loadClientConfig, runWhileLeader } from '../../client/index.js';
 import type { Controller, ControllerContext } from './base/controller.js';
-import { InformerFactory } from './base/informer.js';
-import { runWhileLeader } from './base/leader.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
@@ -37,7 +33,7 @@ export const ALL_CONTROLLERS = [
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
 export interface ControllerManagerOptions {
-  kubeConfig: KubeConfig;
+  client: Client;
   /** run only while holding kube-system/kube-controller-manager (default false) */
   leaderElect?: boolean;
   leaderElectIdentity?: string;
@@ -69,12 +65,18 @@ interface Running {
   informers: InformerFactory;
   controllers: Controller[];
   podgc?: PodGCController;
+  recorders: EventRecorder[];
 }
 
 async function runControllers(o: ControllerManagerOptions): Promise<Running> {
-  const clients = makeClients(o.kubeConfig);
-  const informers = new InformerFactory(clients);
-  const ctx: ControllerContext = { clients, informers };
+  const informers = new InformerFactory(o.client);
+  const recorders = new Map<string, EventRecorder>();
+  const recorder = (component: string) => {
+    let r = recorders.get(component);
+    if (!r) recorders.set(component, (r = new EventRecorder(o.client, { component })));
+    return r;
+  };
+  const ctx: ControllerContext = { client: o.client, informers, recorder };
   const want = new Set<ControllerName>(o.controllers ?? ALL_CONTROLLERS);
   const controllers: Controller[] = [];
   if (want.has('replicationcontroller')) controllers.push(new ReplicaSetController(ctx, REPLICATION_CONTROLLER));
@@ -96,7 +98,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
   if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
   if (want.has('root-ca-cert-publisher')) {
-    const rootCA = o.rootCA ?? kubeconfigCA(o.kubeConfig);
+    const rootCA = o.rootCA ?? o.client.config.caPem;
     if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
     else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
   }
@@ -106,32 +108,25 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
     podgc.register();
   }
   for (const c of controllers) c.register();
-  await informers.start();
+  informers.start();
   // act only on a complete picture: a controller acting on a half-listed cache would
   // create pods that already exist
   await informers.waitForSync();
   for (const c of controllers) c.run();
   podgc?.run();
-  return { informers, controllers, podgc };
-}
-
-/** The CA the kubeconfig trusts for its apiserver, as upstream's controller manager falls back to. */
-function kubeconfigCA(kc: KubeConfig): string | undefined {
-  const c = kc.getCurrentCluster();
-  if (c?.caData) return Buffer.from(c.caData, 'base64').toString('utf8');
-  if (c?.caFile) return readFileSync(c.caFile, 'utf8');
-  return undefined;
+  return { informers, controllers, podgc, recorders: [...recorders.values()] };
 }
 
 async function stopControllers(r: Running): Promise<void> {
   r.informers.stop();
   await r.podgc?.stop();
   await Promise.all(r.controllers.map((c) => c.stop()));
+  await Promise.all(r.recorders.map((e) => e.flush()));
 }
 
 export function startControllerManager(o: ControllerManagerOptions): ControllerManager {
   return runWhileLeader({
-    kubeConfig: o.kubeConfig,
+    client: o.client,
     name: 'kube-controller-manager',
     leaderElect: o.leaderElect,
     identity: o.leaderElectIdentity,
@@ -150,13 +145,16 @@ export function startControllerManager(o: ControllerManagerOptions): ControllerM
  * controller manager in-process against the control plane's admin kubeconfig.
  */
 export function controllerManagerComponent(
-  o: Omit<ControllerManagerOptions, 'kubeConfig'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
+  o: Omit<ControllerManagerOptions, 'client'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
 ): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
   return async (cp) => {
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.adminKubeconfig);
-    const m = startControllerManager({ ...o, kubeConfig: kc });
-    return { stop: () => m.stop() };
+    const client = new Client(loadClientConfig({ kubeconfig: cp.adminKubeconfig }));
+    const m = startControllerManager({ ...o, client });
+    return {
+      stop: async () => {
+        await m.stop();
+        client.close();
+      },
+    };
   };
 }

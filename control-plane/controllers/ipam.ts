@@ -1,20 +1,10 @@
 // Node IPAM (upstream's range allocator): every node gets a /24 (by default) podCIDR out of
 // --cluster-cidr. Allocations are read back from existing nodes before anything new is
 // handed out, so a restarted controller never gives one range to two nodes.
-import type { V1Node } from '@kubernetes/client-node';
-import { rawRequest } from './base/clients.js';
+import type { Node } from 'kubernetes-types/core/v1.js';
+import { intToIPv4, ipv4ToInt, parseIPv4CIDR } from '../../api/net.js';
+import type { SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import type { SharedInformer } from './base/informer.js';
-
-function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !(x >= 0 && x <= 255))) throw new Error(`invalid IPv4 address ${ip}`);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
-
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 export class CIDRAllocator {
   private readonly base: number;
@@ -27,20 +17,20 @@ export class CIDRAllocator {
     readonly clusterCIDR = '10.244.0.0/16',
     readonly nodeMaskSize = 24,
   ) {
-    const [ip, bits] = clusterCIDR.split('/');
-    const prefix = Number(bits);
-    if (!(prefix >= 0 && prefix <= nodeMaskSize && nodeMaskSize <= 32)) throw new Error(`invalid cluster CIDR ${clusterCIDR} for /${nodeMaskSize} node ranges`);
-    const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-    this.base = (ipToInt(ip!) & mask) >>> 0;
-    this.count = 2 ** (nodeMaskSize - prefix);
+    const c = parseIPv4CIDR(clusterCIDR);
+    if (!c || !(c.prefix <= nodeMaskSize && nodeMaskSize <= 32)) throw new Error(`invalid cluster CIDR ${clusterCIDR} for /${nodeMaskSize} node ranges`);
+    this.base = c.base;
+    this.count = 2 ** (nodeMaskSize - c.prefix);
     this.step = 2 ** (32 - nodeMaskSize);
   }
 
   /** Index of a CIDR in our range, or -1 if it isn't one of ours. */
   indexOf(cidr: string): number {
-    const [ip, bits] = cidr.split('/');
-    if (Number(bits) !== this.nodeMaskSize) return -1;
-    const off = ipToInt(ip!) - this.base;
+    const slash = cidr.indexOf('/');
+    if (slash < 0 || Number(cidr.slice(slash + 1)) !== this.nodeMaskSize) return -1;
+    const ip = ipv4ToInt(cidr.slice(0, slash));
+    if (Number.isNaN(ip)) return -1;
+    const off = ip - this.base;
     if (off < 0 || off % this.step !== 0 || off / this.step >= this.count) return -1;
     return off / this.step;
   }
@@ -61,14 +51,14 @@ export class CIDRAllocator {
       if (this.used.has(i)) continue;
       this.used.add(i);
       this.next = (i + 1) % this.count;
-      return `${intToIp((this.base + i * this.step) >>> 0)}/${this.nodeMaskSize}`;
+      return `${intToIPv4((this.base + i * this.step) >>> 0)}/${this.nodeMaskSize}`;
     }
     throw new Error(`CIDR allocation failed: no free /${this.nodeMaskSize} left in ${this.clusterCIDR}`);
   }
 }
 
 export class NodeIpamController extends Controller {
-  private nodes!: SharedInformer<V1Node>;
+  private nodes!: SharedIndexInformer<Node>;
   readonly allocator: CIDRAllocator;
   private seeded = false;
   /** allocations written but not yet seen in the cache: never allocate twice for one node */
@@ -80,8 +70,8 @@ export class NodeIpamController extends Controller {
   }
 
   register(): void {
-    this.nodes = this.ctx.informers.get<V1Node>('nodes');
-    this.nodes.addHandlers({
+    this.nodes = this.ctx.informers.get('nodes');
+    this.nodes.addEventHandler({
       add: (n) => this.enqueue(n.metadata!.name),
       update: (_o, n) => (!n.spec?.podCIDR || this.pending.has(n.metadata!.name!)) && this.enqueue(n.metadata!.name),
       delete: (n) => {
@@ -109,7 +99,7 @@ export class NodeIpamController extends Controller {
     if (this.pending.has(name)) return;
     const cidr = this.allocator.allocate();
     try {
-      await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidr, podCIDRs: [cidr] } }, 'application/merge-patch+json');
+      await this.ctx.client.nodes.patch(name, { spec: { podCIDR: cidr, podCIDRs: [cidr] } });
       this.pending.set(name, cidr);
       this.log.info({ node: name, podCIDR: cidr }, 'allocated pod CIDR');
     } catch (err) {

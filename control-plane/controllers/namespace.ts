@@ -4,12 +4,11 @@
 // namespaces/<n>/finalize so the apiserver can drop the namespace. While it waits, the
 // namespace's status says why, in upstream's five deletion conditions
 // (NamespaceContentRemaining: "Some resources are remaining: pods. has 2 resource instances").
-import type { V1Namespace } from '@kubernetes/client-node';
-import { errorCode, errorMessage, rawRequest } from './base/clients.js';
+import type { Namespace } from 'kubernetes-types/core/v1.js';
+import { rfc3339 } from '../../api/time.js';
+import { errorMessage, isConflict, isMethodNotSupported, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import type { SharedInformer } from './base/informer.js';
-import { nowRFC3339 } from './base/util.js';
-import { discover, type DiscoveredResource, objectPath } from './discovery.js';
+import { discover, type DiscoveredResource } from './discovery.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -100,49 +99,49 @@ export function nextConditions(current: NamespaceCondition[] | undefined, failin
   return changed ? out : undefined;
 }
 
-const gvrString = (r: DiscoveredResource) => `${r.group}/${r.version}, Resource=${r.name}`;
+const gvrString = (r: DiscoveredResource) => `${r.group}/${r.version}, Resource=${r.plural}`;
 
 export class NamespaceController extends Controller {
-  private namespaces!: SharedInformer<V1Namespace>;
+  private namespaces!: SharedIndexInformer<Namespace>;
 
   constructor(ctx: ControllerContext) {
     super('namespace-controller', ctx, 2);
   }
 
   register(): void {
-    this.namespaces = this.ctx.informers.get<V1Namespace>('namespaces');
-    const onChange = (n: V1Namespace) => n.metadata?.deletionTimestamp && this.enqueue(n.metadata.name);
-    this.namespaces.addHandlers({ add: onChange, update: (_o, n) => onChange(n) });
+    this.namespaces = this.ctx.informers.get('namespaces');
+    const onChange = (n: Namespace) => n.metadata?.deletionTimestamp && this.enqueue(n.metadata.name);
+    this.namespaces.addEventHandler({ add: onChange, update: (_o, n) => onChange(n) });
   }
 
   /** Deletes what one resource holds in the namespace and reports what is left. */
   private async deleteContent(r: DiscoveredResource, ns: string, result: DeletionResult): Promise<void> {
-    const kc = this.ctx.clients.kc;
+    const rc = this.ctx.client.resource<Obj>(r).namespace(ns);
     const list = async (): Promise<Obj[] | undefined> => {
       try {
-        return ((await rawRequest<Obj>(kc, 'GET', objectPath(r, ns))).items ?? []) as Obj[];
+        return (await rc.list()).items ?? [];
       } catch (err) {
-        if (errorCode(err) === 404 || errorCode(err) === 405) return undefined;
+        if (isNotFound(err) || isMethodNotSupported(err)) return undefined;
         throw err;
       }
     };
     const before = await list();
     if (!before?.length) return;
     if (r.verbs.includes('deletecollection')) {
-      await rawRequest(kc, 'DELETE', objectPath(r, ns)).catch((err) => {
-        if (errorCode(err) !== 404) throw err;
+      await rc.deleteCollection().catch((err) => {
+        if (!isNotFound(err)) throw err;
       });
     } else {
       for (const it of before) {
         if (it.metadata?.deletionTimestamp) continue;
-        await rawRequest(kc, 'DELETE', objectPath(r, ns, it.metadata.name)).catch((err) => {
-          if (errorCode(err) !== 404) throw err;
+        await rc.delete(it.metadata.name).catch((err) => {
+          if (!isNotFound(err)) throw err;
         });
       }
     }
     const left = (await list()) ?? [];
     if (left.length === 0) return;
-    result.remaining.set(`${r.name}.${r.group}`, left.length);
+    result.remaining.set(`${r.plural}.${r.group}`, left.length);
     let withFinalizers = 0;
     for (const it of left) {
       const fs: string[] = it.metadata?.finalizers ?? [];
@@ -158,10 +157,9 @@ export class NamespaceController extends Controller {
   async sync(name: string): Promise<void> {
     let ns: Obj = this.namespaces.get(name);
     if (!ns?.metadata?.deletionTimestamp) return;
-    const kc = this.ctx.clients.kc;
     const result: DeletionResult = { discoveryFailures: new Map(), contentErrors: [], remaining: new Map(), finalizers: new Map() };
     // Discovery errors are not fatal: delete what can be found, report the rest.
-    const found = await discover(kc);
+    const found = await discover(this.ctx.client);
     result.discoveryFailures = found.failed;
     const resources = found.resources.filter((r) => r.namespaced && r.verbs.includes('list') && r.verbs.includes('delete'));
     for (const r of resources) {
@@ -171,13 +169,13 @@ export class NamespaceController extends Controller {
         result.contentErrors.push(errorMessage(err));
       }
     }
-    const conditions = nextConditions(ns.status?.conditions, failingConditions(result), nowRFC3339());
+    const conditions = nextConditions(ns.status?.conditions, failingConditions(result), rfc3339());
     if (conditions) {
       try {
-        ns = await rawRequest(kc, 'PUT', `/api/v1/namespaces/${name}/status`, { ...ns, status: { ...(ns.status ?? {}), conditions } });
+        ns = await this.ctx.client.namespaces.updateStatus({ ...ns, status: { ...(ns.status ?? {}), conditions } });
       } catch (err) {
         // a stale cache (409) or a namespace just gone: the next pass writes them
-        if (errorCode(err) !== 409 && errorCode(err) !== 404) throw err;
+        if (!isConflict(err) && !isNotFound(err)) throw err;
       }
     }
     const blocked = result.discoveryFailures.size > 0 || result.contentErrors.length > 0;
@@ -190,10 +188,10 @@ export class NamespaceController extends Controller {
     const finalizers = (ns.spec?.finalizers ?? []).filter((f: string) => f !== 'kubernetes');
     if ((ns.spec?.finalizers ?? []).length === finalizers.length) return;
     try {
-      await rawRequest(kc, 'PUT', `/api/v1/namespaces/${name}/finalize`, { ...ns, spec: { ...(ns.spec ?? {}), finalizers } });
+      await this.ctx.client.namespaces.finalize({ ...ns, spec: { ...(ns.spec ?? {}), finalizers } });
       this.log.info({ namespace: name }, 'namespace emptied and finalized');
     } catch (err) {
-      if (errorCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 }

@@ -3,12 +3,11 @@
 // ("Kubelet stopped posting node status.") and the node.kubernetes.io/unreachable
 // NoSchedule + NoExecute taints; its pods are marked not ready; the NoExecute taint evicts
 // pods once their toleration runs out. A renewed lease lifts the taints.
-import type { V1Node, V1NodeCondition, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
-import { tolerates } from '../scheduler/plugins/taint-toleration.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import type { Node, NodeCondition, Pod, Taint, Toleration } from 'kubernetes-types/core/v1.js';
+import { tolerates } from '../../api/scheduling.js';
+import { parseTime, rfc3339 } from '../../api/time.js';
+import { errorMessage, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import type { SharedInformer } from './base/informer.js';
-import { nowRFC3339, ts } from './base/util.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -33,15 +32,15 @@ export interface NodeLifecycleOptions {
 
 /** When a pod on a node with these NoExecute taints must go (ms epoch), Infinity = never, 0 = now. */
 export function evictionTime(
-  taints: readonly V1Taint[],
-  tolerations: readonly V1Toleration[],
+  taints: readonly Taint[],
+  tolerations: readonly Toleration[],
   defaultMs: number,
   capMs: number | undefined,
 ): number {
   let at = Infinity;
   for (const t of taints) {
     if (t.effect !== 'NoExecute') continue;
-    const added = ts(t.timeAdded as unknown as string) || Date.now();
+    const added = parseTime(t.timeAdded as unknown as string) || Date.now();
     const tol = tolerations.filter((x) => tolerates(x, t));
     let delay: number;
     if (tol.length === 0) {
@@ -59,9 +58,9 @@ export function evictionTime(
 }
 
 export class NodeLifecycleController extends Controller {
-  private nodes!: SharedInformer<V1Node>;
-  private leases!: SharedInformer<Obj>;
-  private pods!: SharedInformer<V1Pod>;
+  private nodes!: SharedIndexInformer<Node>;
+  private leases!: SharedIndexInformer<Obj>;
+  private pods!: SharedIndexInformer<Pod>;
   private probe = new Map<string, { renew: string; at: number }>();
   private timer?: NodeJS.Timeout;
   private evictTimers = new Map<string, NodeJS.Timeout>();
@@ -79,20 +78,20 @@ export class NodeLifecycleController extends Controller {
   }
 
   register(): void {
-    this.nodes = this.ctx.informers.get<V1Node>('nodes');
-    this.leases = this.ctx.informers.get('leases', LEASE_NS);
-    this.pods = this.ctx.informers.get<V1Pod>('pods');
-    this.nodes.addHandlers({
+    this.nodes = this.ctx.informers.get('nodes');
+    this.leases = this.ctx.informers.get('leases', { namespace: LEASE_NS });
+    this.pods = this.ctx.informers.get('pods');
+    this.nodes.addEventHandler({
       add: (n) => this.enqueue(`node/${n.metadata!.name}`),
       update: (_o, n) => this.enqueue(`node/${n.metadata!.name}`),
       delete: (n) => this.probe.delete(n.metadata!.name!),
     });
-    this.leases.addHandlers({
+    this.leases.addEventHandler({
       add: (l) => this.enqueue(`node/${l.metadata.name}`),
       update: (_o, l) => this.enqueue(`node/${l.metadata.name}`),
     });
     // a pod landing on (or changing tolerations on) a tainted node needs its eviction timer
-    this.pods.addHandlers({
+    this.pods.addEventHandler({
       add: (p) => p.spec?.nodeName && this.enqueue(`node/${p.spec.nodeName}`),
     });
   }
@@ -112,7 +111,7 @@ export class NodeLifecycleController extends Controller {
   }
 
   /** Local time we last saw the lease change (upstream compares against its own clock, not the kubelet's). */
-  private lastHeard(name: string, node: V1Node): number {
+  private lastHeard(name: string, node: Node): number {
     const lease = this.leases.get(`${LEASE_NS}/${name}`);
     // a kubelet posting status also counts as alive (upstream looks at both)
     const beat = node.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime as unknown as string | undefined;
@@ -141,14 +140,14 @@ export class NodeLifecycleController extends Controller {
     this.scheduleEvictions(node);
   }
 
-  private async markUnknown(node: V1Node): Promise<void> {
-    const now = nowRFC3339();
-    const conds: V1NodeCondition[] = (node.status?.conditions ?? []).map((c) => ({ ...c }));
+  private async markUnknown(node: Node): Promise<void> {
+    const now = rfc3339();
+    const conds: NodeCondition[] = (node.status?.conditions ?? []).map((c) => ({ ...c }));
     const types = ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure'];
     for (const type of types) {
       let c = conds.find((x) => x.type === type);
       if (!c) {
-        c = { type, status: 'Unknown' } as V1NodeCondition;
+        c = { type, status: 'Unknown' } as NodeCondition;
         conds.push(c);
         (c as Obj).lastHeartbeatTime = now;
       }
@@ -158,13 +157,13 @@ export class NodeLifecycleController extends Controller {
       c.message = STOPPED;
     }
     this.log.info({ node: node.metadata!.name }, 'node stopped posting status: Ready=Unknown');
-    await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/nodes/${node.metadata!.name}/status`, { status: { conditions: conds } }, 'application/merge-patch+json').catch(ignore404);
+    await this.ctx.client.nodes.patchStatus(node.metadata!.name!, { status: { conditions: conds } }).catch(ignore404);
   }
 
-  private async setUnreachableTaints(node: V1Node, on: boolean): Promise<void> {
+  private async setUnreachableTaints(node: Node, on: boolean): Promise<void> {
     const others = (node.spec?.taints ?? []).filter((t) => t.key !== UNREACHABLE);
     const existing = (node.spec?.taints ?? []).filter((t) => t.key === UNREACHABLE);
-    const now = nowRFC3339();
+    const now = rfc3339();
     const mine: Obj[] = on
       ? [
           { key: UNREACHABLE, effect: 'NoSchedule' },
@@ -174,26 +173,25 @@ export class NodeLifecycleController extends Controller {
     const taints = [...others, ...mine];
     if (!on) this.log.info({ node: node.metadata!.name }, 'node lease renewed: removing unreachable taints');
     // resourceVersion makes this a compare-and-swap: the list is replaced whole
-    await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/nodes/${node.metadata!.name}`,
-      { metadata: { resourceVersion: node.metadata!.resourceVersion }, spec: { taints: taints.length ? taints : null } },
-      'application/merge-patch+json').catch(ignore404);
+    await this.ctx.client.nodes
+      .patch(node.metadata!.name!, { metadata: { resourceVersion: node.metadata!.resourceVersion }, spec: { taints: taints.length ? taints : null } })
+      .catch(ignore404);
   }
 
   private async markPodsNotReady(nodeName: string): Promise<void> {
-    const now = nowRFC3339();
+    const now = rfc3339();
     for (const pod of this.pods.list()) {
       if (pod.spec?.nodeName !== nodeName) continue;
       const conds = pod.status?.conditions ?? [];
       const ready = conds.find((c) => c.type === 'Ready');
       if (!ready || ready.status === 'False') continue;
       const next = conds.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: now } : c));
-      await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}/status`,
-        { status: { conditions: next } }, 'application/merge-patch+json').catch(ignore404);
+      await this.ctx.client.pods.namespace(pod.metadata!.namespace!).patchStatus(pod.metadata!.name!, { status: { conditions: next } }).catch(ignore404);
     }
   }
 
   /** The NoExecute taint manager: delete pods whose toleration of the node's taints ran out. */
-  private scheduleEvictions(node: V1Node): void {
+  private scheduleEvictions(node: Node): void {
     const name = node.metadata!.name!;
     const taints = (node.spec?.taints ?? []).filter((t) => t.effect === 'NoExecute');
     if (taints.length === 0) return;
@@ -203,8 +201,10 @@ export class NodeLifecycleController extends Controller {
       const at = evictionTime(taints, pod.spec?.tolerations ?? [], this.evictDefault, this.evictCap);
       if (at <= Date.now()) {
         this.log.info({ node: name, pod: `${pod.metadata!.namespace}/${pod.metadata!.name}` }, 'evicting pod from tainted node');
-        void rawRequest(this.ctx.clients.kc, 'DELETE', `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`)
-          .catch((err) => errorCode(err) !== 404 && this.log.warn({ err: String(err) }, 'eviction failed'));
+        void this.ctx.client.pods
+          .namespace(pod.metadata!.namespace!)
+          .delete(pod.metadata!.name!)
+          .catch((err) => !isNotFound(err) && this.log.warn({ err: errorMessage(err) }, 'eviction failed'));
       } else next = Math.min(next, at);
     }
     if (next !== Infinity && !this.evictTimers.has(name)) {
@@ -219,5 +219,5 @@ export class NodeLifecycleController extends Controller {
 }
 
 function ignore404(err: unknown): void {
-  if (errorCode(err) !== 404) throw err;
+  if (!isNotFound(err)) throw err;
 }

@@ -2,13 +2,13 @@
 // to nodes that no longer exist, pods stuck terminating on unreachable nodes (no kubelet
 // will ever confirm them) and unscheduled pods being deleted, and keep at most
 // `terminatedPodThreshold` finished pods, deleting the oldest first.
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { logger } from '../../api/log.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import { parseTime } from '../../api/time.js';
+import { errorMessage, isConflict, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import type { ControllerContext } from './base/controller.js';
-import type { SharedInformer } from './base/informer.js';
-import { isPodTerminal, ts } from './base/util.js';
+import { isPodTerminal } from './base/util.js';
 import { UNREACHABLE } from './nodelifecycle.js';
 
 export interface PodGCOptions {
@@ -18,8 +18,8 @@ export interface PodGCOptions {
 }
 
 export class PodGCController {
-  private pods!: SharedInformer<V1Pod>;
-  private nodes!: SharedInformer<V1Node>;
+  private pods!: SharedIndexInformer<Pod>;
+  private nodes!: SharedIndexInformer<Node>;
   private timer?: NodeJS.Timeout;
   private running = false;
   private log: Logger = logger('pod-garbage-collector');
@@ -35,8 +35,8 @@ export class PodGCController {
   }
 
   register(): void {
-    this.pods = this.ctx.informers.get<V1Pod>('pods');
-    this.nodes = this.ctx.informers.get<V1Node>('nodes');
+    this.pods = this.ctx.informers.get('pods');
+    this.nodes = this.ctx.informers.get('nodes');
   }
 
   run(): void {
@@ -48,22 +48,19 @@ export class PodGCController {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private async forceDelete(p: V1Pod, why: string): Promise<void> {
+  private async forceDelete(p: Pod, why: string): Promise<void> {
     this.log.info({ pod: `${p.metadata!.namespace}/${p.metadata!.name}`, why }, 'force-deleting pod');
-    await rawRequest(this.ctx.clients.kc, 'DELETE', `/api/v1/namespaces/${p.metadata!.namespace}/pods/${p.metadata!.name}`, {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
-      gracePeriodSeconds: 0,
-      preconditions: { uid: p.metadata!.uid },
-    }).catch((err) => {
-      const c = errorCode(err);
-      if (c !== 404 && c !== 409) this.log.warn({ err: String(err) }, 'pod gc delete failed');
-    });
+    await this.ctx.client.pods
+      .namespace(p.metadata!.namespace!)
+      .delete(p.metadata!.name!, { gracePeriodSeconds: 0, preconditions: { uid: p.metadata!.uid } })
+      .catch((err) => {
+        if (!isNotFound(err) && !isConflict(err)) this.log.warn({ err: errorMessage(err) }, 'pod gc delete failed');
+      });
   }
 
   /** One pass; exposed for tests. */
   async gc(): Promise<void> {
-    if (this.running || !this.pods.hasSynced || !this.nodes.hasSynced) return;
+    if (this.running || !this.pods.hasSynced() || !this.nodes.hasSynced()) return;
     this.running = true;
     try {
       const pods = this.pods.list();
@@ -71,7 +68,7 @@ export class PodGCController {
       // terminated pods over the threshold, oldest first
       const terminated = pods.filter(isPodTerminal);
       if (this.threshold > 0 && terminated.length > this.threshold) {
-        terminated.sort((a, b) => ts(a.metadata?.creationTimestamp as unknown as string) - ts(b.metadata?.creationTimestamp as unknown as string));
+        terminated.sort((a, b) => parseTime(a.metadata?.creationTimestamp) - parseTime(b.metadata?.creationTimestamp));
         for (const p of terminated.slice(0, terminated.length - this.threshold)) await this.forceDelete(p, 'terminated pod threshold');
       }
       for (const p of pods) {
@@ -84,16 +81,16 @@ export class PodGCController {
         if (!node) {
           // the cache may lag a just-created node: confirm with the API
           try {
-            await rawRequest(this.ctx.clients.kc, 'GET', `/api/v1/nodes/${nodeName}`);
+            await this.ctx.client.nodes.get(nodeName);
             continue;
           } catch (err) {
-            if (errorCode(err) !== 404) continue;
+            if (!isNotFound(err)) continue;
           }
           await this.forceDelete(p, 'node no longer exists');
           continue;
         }
         if (p.metadata?.deletionTimestamp && node.spec?.taints?.some((t) => t.key === UNREACHABLE && t.effect === 'NoExecute')) {
-          const deadline = ts(p.metadata.deletionTimestamp as unknown as string);
+          const deadline = parseTime(p.metadata.deletionTimestamp);
           if (deadline && deadline <= now) await this.forceDelete(p, 'terminating on unreachable node');
         }
       }

@@ -2,13 +2,12 @@
 // pkg/controller/replicaset): keep `replicas` active pods matching the selector, owned
 // through a controller ownerReference; adopt matching orphans, release pods that stopped
 // matching; publish replica counts in status.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type LabelSelector, type MetaLabelSelector } from '../../api/selectors.js';
-import { errorCode, rawRequest } from './base/clients.js';
+import { parseTime } from '../../api/time.js';
+import { errorMessage, type EventRecorder, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
-import { recordEvent } from './base/events.js';
-import { objectKey, type SharedInformer } from './base/informer.js';
-import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor, ts } from './base/util.js';
+import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -17,7 +16,6 @@ export interface ReplicaKind {
   resource: 'replicasets' | 'replicationcontrollers';
   kind: 'ReplicaSet' | 'ReplicationController';
   apiVersion: string;
-  basePath: (ns: string) => string;
   selector: (o: Obj) => LabelSelector;
 }
 
@@ -25,7 +23,6 @@ export const REPLICA_SET: ReplicaKind = {
   resource: 'replicasets',
   kind: 'ReplicaSet',
   apiVersion: 'apps/v1',
-  basePath: (ns) => `/apis/apps/v1/namespaces/${ns}/replicasets`,
   selector: (o) => labelSelectorFromSpec((o.spec?.selector ?? null) as MetaLabelSelector | null),
 };
 
@@ -33,7 +30,6 @@ export const REPLICATION_CONTROLLER: ReplicaKind = {
   resource: 'replicationcontrollers',
   kind: 'ReplicationController',
   apiVersion: 'v1',
-  basePath: (ns) => `/api/v1/namespaces/${ns}/replicationcontrollers`,
   // an RC without a selector selects its template's labels (defaulting normally fills it in)
   selector: (o) => labelSelectorFromMap(o.spec?.selector ?? o.spec?.template?.metadata?.labels ?? { '': '\0never' }),
 };
@@ -48,7 +44,7 @@ const phaseRank: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 }
  * unassigned, then pending/unknown, then not ready, then ready for less time, then more
  * restarts, then newer.
  */
-export function deletionOrder(a: V1Pod, b: V1Pod): number {
+export function deletionOrder(a: Pod, b: Pod): number {
   const an = a.spec?.nodeName ? 1 : 0, bn = b.spec?.nodeName ? 1 : 0;
   if (an !== bn) return an - bn;
   const ap = phaseRank[a.status?.phase ?? 'Pending'] ?? 0, bp = phaseRank[b.status?.phase ?? 'Pending'] ?? 0;
@@ -56,14 +52,14 @@ export function deletionOrder(a: V1Pod, b: V1Pod): number {
   const ar = isPodReady(a) ? 1 : 0, br = isPodReady(b) ? 1 : 0;
   if (ar !== br) return ar - br;
   if (ar && br) {
-    const at = ts(a.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime as unknown as string);
-    const bt = ts(b.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime as unknown as string);
+    const at = parseTime(a.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime);
+    const bt = parseTime(b.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime);
     if (at !== bt) return bt - at; // ready more recently = ready for less time = first
   }
-  const restarts = (p: V1Pod) => (p.status?.containerStatuses ?? []).reduce((s, c) => s + (c.restartCount ?? 0), 0);
+  const restarts = (p: Pod) => (p.status?.containerStatuses ?? []).reduce((s, c) => s + (c.restartCount ?? 0), 0);
   const ra = restarts(a), rb = restarts(b);
   if (ra !== rb) return rb - ra;
-  const ca = ts(a.metadata?.creationTimestamp as unknown as string), cb = ts(b.metadata?.creationTimestamp as unknown as string);
+  const ca = parseTime(a.metadata?.creationTimestamp), cb = parseTime(b.metadata?.creationTimestamp);
   if (ca !== cb) return cb - ca;
   return (a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? 1 : -1;
 }
@@ -83,10 +79,10 @@ export function podFromTemplate(owner: Obj, kind: ReplicaKind): Obj {
 
 export class ReplicaSetController extends Controller {
   readonly expectations = new Expectations();
-  private owners!: SharedInformer<Obj>;
-  private pods!: SharedInformer<V1Pod>;
+  private owners!: SharedIndexInformer<Obj>;
+  private pods!: SharedIndexInformer<Pod>;
   private deletionSeen = new Set<string>();
-  private readonly eventSource: string;
+  private readonly recorder: EventRecorder;
 
   constructor(
     ctx: ControllerContext,
@@ -94,13 +90,13 @@ export class ReplicaSetController extends Controller {
     workers = 4,
   ) {
     super(kind.kind === 'ReplicaSet' ? 'replicaset-controller' : 'replicationcontroller-controller', ctx, workers);
-    this.eventSource = kind.kind === 'ReplicaSet' ? 'replicaset-controller' : 'replication-controller';
+    this.recorder = ctx.recorder(kind.kind === 'ReplicaSet' ? 'replicaset-controller' : 'replication-controller');
   }
 
   register(): void {
     this.owners = this.ctx.informers.get(this.kind.resource);
-    this.pods = this.ctx.informers.get<V1Pod>('pods');
-    this.owners.addHandlers({
+    this.pods = this.ctx.informers.get('pods');
+    this.owners.addEventHandler({
       add: (o) => this.enqueue(objectKey(o)),
       update: (_o, n) => this.enqueue(objectKey(n)),
       delete: (o) => {
@@ -108,7 +104,7 @@ export class ReplicaSetController extends Controller {
         this.enqueue(objectKey(o));
       },
     });
-    this.pods.addHandlers({
+    this.pods.addEventHandler({
       add: (p) => this.podAdded(p),
       update: (o, n) => this.podUpdated(o, n),
       delete: (p) => this.podDeleted(p),
@@ -116,14 +112,14 @@ export class ReplicaSetController extends Controller {
   }
 
   /** The owner key of a pod's controllerRef if it is one of ours and still exists. */
-  private ownerKey(p: V1Pod, ref = controllerRef(p)): string | undefined {
+  private ownerKey(p: Pod, ref = controllerRef(p)): string | undefined {
     if (!ref || ref.kind !== this.kind.kind) return undefined;
     const key = `${p.metadata?.namespace}/${ref.name}`;
     const o = this.owners.get(key);
     return o && o.metadata?.uid === ref.uid ? key : undefined;
   }
 
-  private matchingOwners(p: V1Pod): string[] {
+  private matchingOwners(p: Pod): string[] {
     const out: string[] = [];
     for (const o of this.owners.list(p.metadata?.namespace ?? '')) {
       if (matches(this.kind.selector(o), p.metadata?.labels)) out.push(objectKey(o));
@@ -131,7 +127,7 @@ export class ReplicaSetController extends Controller {
     return out;
   }
 
-  private podAdded(p: V1Pod): void {
+  private podAdded(p: Pod): void {
     if (p.metadata?.deletionTimestamp) return this.podDeleted(p);
     const key = this.ownerKey(p);
     if (key) {
@@ -141,7 +137,7 @@ export class ReplicaSetController extends Controller {
     if (!controllerRef(p)) for (const k of this.matchingOwners(p)) this.enqueue(k);
   }
 
-  private podUpdated(old: V1Pod, cur: V1Pod): void {
+  private podUpdated(old: Pod, cur: Pod): void {
     if (old.metadata?.resourceVersion === cur.metadata?.resourceVersion) return;
     if (cur.metadata?.deletionTimestamp && !old.metadata?.deletionTimestamp) {
       this.podDeleted(cur);
@@ -156,7 +152,7 @@ export class ReplicaSetController extends Controller {
     else if (!curRef && (labelsChanged || refChanged)) for (const k of this.matchingOwners(cur)) this.enqueue(k);
   }
 
-  private podDeleted(p: V1Pod): void {
+  private podDeleted(p: Pod): void {
     const uid = p.metadata?.uid ?? '';
     const key = this.ownerKey(p);
     if (!key) return;
@@ -176,7 +172,7 @@ export class ReplicaSetController extends Controller {
     }
     const ns = rs.metadata.namespace as string;
     const sel = this.kind.selector(rs);
-    const claimed: V1Pod[] = [];
+    const claimed: Pod[] = [];
     const claims: Promise<unknown>[] = [];
     for (const pod of this.pods.list(ns)) {
       const ref = controllerRef(pod);
@@ -203,33 +199,33 @@ export class ReplicaSetController extends Controller {
     if (manageErr) throw manageErr;
   }
 
-  private async adopt(pod: V1Pod, rs: Obj): Promise<boolean> {
+  private async adopt(pod: Pod, rs: Obj): Promise<boolean> {
     const refs = [...(pod.metadata?.ownerReferences ?? []), ownerRefFor({ apiVersion: this.kind.apiVersion, kind: this.kind.kind, metadata: rs.metadata })];
     try {
-      await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
-        { metadata: { ownerReferences: refs, uid: pod.metadata!.uid } }, 'application/merge-patch+json');
+      await this.ctx.client.pods.namespace(pod.metadata!.namespace!).patch(pod.metadata!.name!, { metadata: { ownerReferences: refs, uid: pod.metadata!.uid } });
       return true;
     } catch (err) {
-      if (errorCode(err) === 404) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
 
-  private async release(pod: V1Pod, uid: string): Promise<void> {
+  private async release(pod: Pod, uid: string): Promise<void> {
     const refs = (pod.metadata?.ownerReferences ?? []).filter((r) => r.uid !== uid);
     try {
-      await rawRequest(this.ctx.clients.kc, 'PATCH', `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
-        { metadata: { ownerReferences: refs.length ? refs : null, uid: pod.metadata!.uid } }, 'application/merge-patch+json');
+      await this.ctx.client.pods
+        .namespace(pod.metadata!.namespace!)
+        .patch(pod.metadata!.name!, { metadata: { ownerReferences: refs.length ? refs : null, uid: pod.metadata!.uid } });
     } catch (err) {
-      if (errorCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 
-  private async manageReplicas(key: string, rs: Obj, active: V1Pod[]): Promise<void> {
+  private async manageReplicas(key: string, rs: Obj, active: Pod[]): Promise<void> {
     const want = rs.spec?.replicas ?? 1;
     const diff = active.length - want;
-    const kc = this.ctx.clients.kc;
-    const ns = rs.metadata.namespace;
+    const ns = rs.metadata.namespace as string;
+    const pods = this.ctx.client.pods.namespace(ns);
     if (diff < 0) {
       const n = Math.min(-diff, BURST);
       this.expectations.expect(key, n, 0);
@@ -240,14 +236,14 @@ export class ReplicaSetController extends Controller {
       while (done < n) {
         const size = Math.min(batch, n - done);
         const results = await Promise.allSettled(
-          Array.from({ length: size }, () => rawRequest<Obj>(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, podFromTemplate(rs, this.kind))),
+          Array.from({ length: size }, () => pods.create(podFromTemplate(rs, this.kind))),
         );
         const ownerObj = { ...rs, apiVersion: this.kind.apiVersion, kind: this.kind.kind };
         for (const r of results) {
-          if (r.status === 'fulfilled') recordEvent(kc, this.eventSource, ownerObj, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value?.metadata?.name}`);
+          if (r.status === 'fulfilled') this.recorder.event(ownerObj, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value?.metadata?.name}`);
         }
         const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-        if (failed.length) recordEvent(kc, this.eventSource, ownerObj, 'Warning', 'FailedCreate', `Error creating: ${String((failed[0]!.reason as Error)?.message ?? failed[0]!.reason)}`);
+        if (failed.length) this.recorder.event(ownerObj, 'Warning', 'FailedCreate', `Error creating: ${errorMessage(failed[0]!.reason)}`);
         done += size;
         if (failed.length) {
           failure = failed[0]!.reason;
@@ -264,24 +260,24 @@ export class ReplicaSetController extends Controller {
       const victims = [...active].sort(deletionOrder).slice(0, n);
       this.expectations.expect(key, 0, n);
       const results = await Promise.allSettled(
-        victims.map((p) => rawRequest(kc, 'DELETE', `/api/v1/namespaces/${ns}/pods/${p.metadata!.name}`)),
+        victims.map((p) => pods.delete(p.metadata!.name!)),
       );
       let failure: unknown;
       const ownerObj = { ...rs, apiVersion: this.kind.apiVersion, kind: this.kind.kind };
       results.forEach((r, i) => {
-        if (r.status === 'fulfilled') recordEvent(kc, this.eventSource, ownerObj, 'Normal', 'SuccessfulDelete', `Deleted pod: ${victims[i]!.metadata!.name}`);
+        if (r.status === 'fulfilled') this.recorder.event(ownerObj, 'Normal', 'SuccessfulDelete', `Deleted pod: ${victims[i]!.metadata!.name}`);
       });
       for (const r of results) {
         if (r.status === 'fulfilled') continue;
         this.expectations.lower(key, 0, 1);
-        if (errorCode(r.reason) !== 404) failure = r.reason;
+        if (!isNotFound(r.reason)) failure = r.reason;
       }
       if (failure) throw failure;
       this.log.debug({ key, deleted: n }, 'deleted pods');
     }
   }
 
-  private async updateStatus(rs: Obj, active: V1Pod[]): Promise<void> {
+  private async updateStatus(rs: Obj, active: Pod[]): Promise<void> {
     const minReady = rs.spec?.minReadySeconds ?? 0;
     const tmplLabels: Record<string, string> = rs.spec?.template?.metadata?.labels ?? {};
     const now = Date.now();
@@ -307,10 +303,9 @@ export class ReplicaSetController extends Controller {
     if (readyNotAvailable) this.queue.addAfter(objectKey(rs), minReady * 1000 + 100);
     if (same) return;
     try {
-      await rawRequest(this.ctx.clients.kc, 'PATCH', `${this.kind.basePath(rs.metadata.namespace)}/${rs.metadata.name}/status`,
-        { status }, 'application/merge-patch+json');
+      await this.ctx.client[this.kind.resource].namespace(rs.metadata.namespace).patchStatus(rs.metadata.name, { status });
     } catch (err) {
-      if (errorCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 }

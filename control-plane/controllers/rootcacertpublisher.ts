@@ -2,10 +2,9 @@
 // namespace holds a ConfigMap kube-root-ca.crt with the cluster CA under ca.crt, so pods can
 // verify the apiserver at kubernetes.default.svc. Put back when deleted or edited; left out
 // of namespaces being deleted.
-import type { V1ConfigMap, V1Namespace } from '@kubernetes/client-node';
-import { errorCode, rawRequest } from './base/clients.js';
+import type { ConfigMap, Namespace } from 'kubernetes-types/core/v1.js';
+import { isAlreadyExists, isForbidden, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import type { SharedInformer } from './base/informer.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 export const DESCRIPTION_ANNOTATION = 'kubernetes.io/description';
@@ -14,8 +13,8 @@ export const DESCRIPTION =
   'No other usage is guaranteed across distributions of Kubernetes clusters.';
 
 export class RootCACertPublisher extends Controller {
-  private namespaces!: SharedInformer<V1Namespace>;
-  private configMaps!: SharedInformer<V1ConfigMap>;
+  private namespaces!: SharedIndexInformer<Namespace>;
+  private configMaps!: SharedIndexInformer<ConfigMap>;
 
   constructor(
     ctx: ControllerContext,
@@ -25,44 +24,43 @@ export class RootCACertPublisher extends Controller {
   }
 
   register(): void {
-    this.namespaces = this.ctx.informers.get<V1Namespace>('namespaces');
+    this.namespaces = this.ctx.informers.get('namespaces');
     // Only the one ConfigMap per namespace: the publisher needs no cache of every ConfigMap.
-    this.configMaps = this.ctx.informers.get<V1ConfigMap>('configmaps', undefined, `metadata.name=${ROOT_CA_CONFIGMAP}`);
-    this.namespaces.addHandlers({
+    this.configMaps = this.ctx.informers.get('configmaps', { fieldSelector: `metadata.name=${ROOT_CA_CONFIGMAP}` });
+    this.namespaces.addEventHandler({
       add: (n) => this.enqueue(n.metadata?.name),
       update: (_o, n) => !n.metadata?.deletionTimestamp && this.enqueue(n.metadata?.name),
     });
-    const cmChanged = (cm: V1ConfigMap) => cm.metadata?.name === ROOT_CA_CONFIGMAP && this.enqueue(cm.metadata.namespace);
-    this.configMaps.addHandlers({ update: (_o, cm) => cmChanged(cm), delete: cmChanged });
+    const cmChanged = (cm: ConfigMap) => cm.metadata?.name === ROOT_CA_CONFIGMAP && this.enqueue(cm.metadata.namespace);
+    this.configMaps.addEventHandler({ update: (_o, cm) => cmChanged(cm), delete: cmChanged });
   }
 
   async sync(namespace: string): Promise<void> {
     const ns = this.namespaces.get(namespace);
     if (!ns || ns.metadata?.deletionTimestamp) return;
-    const kc = this.ctx.clients.kc;
+    const configMaps = this.ctx.client.configmaps.namespace(namespace);
     const data = { 'ca.crt': this.rootCA };
     const cm = this.configMaps.getByName(namespace, ROOT_CA_CONFIGMAP);
     if (!cm) {
-      const body = {
+      const body: ConfigMap = {
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: { name: ROOT_CA_CONFIGMAP, namespace, annotations: { [DESCRIPTION_ANNOTATION]: DESCRIPTION } },
         data,
       };
       try {
-        await rawRequest(kc, 'POST', `/api/v1/namespaces/${namespace}/configmaps`, body);
+        await configMaps.create(body);
       } catch (err) {
         // gone, or being deleted since the cache saw it (403 NamespaceTerminating): nothing to publish
-        const code = errorCode(err);
-        if (code === 404 || code === 403) return;
-        // 409: it exists and the informer has not shown it yet; its event brings us back
-        if (code !== 409) throw err;
+        if (isNotFound(err) || isForbidden(err)) return;
+        // it exists and the informer has not shown it yet; its event brings us back
+        if (!isAlreadyExists(err)) throw err;
       }
       return;
     }
     const cur = cm.data ?? {};
     if (Object.keys(cur).length === 1 && cur['ca.crt'] === this.rootCA && cm.metadata?.annotations?.[DESCRIPTION_ANNOTATION]) return;
-    const body = {
+    const body: ConfigMap = {
       ...cm,
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -70,9 +68,9 @@ export class RootCACertPublisher extends Controller {
       data,
     };
     try {
-      await rawRequest(kc, 'PUT', `/api/v1/namespaces/${namespace}/configmaps/${ROOT_CA_CONFIGMAP}`, body);
+      await configMaps.update(body);
     } catch (err) {
-      if (errorCode(err) !== 404) throw err; // a 409 retries once the cache has the newer version
+      if (!isNotFound(err)) throw err; // a 409 retries once the cache has the newer version
     }
   }
 }

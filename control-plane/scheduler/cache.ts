@@ -1,7 +1,7 @@
 // The scheduler cache: nodes and the pods assigned to them, including pods this scheduler
 // has "assumed" (decided, bind in flight) so the next decision already counts them instead
 // of waiting for the informer to echo the binding back.
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { intValue, milliValue } from '../../api/quantity.js';
 import { makePodInfo } from './podinfo.js';
 import type { ClusterSnapshot, HostPort, NodeInfo, PodInfo } from './types.js';
@@ -29,7 +29,7 @@ function emptyNodeInfo(name: string): NodeInfo {
   };
 }
 
-export function isTerminal(pod: V1Pod): boolean {
+export function isTerminal(pod: Pod): boolean {
   const p = pod.status?.phase;
   return p === 'Succeeded' || p === 'Failed';
 }
@@ -58,7 +58,7 @@ export class SchedulerCache implements ClusterSnapshot {
     return this.nodes.length;
   }
 
-  addOrUpdateNode(node: V1Node): void {
+  addOrUpdateNode(node: Node): void {
     const name = node.metadata!.name!;
     let ni = this.nodeInfos.get(name);
     if (!ni) {
@@ -154,7 +154,7 @@ export class SchedulerCache implements ClusterSnapshot {
   }
 
   /** An assigned pod seen by the informer (add or update). Terminal pods free their node. */
-  addOrUpdatePod(pod: V1Pod): void {
+  addOrUpdatePod(pod: Pod): void {
     const uid = pod.metadata?.uid;
     const nodeName = pod.spec?.nodeName;
     if (!uid || !nodeName) return;
@@ -167,7 +167,7 @@ export class SchedulerCache implements ClusterSnapshot {
     this.addToNode(info, nodeName);
   }
 
-  removePod(pod: V1Pod): void {
+  removePod(pod: Pod): void {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     const st = this.podStates.get(uid);

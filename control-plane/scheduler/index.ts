@@ -1,10 +1,7 @@
 // startScheduler: the scheduler on its own informers, active while holding the
 // kube-system/kube-scheduler Lease (or at once without leader election).
-import type { KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../../api/log.js';
-import { makeClients } from '../controllers/base/clients.js';
-import { InformerFactory } from '../controllers/base/informer.js';
-import { runWhileLeader } from '../controllers/base/leader.js';
+import { Client, InformerFactory, loadClientConfig, runWhileLeader } from '../../client/index.js';
 import { Scheduler } from './scheduler.js';
 
 export { Scheduler } from './scheduler.js';
@@ -13,7 +10,7 @@ export { SchedulerCache } from './cache.js';
 export { buildProfile, filterRegistry, scoreRegistry } from './registry.js';
 
 export interface StartSchedulerOptions {
-  kubeConfig: KubeConfig;
+  client: Client;
   leaderElect?: boolean;
   leaderElectIdentity?: string;
   leaseDurationMs?: number;
@@ -35,16 +32,15 @@ export interface RunningScheduler {
 
 export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
   const run = runWhileLeader({
-    kubeConfig: o.kubeConfig,
+    client: o.client,
     name: 'kube-scheduler',
     leaderElect: o.leaderElect,
     identity: o.leaderElectIdentity,
     leaseDurationMs: o.leaseDurationMs,
     start: async () => {
-      const clients = makeClients(o.kubeConfig);
-      const informers = new InformerFactory(clients);
+      const informers = new InformerFactory(o.client);
       const scheduler = new Scheduler({
-        clients,
+        client: o.client,
         informers,
         schedulerName: o.schedulerName,
         bindConcurrency: o.bindConcurrency,
@@ -54,7 +50,7 @@ export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
         maxBackoffMs: o.maxBackoffMs,
       });
       scheduler.start();
-      await informers.start();
+      informers.start();
       await informers.waitForSync();
       logger('scheduler').info('scheduler started');
       return { scheduler, informers };
@@ -72,13 +68,16 @@ export function startScheduler(o: StartSchedulerOptions): RunningScheduler {
  * scheduler in-process against the control plane's admin kubeconfig.
  */
 export function schedulerComponent(
-  o: Omit<StartSchedulerOptions, 'kubeConfig'> = { leaderElect: true },
+  o: Omit<StartSchedulerOptions, 'client'> = { leaderElect: true },
 ): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
   return async (cp) => {
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.adminKubeconfig);
-    const s = startScheduler({ ...o, kubeConfig: kc });
-    return { stop: () => s.stop() };
+    const client = new Client(loadClientConfig({ kubeconfig: cp.adminKubeconfig }));
+    const s = startScheduler({ ...o, client });
+    return {
+      stop: async () => {
+        await s.stop();
+        client.close();
+      },
+    };
   };
 }

@@ -1,51 +1,11 @@
 // PodInfo: everything the plugins need from a pod, computed once when the pod enters the
 // queue or the cache, so Filter stays allocation-free in the hot loop.
-import type { V1Container, V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
+import type { Pod, PodAffinityTerm } from 'kubernetes-types/core/v1.js';
 import { labelSelectorFromSpec, type MetaLabelSelector } from '../../api/selectors.js';
-import { intValue, milliValue } from '../../api/quantity.js';
-import type { AffinityTerm, HostPort, PodInfo, Resources } from './types.js';
+import { podRequests } from '../../api/scheduling.js';
+import type { AffinityTerm, HostPort, PodInfo } from './types.js';
 
-// upstream's DefaultMilliCPURequest / DefaultMemoryRequest, used only for scoring
-export const DEFAULT_MILLI_CPU = 100;
-export const DEFAULT_MEMORY = 200 * 1024 * 1024;
-
-const millis = (q: string | undefined) => (q === undefined ? 0 : milliValue(q));
-const units = (q: string | undefined) => (q === undefined ? 0 : intValue(q));
-
-function containerRequest(c: V1Container, res: 'cpu' | 'memory'): string | undefined {
-  // Defaulting copies limits into unset requests; do the same in case the apiserver didn't.
-  return (c.resources?.requests?.[res] ?? c.resources?.limits?.[res]) as string | undefined;
-}
-
-export function podRequests(pod: V1Pod): { requests: Resources; nonZero: { milliCPU: number; memory: number } } {
-  let cpu = 0, mem = 0, nzCPU = 0, nzMem = 0;
-  for (const c of pod.spec?.containers ?? []) {
-    const rc = containerRequest(c, 'cpu');
-    const rm = containerRequest(c, 'memory');
-    const ccpu = millis(rc), cmem = units(rm);
-    cpu += ccpu;
-    mem += cmem;
-    nzCPU += rc === undefined ? DEFAULT_MILLI_CPU : ccpu;
-    nzMem += rm === undefined ? DEFAULT_MEMORY : cmem;
-  }
-  // Init containers run one at a time before the app containers: the pod needs the max.
-  for (const c of pod.spec?.initContainers ?? []) {
-    const icpu = millis(containerRequest(c, 'cpu'));
-    const imem = units(containerRequest(c, 'memory'));
-    cpu = Math.max(cpu, icpu);
-    mem = Math.max(mem, imem);
-    nzCPU = Math.max(nzCPU, icpu);
-    nzMem = Math.max(nzMem, imem);
-  }
-  const oh = pod.spec?.overhead;
-  if (oh) {
-    cpu += millis(oh['cpu'] as string | undefined);
-    mem += units(oh['memory'] as string | undefined);
-  }
-  return { requests: { milliCPU: cpu, memory: mem, pods: 1 }, nonZero: { milliCPU: nzCPU, memory: nzMem } };
-}
-
-export function podHostPorts(pod: V1Pod): HostPort[] {
+export function podHostPorts(pod: Pod): HostPort[] {
   const out: HostPort[] = [];
   for (const c of pod.spec?.containers ?? []) {
     for (const p of c.ports ?? []) {
@@ -56,7 +16,7 @@ export function podHostPorts(pod: V1Pod): HostPort[] {
   return out;
 }
 
-function affinityTerms(pod: V1Pod, terms: V1PodAffinityTerm[] | undefined): AffinityTerm[] {
+function affinityTerms(pod: Pod, terms: PodAffinityTerm[] | undefined): AffinityTerm[] {
   const ns = pod.metadata?.namespace ?? 'default';
   return (terms ?? []).map((t) => ({
     selector: labelSelectorFromSpec((t.labelSelector ?? null) as MetaLabelSelector | null),
@@ -65,7 +25,7 @@ function affinityTerms(pod: V1Pod, terms: V1PodAffinityTerm[] | undefined): Affi
   }));
 }
 
-export function makePodInfo(pod: V1Pod): PodInfo {
+export function makePodInfo(pod: Pod): PodInfo {
   const { requests, nonZero } = podRequests(pod);
   const owner = pod.metadata?.ownerReferences?.find((r) => r.controller);
   return {

@@ -3,7 +3,7 @@
 // pods parked until a cluster event (node added/changed, pod deleted) might let them fit.
 import { makePodInfo } from './podinfo.js';
 import type { PodInfo } from './types.js';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 
 export interface QueuedPod {
   info: PodInfo;
@@ -58,7 +58,7 @@ export class SchedulingQueue {
     return this.where.get(uid);
   }
 
-  add(pod: V1Pod): void {
+  add(pod: Pod): void {
     const info = makePodInfo(pod);
     if (this.pods.has(info.uid)) return this.update(pod);
     const qp: QueuedPod = { info, attempts: 0, timestamp: Date.now(), backoffUntil: 0, cycle: 0 };
@@ -67,7 +67,7 @@ export class SchedulingQueue {
   }
 
   /** A pending pod changed. A spec/metadata change may make it schedulable: retry it. */
-  update(pod: V1Pod): void {
+  update(pod: Pod): void {
     const uid = pod.metadata?.uid ?? '';
     const qp = this.pods.get(uid);
     if (!qp) return this.add(pod);
@@ -143,7 +143,7 @@ export class SchedulingQueue {
   }
 
   /** Puts a pod back after an error outside the algorithm (a failed bind). */
-  requeueWithBackoff(pod: V1Pod, attempts: number): void {
+  requeueWithBackoff(pod: Pod, attempts: number): void {
     const info = makePodInfo(pod);
     const qp: QueuedPod = { info, attempts: attempts + 1, timestamp: Date.now(), backoffUntil: 0, cycle: 0 };
     qp.backoffUntil = Date.now() + this.backoffFor(qp.attempts);
@@ -198,8 +198,8 @@ export class SchedulingQueue {
 }
 
 /** upstream isPodUpdated: ignore status, resourceVersion and managedFields churn. */
-export function schedulingRelevantChange(a: V1Pod, b: V1Pod): boolean {
-  const strip = (p: V1Pod) =>
+export function schedulingRelevantChange(a: Pod, b: Pod): boolean {
+  const strip = (p: Pod) =>
     JSON.stringify([p.metadata?.labels, p.metadata?.annotations, p.spec]);
   return strip(a) !== strip(b);
 }

@@ -2,20 +2,21 @@
 // the algorithm synchronously against the cache, assumes the pod onto the chosen node and
 // fires the bind without waiting for it (a bounded number in flight), so API latency
 // overlaps with the next decisions instead of adding to them.
-import type { CoreV1Event, V1Node, V1Pod, V1PodCondition } from '@kubernetes/client-node';
+import type { Node, Pod, PodCondition } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { logger } from '../../api/log.js';
-import { type Clients, errorCode, errorMessage, mergePatch, rawRequest } from '../controllers/base/clients.js';
-import type { InformerFactory } from '../controllers/base/informer.js';
+import { rfc3339 } from '../../api/time.js';
+import { type Client, errorMessage, EventRecorder, type InformerFactory, isConflict, isNotFound } from '../../client/index.js';
 import { Algorithm, FitError } from './algorithm.js';
 import { isTerminal, SchedulerCache } from './cache.js';
 import { buildProfile, type Profile } from './registry.js';
 import { type QueuedPod, SchedulingQueue, type QueueOptions } from './queue.js';
 
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
+const POD = { apiVersion: 'v1', kind: 'Pod' };
 
 export interface SchedulerOptions extends QueueOptions {
-  clients: Clients;
+  client: Client;
   informers: InformerFactory;
   schedulerName?: string;
   /** binds in flight at once */
@@ -46,6 +47,7 @@ export class Scheduler {
   private loopDone?: Promise<void>;
   private readonly bindConcurrency: number;
   private readonly recordScheduled: boolean;
+  private readonly recorder: EventRecorder;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.name = opts.schedulerName ?? DEFAULT_SCHEDULER_NAME;
@@ -54,21 +56,22 @@ export class Scheduler {
     this.bindConcurrency = opts.bindConcurrency ?? 64;
     this.recordScheduled = opts.recordScheduledEvents ?? true;
     this.log = logger('scheduler');
+    this.recorder = new EventRecorder(opts.client, { component: this.name });
   }
 
-  private responsible(pod: V1Pod): boolean {
+  private responsible(pod: Pod): boolean {
     return (pod.spec?.schedulerName || DEFAULT_SCHEDULER_NAME) === this.name;
   }
 
-  private pending(pod: V1Pod): boolean {
+  private pending(pod: Pod): boolean {
     return !pod.spec?.nodeName && !pod.metadata?.deletionTimestamp && !isTerminal(pod) && this.responsible(pod);
   }
 
   /** Registers handlers and starts the loop; informers are started by the caller. */
   start(): void {
-    const pods = this.opts.informers.get<V1Pod>('pods');
-    const nodes = this.opts.informers.get<V1Node>('nodes');
-    nodes.addHandlers({
+    const pods = this.opts.informers.get('pods');
+    const nodes = this.opts.informers.get('nodes');
+    nodes.addEventHandler({
       add: (n) => {
         this.cache.addOrUpdateNode(n);
         this.queue.moveAllToActiveOrBackoff();
@@ -79,7 +82,7 @@ export class Scheduler {
       },
       delete: (n) => this.cache.removeNode(n.metadata!.name!),
     });
-    pods.addHandlers({
+    pods.addEventHandler({
       add: (p) => this.onPod(undefined, p),
       update: (o, p) => this.onPod(o, p),
       delete: (p) => {
@@ -89,14 +92,13 @@ export class Scheduler {
           this.queue.moveAllToActiveOrBackoff();
         }
         this.queue.delete(uid);
-        this.lastEvents.delete(uid);
       },
     });
     // Scheduling before the node list is in would call every pod unschedulable ("0/0 nodes")
     this.loopDone = Promise.all([pods.synced, nodes.synced]).then(() => this.loop());
   }
 
-  private onPod(old: V1Pod | undefined, p: V1Pod): void {
+  private onPod(old: Pod | undefined, p: Pod): void {
     const uid = p.metadata?.uid ?? '';
     if (old && old.metadata?.uid !== uid) {
       // same name, new object: the old one is gone
@@ -169,40 +171,32 @@ export class Scheduler {
     const name = pod.metadata!.name!;
     const namespace = pod.metadata!.namespace!;
     try {
-      // raw JSON with cached credentials: the typed client's serializer and per-request
-      // auth setup cost more CPU than the bind itself at hundreds per second
-      await rawRequest(this.opts.clients.kc, 'POST', `/api/v1/namespaces/${namespace}/pods/${name}/binding`, {
-        apiVersion: 'v1',
-        kind: 'Binding',
-        metadata: { name, namespace, uid: pod.metadata?.uid },
-        target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
-      });
+      await this.opts.client.pods.namespace(namespace).bind(name, nodeName, pod.metadata?.uid);
       this.stats.bound++;
       if (this.recordScheduled) {
-        void this.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${nodeName}`);
+        this.recorder.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${nodeName}`, POD);
       }
     } catch (err) {
       this.stats.bindErrors++;
       this.cache.forgetPod(qp.info.uid);
-      const code = errorCode(err);
-      if (code === 404) return; // pod deleted meanwhile
+      if (isNotFound(err)) return; // pod deleted meanwhile
       this.log.warn({ pod: qp.info.key, node: nodeName, err: errorMessage(err) }, 'bind failed');
-      if (code === 409) return; // already bound (by someone else); the informer will tell us
+      if (isConflict(err)) return; // already bound (by someone else); the informer will tell us
       // back to the queue with backoff; later changes arrive through the informer
       this.queue.requeueWithBackoff(pod, qp.attempts);
     }
   }
 
-  private async reportUnschedulable(pod: V1Pod, message: string): Promise<void> {
+  private async reportUnschedulable(pod: Pod, message: string): Promise<void> {
     const name = pod.metadata!.name!;
     const namespace = pod.metadata!.namespace!;
     this.log.info({ pod: `${namespace}/${name}`, message }, 'unschedulable');
-    const cond: V1PodCondition = {
+    const cond: PodCondition = {
       type: 'PodScheduled',
       status: 'False',
       reason: 'Unschedulable',
       message,
-      lastTransitionTime: new Date(),
+      lastTransitionTime: rfc3339(),
     };
     const prev = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
     const conditions = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
@@ -210,64 +204,13 @@ export class Scheduler {
       cond.lastTransitionTime = prev.lastTransitionTime;
     }
     conditions.push(cond);
-    const writes: Promise<unknown>[] = [this.event(pod, 'Warning', 'FailedScheduling', message)];
+    // Repeats of one message become one event with a count (the recorder's correlator).
+    this.recorder.event(pod, 'Warning', 'FailedScheduling', message, POD);
     if (!prev || prev.message !== message || prev.status !== 'False') {
-      writes.push(
-        this.opts.clients.core
-          .patchNamespacedPodStatus({ name, namespace, body: { status: { conditions } } }, mergePatch)
-          .catch((err) => this.log.debug({ err: errorMessage(err) }, 'pod condition update failed')),
-      );
-    }
-    await Promise.all(writes);
-  }
-
-  /** FailedScheduling events already written, by pod uid, so repeats bump a count (as the event recorder's correlator does) */
-  private lastEvents = new Map<string, { name: string; message: string; count: number }>();
-
-  private async event(pod: V1Pod, type: string, reason: string, message: string): Promise<void> {
-    const now = new Date();
-    const namespace = pod.metadata!.namespace!;
-    const uid = pod.metadata!.uid!;
-    const prev = reason === 'FailedScheduling' ? this.lastEvents.get(uid) : undefined;
-    if (prev && prev.message === message) {
-      prev.count++;
-      try {
-        await rawRequest(this.opts.clients.kc, 'PATCH', `/api/v1/namespaces/${namespace}/events/${prev.name}`,
-          { count: prev.count, lastTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') }, 'application/merge-patch+json');
-        return;
-      } catch {
-        this.lastEvents.delete(uid); // gone (TTL, namespace cleanup): write a new one
-      }
-    }
-    if (reason !== 'FailedScheduling') this.lastEvents.delete(uid);
-    const body: CoreV1Event = {
-      metadata: { name: `${pod.metadata!.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
-      involvedObject: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        name: pod.metadata!.name,
-        namespace,
-        uid: pod.metadata!.uid,
-        resourceVersion: pod.metadata?.resourceVersion,
-      },
-      reason,
-      message,
-      type,
-      source: { component: this.name },
-      reportingComponent: this.name,
-      reportingInstance: this.name,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    try {
-      await this.opts.clients.core.createNamespacedEvent({ namespace, body });
-      if (reason === 'FailedScheduling') {
-        if (this.lastEvents.size > 10_000) this.lastEvents.clear();
-        this.lastEvents.set(uid, { name: body.metadata!.name!, message, count: 1 });
-      }
-    } catch (err) {
-      this.log.debug({ err: errorMessage(err) }, 'event create failed');
+      await this.opts.client.pods
+        .namespace(namespace)
+        .patchStatus(name, { status: { conditions } })
+        .catch((err) => this.log.debug({ err: errorMessage(err) }, 'pod condition update failed'));
     }
   }
 
@@ -276,11 +219,12 @@ export class Scheduler {
     this.queue.close();
     this.slotWaiter?.();
     await this.loopDone;
+    await this.recorder.flush();
   }
 }
 
-function nodeSchedulingChanged(a: V1Node, b: V1Node): boolean {
-  const pick = (n: V1Node) =>
+function nodeSchedulingChanged(a: Node, b: Node): boolean {
+  const pick = (n: Node) =>
     JSON.stringify([n.metadata?.labels, n.spec?.taints, n.spec?.unschedulable, n.status?.allocatable]);
   return pick(a) !== pick(b);
 }

@@ -1,7 +1,7 @@
 // The scheduling framework's vocabulary (after upstream pkg/scheduler/framework): what a
 // plugin sees of a pod (PodInfo, precomputed once per pod) and of a node (NodeInfo, kept
 // incrementally by the cache), and the Filter/Score plugin contracts.
-import type { V1Node, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { Node, Pod, Taint, Toleration } from 'kubernetes-types/core/v1.js';
 import type { LabelSelector } from '../../api/selectors.js';
 
 export interface Resources {
@@ -23,7 +23,7 @@ export interface AffinityTerm {
 }
 
 export interface PodInfo {
-  pod: V1Pod;
+  pod: Pod;
   key: string; // namespace/name
   uid: string;
   namespace: string;
@@ -31,7 +31,7 @@ export interface PodInfo {
   requests: Resources; // what NodeResourcesFit checks
   nonZero: { milliCPU: number; memory: number }; // for scoring: unset requests count as defaults
   hostPorts: HostPort[];
-  tolerations: V1Toleration[];
+  tolerations: Toleration[];
   requiredAntiAffinity: AffinityTerm[];
   /** uid of the controller ownerReference, for spreading replicas. */
   ownerUID?: string;
@@ -41,9 +41,9 @@ export interface PodInfo {
 
 export interface NodeInfo {
   name: string;
-  node?: V1Node; // undefined while only pods refer to it (node informer lagging or node deleted)
+  node?: Node; // undefined while only pods refer to it (node informer lagging or node deleted)
   labels: Record<string, string>;
-  taints: V1Taint[];
+  taints: Taint[];
   unschedulable: boolean;
   allocatable: Resources;
   requested: Resources;

@@ -7,8 +7,8 @@ import { applyJsonPatch, applyMergePatch, applyPatch, applyStrategicMergePatch }
 import { defaultPod, defaultSecret } from '../../api/defaults.js';
 import { fieldValue, parseFieldSelector, parseLabelSelector, matches, validateFieldSelector } from '../../api/selectors.js';
 import { immutable } from '../../api/validate.js';
-import { canonical } from '../../control-plane/controllers/base/util.js';
-import { fits } from '../../control-plane/scheduler/plugins/node-affinity.js';
+import { semanticJSON } from '../../api/json.js';
+import { nodeMatchesSelectorAndAffinity } from '../../api/scheduling.js';
 
 const POISON = ['__proto__', 'constructor', 'prototype'];
 
@@ -119,7 +119,7 @@ describe('defaulting and comparison treat prototype keys as data', () => {
     const a = JSON.parse('{"x":1,"__proto__":{"y":1}}');
     const b = JSON.parse('{"x":1,"__proto__":{"y":2}}');
     expect(immutable(a, b, 'spec')).toHaveLength(1);
-    expect(canonical(a)).not.toBe(canonical(b));
+    expect(semanticJSON(a)).not.toBe(semanticJSON(b));
   });
 });
 
@@ -141,7 +141,7 @@ describe('selectors never match on prototype members', () => {
 
   it('node affinity and nodeSelector see only own node labels', () => {
     const labels = { 'kubernetes.io/hostname': 'n1' };
-    expect(fits(undefined, { nodeSelectorTerms: [{ matchExpressions: [{ key: 'constructor', operator: 'Exists' }] }] }, labels, 'n1')).toBe(false);
-    expect(fits(JSON.parse('{"constructor":"x"}'), undefined, labels, 'n1')).toBe(false);
+    expect(nodeMatchesSelectorAndAffinity(undefined, { nodeSelectorTerms: [{ matchExpressions: [{ key: 'constructor', operator: 'Exists' }] }] }, labels, 'n1')).toBe(false);
+    expect(nodeMatchesSelectorAndAffinity(JSON.parse('{"constructor":"x"}'), undefined, labels, 'n1')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareQuantity, formatBytes, formatMillis, intValue, isValidQuantity, milliValue, parseQuantity, QUANTITY_FORMAT_ERROR, quantityNanos } from '../../api/quantity.js';
 import { containerResources } from '../../agent/kubelet/status.js';
-import { podRequests } from '../../control-plane/scheduler/podinfo.js';
+import { podRequests } from '../../api/scheduling.js';
 import { controllerRef, isControlledBy, newControllerRef, removeOwnerRef, setControllerRef } from '../../api/owners.js';
 import { findResource, scaleAccess, toScale, RESOURCES, findResourceByKind } from '../../api/resources.js';
 

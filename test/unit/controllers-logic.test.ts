@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { newRSReplicas, oldScaleDownBudget, podTemplateHash, rollingParams, templatesEqual } from '../../control-plane/controllers/deployment.js';
 import { computeEndpoints, endpointsSubsets, resolveTargetPort } from '../../control-plane/controllers/endpoints.js';
@@ -10,7 +10,7 @@ import { daemonPodFits } from '../../control-plane/controllers/daemonset.js';
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const pod = (name: string, o: Obj = {}): V1Pod => ({
+const pod = (name: string, o: Obj = {}): Pod => ({
   metadata: { name, namespace: 'default', creationTimestamp: o.created ?? '2024-01-01T00:00:00Z', labels: o.labels ?? { app: 'web' }, uid: name },
   spec: { nodeName: o.node, containers: [{ name: 'c', image: 'x', ports: o.ports }] },
   status: {

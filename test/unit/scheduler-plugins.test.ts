@@ -1,9 +1,9 @@
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { Algorithm, FitError, fitErrorMessage, numFeasibleNodesToFind } from '../../control-plane/scheduler/algorithm.js';
 import { SchedulerCache } from '../../control-plane/scheduler/cache.js';
-import { makePodInfo, podRequests } from '../../control-plane/scheduler/podinfo.js';
-import * as affinity from '../../control-plane/scheduler/plugins/node-affinity.js';
+import { makePodInfo } from '../../control-plane/scheduler/podinfo.js';
+import { nodeMatchesSelectorAndAffinity, podRequests, toleratesAll } from '../../api/scheduling.js';
 import * as ports from '../../control-plane/scheduler/plugins/node-ports.js';
 import * as taints from '../../control-plane/scheduler/plugins/taint-toleration.js';
 import * as unsched from '../../control-plane/scheduler/plugins/node-unschedulable.js';
@@ -13,7 +13,7 @@ import * as balanced from '../../control-plane/scheduler/plugins/balanced-alloca
 import * as spread from '../../control-plane/scheduler/plugins/owner-spread.js';
 import { buildProfile } from '../../control-plane/scheduler/registry.js';
 
-function node(name: string, opts: { cpu?: string; memory?: string; pods?: string; labels?: Record<string, string>; taints?: V1Node['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; unschedulable?: boolean } = {}): V1Node {
+function node(name: string, opts: { cpu?: string; memory?: string; pods?: string; labels?: Record<string, string>; taints?: Node['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; unschedulable?: boolean } = {}): Node {
   return {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(opts.labels ?? {}) } },
     spec: { taints: opts.taints, unschedulable: opts.unschedulable },
@@ -22,14 +22,14 @@ function node(name: string, opts: { cpu?: string; memory?: string; pods?: string
 }
 
 let seq = 0;
-function pod(name: string, spec: Partial<NonNullable<V1Pod['spec']>> = {}, meta: Partial<NonNullable<V1Pod['metadata']>> = {}): V1Pod {
+function pod(name: string, spec: Partial<NonNullable<Pod['spec']>> = {}, meta: Partial<NonNullable<Pod['metadata']>> = {}): Pod {
   return {
     metadata: { name, namespace: 'default', uid: `uid-${name}-${seq++}`, ...meta },
     spec: { containers: [{ name: 'c', image: 'x' }], ...spec },
   };
 }
 
-function withCPU(name: string, cpu: string, extra: Partial<NonNullable<V1Pod['spec']>> = {}, meta = {}): V1Pod {
+function withCPU(name: string, cpu: string, extra: Partial<NonNullable<Pod['spec']>> = {}, meta = {}): Pod {
   return pod(name, { containers: [{ name: 'c', image: 'x', resources: { requests: { cpu } } }], ...extra }, meta);
 }
 
@@ -52,12 +52,12 @@ describe('pod requests', () => {
 describe('filter plugins', () => {
   it('taints: NoSchedule and NoExecute need tolerations, PreferNoSchedule does not', () => {
     const t = [{ key: 'k', value: 'v', effect: 'NoSchedule' }];
-    expect(taints.fits(t, [])).toBe(false);
-    expect(taints.fits(t, [{ key: 'k', operator: 'Equal', value: 'v', effect: 'NoSchedule' }])).toBe(true);
-    expect(taints.fits(t, [{ key: 'k', operator: 'Equal', value: 'w' }])).toBe(false);
-    expect(taints.fits(t, [{ operator: 'Exists' }])).toBe(true);
-    expect(taints.fits([{ key: 'k', effect: 'NoExecute' }], [{ key: 'k', operator: 'Exists', effect: 'NoSchedule' }])).toBe(false);
-    expect(taints.fits([{ key: 'k', effect: 'PreferNoSchedule' }], [])).toBe(true);
+    expect(toleratesAll(t, [])).toBe(false);
+    expect(toleratesAll(t, [{ key: 'k', operator: 'Equal', value: 'v', effect: 'NoSchedule' }])).toBe(true);
+    expect(toleratesAll(t, [{ key: 'k', operator: 'Equal', value: 'w' }])).toBe(false);
+    expect(toleratesAll(t, [{ operator: 'Exists' }])).toBe(true);
+    expect(toleratesAll([{ key: 'k', effect: 'NoExecute' }], [{ key: 'k', operator: 'Exists', effect: 'NoSchedule' }])).toBe(false);
+    expect(toleratesAll([{ key: 'k', effect: 'PreferNoSchedule' }], [])).toBe(true);
     expect(taints.reason({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' })).toBe(
       'node(s) had untolerated taint {node.kubernetes.io/unreachable: }',
     );
@@ -79,15 +79,15 @@ describe('filter plugins', () => {
 
   it('node selector and required affinity', () => {
     const labels = { zone: 'a', gen: '5' };
-    expect(affinity.fits({ zone: 'a' }, undefined, labels, 'n')).toBe(true);
-    expect(affinity.fits({ zone: 'b' }, undefined, labels, 'n')).toBe(false);
+    expect(nodeMatchesSelectorAndAffinity({ zone: 'a' }, undefined, labels, 'n')).toBe(true);
+    expect(nodeMatchesSelectorAndAffinity({ zone: 'b' }, undefined, labels, 'n')).toBe(false);
     const req = (op: string, vals?: string[], key = 'zone') => ({ nodeSelectorTerms: [{ matchExpressions: [{ key, operator: op, values: vals }] }] });
-    expect(affinity.fits(undefined, req('In', ['a', 'c']), labels, 'n')).toBe(true);
-    expect(affinity.fits(undefined, req('NotIn', ['a']), labels, 'n')).toBe(false);
-    expect(affinity.fits(undefined, req('Gt', ['4'], 'gen'), labels, 'n')).toBe(true);
-    expect(affinity.fits(undefined, req('DoesNotExist', undefined, 'gpu'), labels, 'n')).toBe(true);
-    expect(affinity.fits(undefined, { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n'] }] }] }, labels, 'n')).toBe(true);
-    expect(affinity.fits(undefined, { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['m'] }] }] }, labels, 'n')).toBe(false);
+    expect(nodeMatchesSelectorAndAffinity(undefined, req('In', ['a', 'c']), labels, 'n')).toBe(true);
+    expect(nodeMatchesSelectorAndAffinity(undefined, req('NotIn', ['a']), labels, 'n')).toBe(false);
+    expect(nodeMatchesSelectorAndAffinity(undefined, req('Gt', ['4'], 'gen'), labels, 'n')).toBe(true);
+    expect(nodeMatchesSelectorAndAffinity(undefined, req('DoesNotExist', undefined, 'gpu'), labels, 'n')).toBe(true);
+    expect(nodeMatchesSelectorAndAffinity(undefined, { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n'] }] }] }, labels, 'n')).toBe(true);
+    expect(nodeMatchesSelectorAndAffinity(undefined, { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['m'] }] }] }, labels, 'n')).toBe(false);
   });
 
   it('host ports conflict per protocol and address', () => {

@@ -3,13 +3,13 @@
 // desired state, and throws to be retried with backoff.
 import type { Logger } from 'pino';
 import { logger } from '../../../api/log.js';
-import { type Clients, errorMessage } from './clients.js';
-import type { InformerFactory } from './informer.js';
-import { ExponentialBackoff, runWorkers, WorkQueue } from './workqueue.js';
+import { type Client, errorMessage, type EventRecorder, ExponentialBackoff, type InformerFactory, runWorkers, WorkQueue } from '../../../client/index.js';
 
 export interface ControllerContext {
-  clients: Clients;
+  client: Client;
   informers: InformerFactory;
+  /** the event recorder of one source (replicaset-controller ...), all on the one client */
+  recorder(component: string): EventRecorder;
 }
 
 export abstract class Controller {
