@@ -10,9 +10,8 @@
 //  3. an RC scaled to 100 replicas -> 100 bound pods (controller manager + scheduler).
 // Anchors: kube-scheduler's scheduler_perf SchedulingBasic floor is 270 pods/s at 5,000
 // nodes; it reaches ~300 pods/s at scale; ByteDance's Godel ~1,000.
-import { KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import { makeClients, rawRequest } from '../control-plane/controllers/base/clients.js';
-import { InformerFactory } from '../control-plane/controllers/base/informer.js';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import { Client, InformerFactory, loadClientConfig } from '../client/index.js';
 import { startControllerManager } from '../control-plane/controllers/index.js';
 import { Algorithm } from '../control-plane/scheduler/algorithm.js';
 import { SchedulerCache } from '../control-plane/scheduler/cache.js';
@@ -26,7 +25,7 @@ import { startSimNodes } from '../test/helpers/simnodes.js';
 type Obj = any;
 const UPSTREAM_FLOOR = 270;
 
-function simNode(i: number): V1Node {
+function simNode(i: number): Node {
   const name = `node-${i}`;
   return {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, zone: `z${i % 3}` } },
@@ -35,7 +34,7 @@ function simNode(i: number): V1Node {
   };
 }
 
-function benchPod(i: number, owners = 10): V1Pod {
+function benchPod(i: number, owners = 10): Pod {
   const owner = i % owners;
   return {
     metadata: {
@@ -107,33 +106,32 @@ function podBody(ns: string, i: number): Obj {
   };
 }
 
-async function countBound(kc: KubeConfig, ns: string): Promise<number> {
-  const l = await rawRequest<Obj>(kc, 'GET', `/api/v1/namespaces/${ns}/pods`);
-  return (l.items as Obj[]).filter((p) => p.spec.nodeName).length;
+async function countBound(client: Client, ns: string): Promise<number> {
+  const l = await client.pods.namespace(ns).list();
+  return l.items.filter((p) => p.spec?.nodeName).length;
 }
 
 async function e2e(nodeCounts: number[], withRC: boolean): Promise<void> {
   const cp = await startTestControlPlane({ env: { K8TS_LOG_LEVEL: 'warn' }, extraArgs: ['--no-scheduler', '--no-controllers'] });
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  const client = new Client(loadClientConfig({ kubeconfig: cp.kubeconfigPath }));
   const N = 1000;
   try {
     for (const nodes of nodeCounts) {
       const ns = `bench-${nodes}`;
-      await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      await client.namespaces.create({ metadata: { name: ns } });
       const t0 = performance.now();
-      const sim = await startSimNodes({ kubeConfig: kc, count: nodes, prefix: `n${nodes}`, leaseIntervalMs: 0, fakeKubelet: false, concurrency: 32, memory: '32Gi' });
+      const sim = await startSimNodes({ client, count: nodes, prefix: `n${nodes}`, leaseIntervalMs: 0, fakeKubelet: false, concurrency: 32, memory: '32Gi' });
       console.log(`  ${nodes} nodes created in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
       // (a) pods created while the scheduler runs: created -> bound
-      const sched = startScheduler({ kubeConfig: kc, recordScheduledEvents: false });
+      const sched = startScheduler({ client, recordScheduledEvents: false });
       await sched.started;
       await waitFor(() => (sched.current()?.cache.nodeCount ?? 0) >= nodes);
       const s = sched.current()!;
       const before = s.stats.bound;
       const tc = performance.now();
       let createdAt = 0;
-      const creating = pool(Array.from({ length: N }, (_, i) => i), 32, (i) => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, podBody(ns, i))).then(() => {
+      const creating = pool(Array.from({ length: N }, (_, i) => i), 32, (i) => client.pods.namespace(ns).create(podBody(ns, i))).then(() => {
         createdAt = performance.now();
       });
       await waitFor(() => s.stats.bound - before >= N);
@@ -142,14 +140,14 @@ async function e2e(nodeCounts: number[], withRC: boolean): Promise<void> {
       const e2eRate = (N / (tb - tc)) * 1000;
       const createRate = (N / (createdAt - tc)) * 1000;
       console.log(`  [${nodes} nodes] ${N} pods created -> bound in ${((tb - tc) / 1000).toFixed(2)} s: ${e2eRate.toFixed(0)} pods/s (creation alone ran at ${createRate.toFixed(0)} pods/s; bind errors ${s.stats.bindErrors})`);
-      if ((await countBound(kc, ns)) !== N) throw new Error('not all pods bound per the API');
+      if ((await countBound(client, ns)) !== N) throw new Error('not all pods bound per the API');
 
       // (b) pods already pending when the scheduler starts: the scheduler's own pace through the API
       await sched.stop();
       const ns2 = `${ns}-pre`;
-      await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns2 } });
-      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns2}/pods`, podBody(ns2, i)));
-      const sched2 = startScheduler({ kubeConfig: kc, recordScheduledEvents: false });
+      await client.namespaces.create({ metadata: { name: ns2 } });
+      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => client.pods.namespace(ns2).create(podBody(ns2, i)));
+      const sched2 = startScheduler({ client, recordScheduledEvents: false });
       const ts0 = performance.now();
       await sched2.started;
       const tp = performance.now();
@@ -161,28 +159,24 @@ async function e2e(nodeCounts: number[], withRC: boolean): Promise<void> {
 
       // (c) the API floor: the same number of binds, no scheduling, same concurrency (64)
       const ns3 = `${ns}-floor`;
-      await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns3 } });
-      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns3}/pods`, podBody(ns3, i)));
+      await client.namespaces.create({ metadata: { name: ns3 } });
+      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => client.pods.namespace(ns3).create(podBody(ns3, i)));
       const tf = performance.now();
       await pool(Array.from({ length: N }, (_, i) => i), 64, (i) =>
-        rawRequest(kc, 'POST', `/api/v1/namespaces/${ns3}/pods/p-${i}/binding`, {
-          apiVersion: 'v1', kind: 'Binding', metadata: { name: `p-${i}`, namespace: ns3 }, target: { kind: 'Node', name: sim.names[i % nodes] },
-        }));
+        client.pods.namespace(ns3).bind(`p-${i}`, sim.names[i % nodes]));
       const floor = (N / (performance.now() - tf)) * 1000;
       // (d) the same with one pod watcher open, as the scheduler has: what the watch fan-out costs
       const ns4 = `${ns}-floorw`;
-      await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns4 } });
-      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => rawRequest(kc, 'POST', `/api/v1/namespaces/${ns4}/pods`, podBody(ns4, i)));
-      const inf = new InformerFactory(makeClients(kc));
+      await client.namespaces.create({ metadata: { name: ns4 } });
+      await pool(Array.from({ length: N }, (_, i) => i), 32, (i) => client.pods.namespace(ns4).create(podBody(ns4, i)));
+      const inf = new InformerFactory(client);
       let events = 0;
-      inf.get('pods').addHandlers({ update: () => void events++ });
-      await inf.start();
+      inf.get('pods').addEventHandler({ update: () => void events++ });
+      inf.start();
       await inf.waitForSync();
       const tw = performance.now();
       await pool(Array.from({ length: N }, (_, i) => i), 64, (i) =>
-        rawRequest(kc, 'POST', `/api/v1/namespaces/${ns4}/pods/p-${i}/binding`, {
-          apiVersion: 'v1', kind: 'Binding', metadata: { name: `p-${i}`, namespace: ns4 }, target: { kind: 'Node', name: sim.names[i % nodes] },
-        }));
+        client.pods.namespace(ns4).bind(`p-${i}`, sim.names[i % nodes]));
       await waitFor(() => events >= N, 60_000).catch(() => {});
       const floorW = (N / (performance.now() - tw)) * 1000;
       inf.stop();
@@ -190,24 +184,24 @@ async function e2e(nodeCounts: number[], withRC: boolean): Promise<void> {
       console.log(`  [${nodes} nodes] API floor, ${N} direct binds: ${floor.toFixed(0)} binds/s -> scheduler reaches ${((pre / floor) * 100).toFixed(0)}% of it (pre-created), ${((e2eRate / Math.min(floor, createRate)) * 100).toFixed(0)}% of min(create, bind) rate (created while running)`);
       console.log(`  [${nodes} nodes] vs upstream floor ${UPSTREAM_FLOOR} pods/s: x${(e2eRate / UPSTREAM_FLOOR).toFixed(2)} (created while running), x${(pre / UPSTREAM_FLOOR).toFixed(2)} (pre-created); goal at 1,000 nodes >= 500 pods/s`);
       await sim.close();
-      for (const n of [ns, ns2, ns3, ns4]) await rawRequest(kc, 'DELETE', `/api/v1/namespaces/${n}`).catch(() => {});
+      for (const n of [ns, ns2, ns3, ns4]) await client.namespaces.delete(n).catch(() => {});
     }
 
     if (!withRC) return;
     // 3. RC scale-up to 100 -> 100 bound pods
     const ns = 'rc-bench';
-    await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    const sim = await startSimNodes({ kubeConfig: kc, count: 10, prefix: 'rcn', leaseIntervalMs: 0, fakeKubelet: false });
-    const sched = startScheduler({ kubeConfig: kc });
-    const cm = startControllerManager({ kubeConfig: kc, controllers: ['replicationcontroller'] });
+    await client.namespaces.create({ metadata: { name: ns } });
+    const sim = await startSimNodes({ client, count: 10, prefix: 'rcn', leaseIntervalMs: 0, fakeKubelet: false });
+    const sched = startScheduler({ client });
+    const cm = startControllerManager({ client, controllers: ['replicationcontroller'] });
     await Promise.all([sched.started, cm.started]);
-    await rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/replicationcontrollers`, {
-      apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'r' },
+    await client.replicationcontrollers.namespace(ns).create({
+      metadata: { name: 'r' },
       spec: { replicas: 0, selector: { app: 'r' }, template: { metadata: { labels: { app: 'r' } }, spec: { containers: [{ name: 'c', image: 'pause' }] } } },
     });
     const t0 = performance.now();
-    await rawRequest(kc, 'PATCH', `/api/v1/namespaces/${ns}/replicationcontrollers/r`, { spec: { replicas: 100 } }, 'application/merge-patch+json');
-    await waitFor(async () => (await countBound(kc, ns)) >= 100);
+    await client.replicationcontrollers.namespace(ns).patch('r', { spec: { replicas: 100 } });
+    await waitFor(async () => (await countBound(client, ns)) >= 100);
     const ms = performance.now() - t0;
     console.log(`  RC scale 0 -> 100: 100 pods bound after ${ms.toFixed(0)} ms (${((100 / ms) * 1000).toFixed(0)} pods/s; controller's slow-start batches 1,2,4,...,64)`);
     await cm.stop();

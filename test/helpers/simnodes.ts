@@ -3,16 +3,15 @@
 // optional fake kubelet that only writes status (bound pods become Running with a pod IP
 // and a Ready condition; terminating pods are confirmed deleted). `stop(name)` makes a node
 // fall silent, as a dead kubelet would.
-import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
-import { makeClients, rawRequest, errorCode } from '../../control-plane/controllers/base/clients.js';
-import { InformerFactory } from '../../control-plane/controllers/base/informer.js';
-import { microTime } from '../../control-plane/controllers/base/leader.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { microTime, rfc3339 } from '../../api/time.js';
+import { type Client, InformerFactory, isAlreadyExists } from '../../client/index.js';
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
 export interface SimNodesOptions {
-  kubeConfig: KubeConfig;
+  client: Client;
   count?: number;
   prefix?: string;
   cpu?: string;
@@ -88,7 +87,7 @@ async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<v
 }
 
 export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
-  const kc = o.kubeConfig;
+  const client = o.client;
   const count = o.count ?? 3;
   const prefix = o.prefix ?? 'sim-node';
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
@@ -104,21 +103,21 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
     nodeIndex.set(name, i);
     let created: Obj | undefined;
     try {
-      created = await rawRequest<Obj>(kc, 'POST', '/api/v1/nodes', body);
+      created = await client.nodes.create(body);
     } catch (err) {
-      if (errorCode(err) !== 409) throw err;
+      if (!isAlreadyExists(err)) throw err;
     }
     // an apiserver may drop status on create: then write it through the status subresource
     if (!created?.status?.conditions?.length || !created?.status?.allocatable) {
-      await rawRequest(kc, 'PATCH', `/api/v1/nodes/${name}/status`, { status: body.status }, 'application/merge-patch+json');
+      await client.nodes.patchStatus(name, { status: body.status });
     }
   });
 
   const renew = async (name: string, create = false) => {
-    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`;
+    const leases = client.leases.namespace('kube-node-lease');
     if (create) {
       try {
-        await rawRequest(kc, 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        await leases.create({
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name, namespace: 'kube-node-lease' },
@@ -126,16 +125,16 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
         });
         return;
       } catch (err) {
-        if (errorCode(err) !== 409) throw err;
+        if (!isAlreadyExists(err)) throw err;
       }
     }
-    await rawRequest(kc, 'PATCH', path, { spec: { renewTime: microTime() } }, 'application/merge-patch+json');
+    await leases.patch(name, { spec: { renewTime: microTime() } });
   };
 
   let leaseTimer: NodeJS.Timeout | undefined;
   if (leaseInterval > 0) {
     // kube-node-lease may not exist yet on a fresh apiserver
-    await rawRequest(kc, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-node-lease' } }).catch(() => {});
+    await client.namespaces.create({ metadata: { name: 'kube-node-lease' } }).catch(() => {});
     await pool(names, o.concurrency ?? 16, (n) => renew(n, true));
     leaseTimer = setInterval(() => {
       for (const n of names) if (!dead.has(n)) void renew(n).catch(() => {});
@@ -155,28 +154,29 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
     },
     async setPodReady(namespace, name, ready) {
       readiness.set(`${namespace}/${name}`, ready);
-      const pod = informers?.get<V1Pod>('pods').get(`${namespace}/${name}`);
+      const pod = informers?.get('pods').get(`${namespace}/${name}`);
       if (pod) await syncPod(pod, true);
     },
     async close(opts = {}) {
       if (leaseTimer) clearInterval(leaseTimer);
       informers?.stop();
-      if (opts.deleteNodes) await pool(names, 16, (n) => rawRequest(kc, 'DELETE', `/api/v1/nodes/${n}`).then(() => {}, () => {}));
+      if (opts.deleteNodes) await pool(names, 16, (n) => client.nodes.delete(n).then(() => {}, () => {}));
     },
   };
 
   const mine = new Set(names);
   const inflight = new Set<string>();
-  async function syncPod(p: V1Pod, force = false): Promise<void> {
+  async function syncPod(p: Pod, force = false): Promise<void> {
     const node = p.spec?.nodeName;
     if (!node || !mine.has(node) || dead.has(node)) return;
     const key = `${p.metadata!.namespace}/${p.metadata!.name}`;
-    const podPath = `/api/v1/namespaces/${p.metadata!.namespace}/pods/${p.metadata!.name}`;
+    const pods = client.pods.namespace(p.metadata!.namespace!);
     if (p.metadata?.deletionTimestamp) {
       if (inflight.has(`del:${key}`)) return;
       inflight.add(`del:${key}`);
       // the kubelet confirms termination of a pod it no longer runs
-      await rawRequest(kc, 'DELETE', podPath, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } })
+      await pods
+        .delete(p.metadata!.name!, { gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } })
         .catch(() => {})
         .finally(() => inflight.delete(`del:${key}`));
       return;
@@ -184,7 +184,7 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
     const ready = readiness.get(key) ?? sim.defaultReady;
     const curReady = p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     if (!force && p.status?.phase === 'Running' && curReady === ready && p.status.podIP) return;
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const now = rfc3339();
     let podIP = p.status?.podIP;
     if (!podIP) {
       const idx = nodeIndex.get(node)!;
@@ -198,7 +198,7 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
       hostIP: ips.get(node),
       podIP,
       podIPs: [{ ip: podIP }],
-      startTime: (p.status?.startTime as unknown as string) ?? now,
+      startTime: p.status?.startTime ?? now,
       conditions: [
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
         { type: 'Initialized', status: 'True', lastTransitionTime: now },
@@ -218,7 +218,7 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
     if (inflight.has(key) && !force) return;
     inflight.add(key);
     try {
-      await rawRequest(kc, 'PATCH', `${podPath}/status`, { status }, 'application/merge-patch+json');
+      await pods.patchStatus(p.metadata!.name!, { status });
     } catch {
       /* gone or conflicting: the next event retries */
     } finally {
@@ -227,18 +227,18 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
   }
 
   if (o.fakeKubelet ?? true) {
-    informers = new InformerFactory(makeClients(kc));
-    const pods = informers.get<V1Pod>('pods');
-    const nodes = informers.get<V1Node>('nodes');
-    pods.addHandlers({ add: (p) => void syncPod(p), update: (_o, p) => void syncPod(p) });
+    informers = new InformerFactory(client);
+    const pods = informers.get('pods');
+    const nodes = informers.get('nodes');
+    pods.addEventHandler({ add: (p) => void syncPod(p), update: (_o, p) => void syncPod(p) });
     // a kubelet re-posts Ready=True when the node controller marked it Unknown while it was away
-    nodes.addHandlers({
+    nodes.addEventHandler({
       update: (_o, n) => {
         const name = n.metadata!.name!;
         if (!mine.has(name) || dead.has(name)) return;
         const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
         if (ready?.status === 'True') return;
-        void rawRequest(kc, 'PATCH', `/api/v1/nodes/${name}/status`, { status: { conditions: nodeStatus(name, ips.get(name)!, o).conditions } }, 'application/merge-patch+json').catch(() => {});
+        void client.nodes.patchStatus(name, { status: { conditions: nodeStatus(name, ips.get(name)!, o).conditions } }).catch(() => {});
       },
     });
     // pods whose node revives get their status again
@@ -251,7 +251,7 @@ export async function startSimNodes(o: SimNodesOptions): Promise<SimNodes> {
       clearInterval(periodic);
       await origClose(opts);
     };
-    await informers.start();
+    informers.start();
     await informers.waitForSync();
   }
   return sim;

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Client, loadClientConfig } from '../../client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { startSimNodes, type SimNodes } from '../helpers/simnodes.js';
@@ -84,9 +84,7 @@ describe('flags reach the components', () => {
   });
 
   it('--node-monitor-grace-period 3s (a Go duration) turns a silent node Unknown', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    nodes = await startSimNodes({ kubeConfig: kc, count: 1, leaseIntervalMs: 500 });
+    nodes = await startSimNodes({ client: new Client(loadClientConfig({ kubeconfig: cp.kubeconfigPath })), count: 1, leaseIntervalMs: 500 });
     const name = nodes.names[0]!;
     const ready = async () => {
       const n = JSON.parse((await cp.kubectl(['get', 'node', name, '-o', 'json'])).stdout);

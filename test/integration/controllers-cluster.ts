@@ -1,8 +1,7 @@
 // Shared setup for the scheduler/controller integration tests: the real control plane
 // process, simulated nodes, and our scheduler + controller manager in-process against it.
-import { KubeConfig } from '@kubernetes/client-node';
+import { Client, loadClientConfig } from '../../client/index.js';
 import { startControllerManager, type ControllerManager, type ControllerManagerOptions } from '../../control-plane/controllers/index.js';
-import { rawRequest } from '../../control-plane/controllers/base/clients.js';
 import { startScheduler, type RunningScheduler } from '../../control-plane/scheduler/index.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { startSimNodes, type SimNodes, type SimNodesOptions } from '../helpers/simnodes.js';
@@ -12,7 +11,7 @@ export type Obj = any;
 
 export interface Cluster {
   cp: TestControlPlane;
-  kc: KubeConfig;
+  client: Client;
   nodes: SimNodes;
   scheduler: RunningScheduler;
   cm: ControllerManager;
@@ -32,21 +31,21 @@ export async function startCluster(o: {
 } = {}): Promise<Cluster> {
   // our scheduler and controllers run in this process with test flags, not in the control plane's
   const cp = await startTestControlPlane({ extraArgs: ['--no-scheduler', '--no-controllers'] });
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  const client = new Client(loadClientConfig({ kubeconfig: cp.kubeconfigPath }));
+  const raw = <T>(method: string, path: string, body?: unknown, contentType?: string) => client.transport.request<T>(method, path, { body, contentType });
   let nodes: SimNodes | undefined;
   let scheduler: RunningScheduler | undefined;
   let cm: ControllerManager | undefined;
   const cmOpts: ControllerManagerOptions = {
-    kubeConfig: kc,
+    client,
     clusterCIDR: '10.244.0.0/16',
     nodeMonitorGracePeriodMs: 40_000,
     podGCPeriodMs: 1000,
     ...o.cm,
   };
   try {
-    nodes = await startSimNodes({ kubeConfig: kc, count: 3, ...o.nodes });
-    scheduler = startScheduler({ kubeConfig: kc, initialBackoffMs: 200, maxBackoffMs: 2000 });
+    nodes = await startSimNodes({ client, count: 3, ...o.nodes });
+    scheduler = startScheduler({ client, initialBackoffMs: 200, maxBackoffMs: 2000 });
     cm = startControllerManager(cmOpts);
     await Promise.all([scheduler.started, cm.started]);
   } catch (err) {
@@ -54,23 +53,25 @@ export async function startCluster(o: {
     await scheduler?.stop();
     await cm?.stop();
     await cp.stop();
+    client.close();
     throw err;
   }
   const c: Cluster = {
     cp,
-    kc,
+    client,
     nodes,
     scheduler,
     cm,
-    get: (p) => rawRequest(kc, 'GET', p),
-    post: (p, b) => rawRequest(kc, 'POST', p, b),
-    patch: (p, b) => rawRequest(kc, 'PATCH', p, b, 'application/merge-patch+json'),
+    // raw paths on purpose: the tests speak the REST API as any outside client does
+    get: (p) => raw('GET', p),
+    post: (p, b) => raw('POST', p, b),
+    patch: (p, b) => raw('PATCH', p, b, 'application/merge-patch+json'),
     del: async (p, b) => {
-      await rawRequest(kc, 'DELETE', p, b);
+      await raw('DELETE', p, b);
     },
     async pods(ns, selector) {
       const q = selector ? `?labelSelector=${encodeURIComponent(selector)}` : '';
-      return ((await rawRequest<Obj>(kc, 'GET', `/api/v1/namespaces/${ns}/pods${q}`)).items ?? []) as Obj[];
+      return ((await raw<Obj>('GET', `/api/v1/namespaces/${ns}/pods${q}`)).items ?? []) as Obj[];
     },
     async restartControllers() {
       await c.cm.stop();
@@ -82,6 +83,7 @@ export async function startCluster(o: {
       await c.scheduler.stop();
       await c.cm.stop();
       await cp.stop();
+      client.close();
     },
   };
   return c;

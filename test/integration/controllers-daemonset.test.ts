@@ -31,8 +31,8 @@ describe('DaemonSet', () => {
     });
     expect(new Set(pods.map((p: Obj) => p.spec.nodeName))).toEqual(new Set(c.nodes.names));
     // one more worker, and one node that isn't a worker
-    extra = await startSimNodes({ kubeConfig: c.kc, count: 1, prefix: 'late', labels: { role: 'worker' } });
-    const other = await startSimNodes({ kubeConfig: c.kc, count: 1, prefix: 'infra', labels: { role: 'infra' } });
+    extra = await startSimNodes({ client: c.client, count: 1, prefix: 'late', labels: { role: 'worker' } });
+    const other = await startSimNodes({ client: c.client, count: 1, prefix: 'infra', labels: { role: 'infra' } });
     try {
       const after = await waitFor('3 daemon pods', async () => {
         const ps = (await c.pods('default', 'app=agent')).filter(isActive);

@@ -3,9 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Client, loadClientConfig } from '../../client/index.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rawRequest } from '../../control-plane/controllers/base/clients.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { startSimNodes, type SimNodes } from '../helpers/simnodes.js';
 import { type Obj, isActive, rc, waitFor } from './controllers-cluster.js';
@@ -16,11 +15,11 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-async function runRC(cp: TestControlPlane, nodes: SimNodes | undefined, kc: KubeConfig): Promise<Obj[]> {
+async function runRC(cp: TestControlPlane, nodes: SimNodes | undefined, client: Client): Promise<Obj[]> {
   void nodes;
-  await rawRequest(kc, 'POST', '/api/v1/namespaces/default/replicationcontrollers', rc('proc', 2));
+  await client.transport.request('POST', '/api/v1/namespaces/default/replicationcontrollers', { body: rc('proc', 2) });
   return waitFor('2 bound pods', async () => {
-    const l = ((await rawRequest<Obj>(kc, 'GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dproc')).items as Obj[]).filter(isActive);
+    const l = ((await client.transport.request<Obj>('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dproc')).items as Obj[]).filter(isActive);
     return l.length === 2 && l.every((p) => p.spec.nodeName) && l;
   }, 90_000);
 }
@@ -29,23 +28,21 @@ describe('component processes', () => {
   it('k8ts control-plane runs scheduler and controllers in-process by default', async () => {
     const cp = await startTestControlPlane();
     cleanups.push(() => cp.stop());
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    const nodes = await startSimNodes({ kubeConfig: kc, count: 2 });
+    const client = new Client(loadClientConfig({ kubeconfig: cp.kubeconfigPath }));
+    const nodes = await startSimNodes({ client, count: 2 });
     cleanups.push(() => nodes.close());
-    const pods = await runRC(cp, nodes, kc);
+    const pods = await runRC(cp, nodes, client);
     expect(pods.length).toBe(2);
-    const lease = await waitFor('scheduler lease', () => rawRequest<Obj>(kc, 'GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler'));
+    const lease = await waitFor('scheduler lease', () => client.transport.request<Obj>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler'));
     expect(lease.spec.holderIdentity).toBeTruthy();
     // node IPAM ran as well
-    await waitFor('podCIDR', async () => (await rawRequest<Obj>(kc, 'GET', `/api/v1/nodes/${nodes.names[0]}`)).spec.podCIDR);
+    await waitFor('podCIDR', async () => (await client.transport.request<Obj>('GET', `/api/v1/nodes/${nodes.names[0]}`)).spec.podCIDR);
   }, 300_000);
 
   it('k8ts scheduler and k8ts controller-manager run as separate processes', async () => {
     const cp = await startTestControlPlane({ extraArgs: ['--no-scheduler', '--no-controllers'] });
     cleanups.push(() => cp.stop());
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
+    const client = new Client(loadClientConfig({ kubeconfig: cp.kubeconfigPath }));
     const procs: ChildProcess[] = [];
     let output = '';
     for (const args of [
@@ -63,11 +60,11 @@ describe('component processes', () => {
         await done;
       });
     }
-    const nodes = await startSimNodes({ kubeConfig: kc, count: 2 });
+    const nodes = await startSimNodes({ client, count: 2 });
     cleanups.push(() => nodes.close());
     let pods: Obj[];
     try {
-      pods = await runRC(cp, nodes, kc);
+      pods = await runRC(cp, nodes, client);
     } catch (err) {
       throw new Error(`${String(err)}\n--- component output ---\n${output.slice(-3000)}`);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Expectations } from '../../control-plane/controllers/base/controller.js';
 import { intOrPercent } from '../../control-plane/controllers/base/util.js';
-import { ExponentialBackoff, runWorkers, WorkQueue } from '../../control-plane/controllers/base/workqueue.js';
+import { ExponentialBackoff, runWorkers, WorkQueue } from '../../client/workqueue.js';
 
 describe('work queue', () => {
   it('dedups queued keys and never hands one key to two workers', async () => {

@@ -168,7 +168,7 @@ describe('algorithm', () => {
     for (const p of [...old, bound('live', 'b')]) cache.addOrUpdatePod(p);
     expect(alg.schedule(makePodInfo(withCPU('new', '1m', {}, owner)), cache).nodeName).toBe('b');
     // the two on a are being deleted (a rolling update): they no longer count as siblings
-    for (const p of old) cache.addOrUpdatePod({ ...p, metadata: { ...p.metadata, deletionTimestamp: new Date() } });
+    for (const p of old) cache.addOrUpdatePod({ ...p, metadata: { ...p.metadata, deletionTimestamp: new Date().toISOString() } });
     expect(cache.getNode('a')!.ownerCounts.get('rs-uid')).toBeUndefined();
     expect(cache.getNode('a')!.requested.pods).toBe(2); // but they still hold their resources
     expect(alg.schedule(makePodInfo(withCPU('new', '1m', {}, owner)), cache).nodeName).toBe('a');
