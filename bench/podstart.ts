@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import https from 'node:https';
 import { startControlPlane } from '../control-plane/apiserver/index.js';
 import { createRuntime } from '../agent/runtime/index.js';
-import { KubeClient, credentialsFromKubeconfig } from '../agent/kubelet/client.js';
-import type { Pod } from '../agent/kubelet/types.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { Client, loadClientConfig, SharedIndexInformer } from '../client/index.js';
 import { startTestAgent } from '../test/helpers/agent.js';
 import { startTestRegistry } from '../test/helpers/podnet.js';
 import { measureRuntimeFloor, StageRecorder, type PodStartSample } from './runtime.js';
@@ -47,11 +47,11 @@ function podManifest(name: string, node: string): Pod {
 }
 
 /** Watches pods and resolves per-name promises when the pod is Running with its container running. */
-function runningWatcher(client: KubeClient, node: string) {
+function runningWatcher(client: Client, node: string) {
   const seen = new Map<string, number>();
   const waiters = new Map<string, (t: number) => void>();
   const check = (p: Pod) => {
-    const name = p.metadata.name!;
+    const name = p.metadata!.name!;
     if (seen.has(name)) return;
     if (p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.state?.running)) {
       const t = performance.now();
@@ -59,9 +59,11 @@ function runningWatcher(client: KubeClient, node: string) {
       waiters.get(name)?.(t);
     }
   };
-  const stop = client.listWatch<Pod>('/api/v1/pods', { fieldSelector: `spec.nodeName=${node}` }, { onList: (items) => items.forEach(check), onEvent: (e) => e.type !== 'DELETED' && check(e.object) });
+  const informer = new SharedIndexInformer(client.pods.listerWatcher({ fieldSelector: `spec.nodeName=${node}` }), { name: 'bench-pods' });
+  informer.addEventHandler({ add: check, update: (_o, p) => check(p) });
+  informer.start();
   return {
-    stop,
+    stop: () => informer.stop(),
     running(name: string): Promise<number> {
       const t = seen.get(name);
       if (t !== undefined) return Promise.resolve(t);
@@ -70,11 +72,12 @@ function runningWatcher(client: KubeClient, node: string) {
   };
 }
 
-async function deleteAll(client: KubeClient, names: string[]): Promise<void> {
-  await Promise.all(names.map((n) => client.request('DELETE', `/api/v1/namespaces/default/pods/${n}`, { gracePeriodSeconds: 1 }).catch(() => undefined)));
+async function deleteAll(client: Client, names: string[]): Promise<void> {
+  const pods = client.pods.namespace('default');
+  await Promise.all(names.map((n) => pods.delete(n, { gracePeriodSeconds: 1 }).catch(() => undefined)));
   for (let i = 0; i < 600; i++) {
-    const list = await client.get<{ items: Pod[] }>('/api/v1/namespaces/default/pods');
-    if (!list.items.some((p) => names.includes(p.metadata.name!))) return;
+    const list = await pods.list();
+    if (!list.items.some((p) => names.includes(p.metadata!.name!))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -118,12 +121,12 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
   const reg = await startTestRegistry(['pause', 'busybox']);
   const node = `bench-${runtime}`;
   const agent = await startTestAgent({ controlPlane: cp, runtime, nodeName: node, registryMirror: reg.url, compiled: COMPILED, extraArgs: ['--proxy-mode', PROXY_MODE] });
-  const client = new KubeClient(await credentialsFromKubeconfig(cp.adminKubeconfig));
+  const client = new Client(loadClientConfig({ kubeconfig: cp.adminKubeconfig }));
   const watch = runningWatcher(client, node);
   const floorDir = await mkdtemp(join(tmpdir(), 'k8ts-bench-floor-'));
   try {
     // Warm-up: pulls the image once (and waits for the network/podCIDR).
-    await client.request('POST', '/api/v1/namespaces/default/pods', podManifest('warm', node));
+    await client.pods.namespace('default').create(podManifest('warm', node));
     await watch.running('warm');
     await deleteAll(client, ['warm']);
 
@@ -145,7 +148,7 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
       const name = `seq-${i}`;
       seqNames.push(name);
       const t0 = performance.now();
-      await client.request('POST', '/api/v1/namespaces/default/pods', podManifest(name, node));
+      await client.pods.namespace('default').create(podManifest(name, node));
       const t1 = await watch.running(name);
       lat.push(t1 - t0);
       const f = await measureRuntimeFloor(rt, { count: 1, mode: 'sequential', image: IMAGE, logRoot: join(floorDir, 'logs'), stages, tag: `s${i}` });
@@ -175,7 +178,7 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
     // Burst.
     const burstNames = Array.from({ length: N }, (_, i) => `burst-${i}`);
     const b0 = performance.now();
-    await Promise.all(burstNames.map((n) => client.request('POST', '/api/v1/namespaces/default/pods', podManifest(n, node))));
+    await Promise.all(burstNames.map((n) => client.pods.namespace('default').create(podManifest(n, node))));
     await Promise.all(burstNames.map((n) => watch.running(n)));
     const burstMs = performance.now() - b0;
 

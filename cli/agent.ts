@@ -1,3 +1,4 @@
+import { isProxyMode } from '../api/proxymode.js';
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -42,7 +43,7 @@ export function register(program: Command): void {
         process.exit(2);
       }
       const mode = String(o.proxyMode);
-      if (!['iptables', 'nftables', 'ipvs', 'none'].includes(mode)) {
+      if (mode !== 'none' && !isProxyMode(mode)) {
         process.stderr.write(`k8ts agent: --proxy-mode must be iptables, nftables, ipvs or none, not "${mode}"\n`);
         process.exit(2);
       }

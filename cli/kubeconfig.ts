@@ -7,16 +7,8 @@ import { join } from 'node:path';
  * on every start with the URL it actually serves (its --secure-port, or the port it got for 0).
  */
 export async function serverOf(kubeconfigPath: string): Promise<string> {
-  const { parse } = await import('yaml');
-  const kc = parse(await readFile(kubeconfigPath, 'utf8')) as {
-    'current-context'?: string;
-    contexts?: Array<{ name?: string; context?: { cluster?: string } }>;
-    clusters?: Array<{ name?: string; cluster?: { server?: string } }>;
-  };
-  const ctx = kc.contexts?.find((c) => c.name === kc['current-context']);
-  const server = kc.clusters?.find((c) => c.name === ctx?.context?.cluster)?.cluster?.server;
-  if (typeof server !== 'string' || server === '') throw new Error(`${kubeconfigPath} names no server`);
-  return server;
+  const { loadClientConfig } = await import('../client/config.js');
+  return loadClientConfig({ kubeconfig: kubeconfigPath }).server;
 }
 
 export function register(program: Command): void {

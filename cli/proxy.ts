@@ -1,3 +1,4 @@
+import { isProxyMode } from '../api/proxymode.js';
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { durationFlag, flag, parseCIDRFlag, portFlag } from './flags.js';
@@ -7,7 +8,8 @@ export function register(program: Command): void {
   program
     .command('proxy')
     .description('Run kube-proxy alone: Services and NodePorts in iptables, nftables or IPVS')
-    .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver', process.env.KUBECONFIG)
+    .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver (default: as kubectl finds one: KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'the kubeconfig context to use (default: its current-context)')
     .option('--node-name <name>', 'this node', hostname())
     .option('--proxy-mode <mode>', 'iptables | nftables | ipvs', 'iptables')
     .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the cluster (traffic from outside it to a ClusterIP is masqueraded)', parseCIDRFlag, '10.244.0.0/16'))
@@ -16,7 +18,7 @@ export function register(program: Command): void {
     .option('--cleanup', 'remove every rule, chain, table, ipset and IPVS service the proxy wrote, then exit')
     .action(async (o) => {
       const mode = String(o.proxyMode);
-      if (!['iptables', 'nftables', 'ipvs'].includes(mode)) {
+      if (!isProxyMode(mode)) {
         process.stderr.write(`k8ts proxy: --proxy-mode must be iptables, nftables or ipvs, not "${mode}"\n`);
         process.exit(2);
       }
@@ -27,15 +29,28 @@ export function register(program: Command): void {
         process.stdout.write('k8ts proxy: removed all proxy rules (iptables, nftables, ipvs)\n');
         return;
       }
-      if (!o.kubeconfig) {
-        process.stderr.write('k8ts proxy: --kubeconfig (or KUBECONFIG) is required\n');
+      const { ConfigError, loadClientConfig } = await import('../client/config.js');
+      let cfg;
+      try {
+        cfg = loadClientConfig({ kubeconfig: o.kubeconfig, context: o.context });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`k8ts proxy: --kubeconfig: ${err.message}\n`);
         process.exit(2);
       }
-      const { KubeClient, credentialsFromKubeconfig } = await import('../agent/kubelet/client.js');
+      // kube-proxy still runs on the agent's KubeClient until the agent moves onto client/.
+      const { KubeClient } = await import('../agent/kubelet/client.js');
       const h = await startProxy({
-        client: new KubeClient(await credentialsFromKubeconfig(o.kubeconfig)),
+        client: new KubeClient({
+          server: cfg.server,
+          caPem: cfg.caPem,
+          clientCertPem: cfg.certPem,
+          clientKeyPem: cfg.keyPem,
+          token: cfg.token,
+          insecureSkipVerify: cfg.insecureSkipVerify,
+        }),
         nodeName: o.nodeName,
-        mode: mode as 'iptables' | 'nftables' | 'ipvs',
+        mode,
         clusterCIDR: o.clusterCidr,
         minSyncPeriodMs: o.minSyncPeriod,
       });

@@ -1,3 +1,4 @@
+import { isProxyMode } from '../api/proxymode.js';
 import type { Command } from 'commander';
 import { up, down, DEFAULT_STATE_DIR, DEFAULT_RUN_DIR } from './cluster/local.js';
 import { topology } from './cluster/topology.js';
@@ -16,7 +17,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       const runtime = o.runtime as string;
       if (runtime !== 'cri' && runtime !== 'docker') fail(`--runtime must be cri or docker (got ${runtime})`);
-      if (!['iptables', 'nftables', 'ipvs'].includes(o.proxyMode)) fail(`--proxy-mode must be iptables, nftables or ipvs (got ${o.proxyMode})`);
+      if (!isProxyMode(o.proxyMode)) fail(`--proxy-mode must be iptables, nftables or ipvs (got ${o.proxyMode})`);
       requireRoot('k8ts up', 'it creates network namespaces, links and iptables rules');
       try {
         const workers: number = o.workers;

@@ -5,9 +5,13 @@
 // --context (or current-context) picks the cluster and user. In a pod with none of these,
 // the service account mounted at /var/run/secrets/kubernetes.io/serviceaccount is used.
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse } from 'yaml';
+
+// The YAML parser only when a kubeconfig is read: an agent started with a token and a CA
+// never pays for it.
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export interface ClientConfig {
   /** https://host:port (or http:// for a plain listener) */
@@ -121,7 +125,7 @@ export function mergeKubeconfigs(files: string[], mustExist: boolean): MergedKub
     }
     let doc: Record<string, unknown>;
     try {
-      doc = (parse(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+      doc = (yaml().parse(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
     } catch (err) {
       throw new ConfigError(`error loading config file "${file}": ${(err as Error).message}`);
     }

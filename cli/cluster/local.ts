@@ -2,6 +2,7 @@
 // network, one network namespace per node, a runtime daemon + agent per worker, the control
 // plane and the image registry in `cp`. Everything made is named k8ts-* / lives under the
 // state and run dirs, so `down` can remove it all, also after a crash.
+import type { ProxyMode } from '../../api/proxymode.js';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,7 +20,7 @@ const FORWARD_CHAIN = 'K8TS-LOCAL-FORWARD';
 export interface UpOptions {
   workers: number;
   runtime: 'cri' | 'docker';
-  proxyMode: 'iptables' | 'nftables' | 'ipvs';
+  proxyMode: ProxyMode;
   stateDir: string;
   runDir: string;
   log?: (line: string) => void;
@@ -264,12 +265,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   }
   step(`${workers.length} worker(s) started (${opts.runtime}, kube-proxy ${opts.proxyMode})`);
 
-  const { KubeConfig, CoreV1Api } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  kc.loadFromFile(state.kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
+  const { Client, loadClientConfig } = await import('../../client/index.js');
+  const client = new Client(loadClientConfig({ kubeconfig: state.kubeconfig }));
   await waitFor(`${workers.length} node(s) Ready`, 60_000, async () => {
-    const list = await core.listNode();
+    const list = await client.nodes.list();
     const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     return ready.length >= workers.length;
   }, join(logs, '*-agent.log'));
