@@ -4,11 +4,13 @@
 //  - aggregation: more than 10 events with the same source, object, type and reason but
 //    different messages within 10 minutes become one event, "(combined from similar events): ";
 //  - deduplication: an event equal to one already written (message included) becomes a PATCH
-//    of that event, count+1 and a new lastTimestamp, instead of a new object.
+//    of that event, count+1 and a new lastTimestamp, instead of a new object; from the second
+//    occurrence on it also carries series {count, lastObservedTime}, the form events.k8s.io/v1
+//    readers (kubectl describe's "x5 over 2m") show.
 // Writing is fire-and-forget: an event that cannot be written never fails the caller.
 import type { Event, ObjectReference } from 'kubernetes-types/core/v1.js';
 import { logger } from '../api/log.js';
-import { rfc3339 } from '../api/time.js';
+import { microTime, rfc3339 } from '../api/time.js';
 import type { Client } from './client.js';
 import { errorMessage, isNotFound } from './errors.js';
 import type { KubeObject } from './kinds.js';
@@ -39,7 +41,15 @@ export interface CorrelatorOptions {
 export type Correlation =
   | { action: 'drop' }
   | { action: 'create'; key: string; event: Event }
-  | { action: 'patch'; key: string; name: string; namespace: string; event: Event; patch: { count: number; lastTimestamp: string; message: string } };
+  | { action: 'patch'; key: string; name: string; namespace: string; event: Event; patch: EventPatch };
+
+/** What a repeat changes on the stored event: the legacy count, and the series the events.k8s.io view shows. */
+export interface EventPatch {
+  count: number;
+  lastTimestamp: string;
+  message: string;
+  series: { count: number; lastObservedTime: string };
+}
 
 const COMBINED_PREFIX = '(combined from similar events): ';
 
@@ -127,8 +137,9 @@ export class EventCorrelator {
     if (prev) {
       prev.count++;
       this.seen.set(key, prev);
-      const merged: Event = { ...ev, count: prev.count, firstTimestamp: prev.firstTimestamp, metadata: { ...ev.metadata, name: prev.name, namespace: prev.namespace } };
-      return { action: 'patch', key, name: prev.name, namespace: prev.namespace, event: merged, patch: { count: prev.count, lastTimestamp: ts, message: ev.message ?? '' } };
+      const series = { count: prev.count, lastObservedTime: microTime(now) };
+      const merged: Event = { ...ev, count: prev.count, series, firstTimestamp: prev.firstTimestamp, metadata: { ...ev.metadata, name: prev.name, namespace: prev.namespace } };
+      return { action: 'patch', key, name: prev.name, namespace: prev.namespace, event: merged, patch: { count: prev.count, lastTimestamp: ts, message: ev.message ?? '', series } };
     }
     this.seen.set(key, { count: 1, firstTimestamp: ev.firstTimestamp ?? ts, name: ev.metadata?.name ?? '', namespace: ev.metadata?.namespace ?? '' });
     return { action: 'create', key, event: { ...ev, count: 1 } };

@@ -217,6 +217,10 @@ export class EtcdStore implements Store {
     const r = this.range(prefix);
     let last = fromRevision;
     let stopped = false;
+    // The library has already dropped a watcher etcd canceled (a compacted start revision):
+    // canceling it again makes etcd answer for a watch id the library no longer knows, and
+    // etcd3 throws that from its stream handler, which would take the whole process down.
+    let canceledByEtcd = false;
     let downTimer: NodeJS.Timeout | undefined;
     const w: EtcdWatcher = this.client
       .watch()
@@ -232,7 +236,7 @@ export class EtcdStore implements Store {
         clearTimeout(downTimer);
         this.watchers.delete(handle);
         w.removeAllListeners('data');
-        w.cancel().catch(() => undefined);
+        if (!canceledByEtcd) w.cancel().catch(() => undefined);
       },
     };
     const fail = (err: Error) => {
@@ -282,6 +286,7 @@ export class EtcdStore implements Store {
       downTimer = undefined;
     });
     w.on('error', (err: Error) => {
+      canceledByEtcd = true;
       // A compacted start revision cancels the watch with no reason text; ask etcd directly
       // whether that revision is still readable.
       void (async () => {

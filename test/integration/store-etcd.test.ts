@@ -42,6 +42,30 @@ describe('EtcdStore specifics', () => {
     }
   });
 
+  it('a watch refused as compacted leaves the client and its other watches working', async () => {
+    // Found through the apiserver: a watch from a compacted resourceVersion used to make
+    // etcd3 throw "Failed to find watcher" from its stream handler and end the process.
+    const a = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp-live' });
+    const b = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp-live' });
+    try {
+      const first = await a.create('/k', '0');
+      const seen: string[] = [];
+      const live = b.watch('/', await b.currentRevision(), (e) => seen.push(e.kv.value));
+      for (let i = 1; i < 3; i++) await a.update('/k', String(i));
+      await a.compact(await a.currentRevision());
+      const outcome = await new Promise<unknown>((resolve) => b.watch('/', first.modRevision, () => undefined, resolve));
+      expect((outcome as StoreError).code).toBe('Compacted');
+      // the stream still delivers after etcd answered the refused watch
+      await a.update('/k', 'after');
+      for (let i = 0; i < 100 && !seen.includes('after'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual(['1', '2', 'after']);
+      live.stop();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('a client that did not compact learns Compacted from etcd, through onError', async () => {
     const a = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp' });
     const b = new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/cmp' });
