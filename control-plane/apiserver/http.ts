@@ -37,6 +37,7 @@ import { queryBool, queryInt64 } from '../../api/query.js';
 import { guarded } from '../../api/guard.js';
 import { isLongRunning, type InflightLimiter } from './limits.js';
 import { serveWatch } from './watch.js';
+import { bindPod } from './registry/pods.js';
 import type { ClusterPki } from './pki.js';
 
 const log = logger('apiserver');
@@ -473,7 +474,7 @@ export function createHandler(ctx: HandlerContext) {
       const podDef = core.find('', 'v1', 'pods')!;
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, { verb: 'create', group: '', resource: 'bindings', namespace: ns, name: body.metadata?.name });
-      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body, { user });
+      await bindPod(core, ns, String(body.metadata?.name ?? ''), body, { user });
       writeBody(res, 201, statusSuccess().body, neg.yaml);
       return;
     }
@@ -584,7 +585,7 @@ export function createHandler(ctx: HandlerContext) {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
         decodeBody(res, body, '', 'v1', 'Binding', fieldValidationOf(q, 'CreateOptions'));
-        await core.bind(def, ns!, name!, body, { user });
+        await bindPod(core, ns!, name!, body, { user });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
       }

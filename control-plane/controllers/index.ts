@@ -19,6 +19,7 @@ import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { RootCACertPublisher } from './rootcacertpublisher.js';
+import { ServiceAccountsController } from './serviceaccount.js';
 
 export const ALL_CONTROLLERS = [
   'replicationcontroller',
@@ -33,6 +34,7 @@ export const ALL_CONTROLLERS = [
   'garbagecollector',
   'podgc',
   'root-ca-cert-publisher',
+  'serviceaccount',
 ] as const;
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
@@ -100,6 +102,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
     if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
     else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
   }
+  if (want.has('serviceaccount')) controllers.push(new ServiceAccountsController(ctx));
   let podgc: PodGCController | undefined;
   if (want.has('podgc')) {
     podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });

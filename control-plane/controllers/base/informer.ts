@@ -177,7 +177,8 @@ export type ResourceName =
   | 'daemonsets'
   | 'leases'
   | 'configmaps'
-  | 'secrets';
+  | 'secrets'
+  | 'serviceaccounts';
 
 /** One informer per resource, shared by every controller in a process. */
 export class InformerFactory {
@@ -238,6 +239,7 @@ const GROUP_VERSION: Record<ResourceName, string> = {
   endpoints: '/api/v1',
   configmaps: '/api/v1',
   secrets: '/api/v1',
+  serviceaccounts: '/api/v1',
   replicationcontrollers: '/api/v1',
   endpointslices: '/apis/discovery.k8s.io/v1',
   replicasets: '/apis/apps/v1',
