@@ -35,6 +35,7 @@ import { parseManifests, readManifestDir, staticPod, type SourceName } from './s
 import { computePodStatus, containerResources, statusEqual } from './status.js';
 import type { ConfigMap, Container, Handler, Pod, PodStatusK8s, Secret, Service } from './types.js';
 import { VolumeError, VolumeManager } from './volumes.js';
+import { SubPathError } from './subpath.js';
 
 export interface KubeletOptions {
   nodeName: string;
@@ -673,6 +674,8 @@ export class Kubelet {
     } catch (e) {
       const reason = e instanceof VolumeError ? 'FailedMount' : 'CreateContainerConfigError';
       const msg = (e as Error).message;
+      // The user sees upstream's terse message; the host paths behind it go to our log only.
+      if (e instanceof SubPathError) this.log.warn({ pod: podFullName(pod), container: c.name, err: e.detail }, msg);
       if (e instanceof VolumeError) {
         this.event(pod, 'Warning', 'FailedMount', msg);
         rec.waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
@@ -898,7 +901,7 @@ export class Kubelet {
       await this.runtime.stopPodSandbox(s.id).catch(() => undefined);
       await this.metrics.timed('remove_podsandbox', () => this.runtime.removePodSandbox(s.id)).catch(() => undefined);
     }
-    await this.volumes.teardown(uid).catch(() => undefined);
+    await this.volumes.teardown(uid).catch((e: Error) => this.log.warn({ uid, err: e.message }, 'pod volumes not torn down'));
     for (const c of rt.containers) this.forgetContainer(c.id);
     for (const s of rt.sandboxes) {
       this.containerToPod.delete(s.id);
@@ -947,7 +950,7 @@ export class Kubelet {
     for (const uid of await this.volumes.podsOnDisk()) {
       if (this.pods.has(uid) || this.workers.has(uid)) continue;
       if (!this.allSourcesReady()) continue;
-      await this.volumes.teardown(uid).catch(() => undefined);
+      await this.volumes.teardown(uid).catch((e: Error) => this.log.warn({ uid, err: e.message }, 'pod volumes not torn down'));
     }
     this.maybeCleanupOrphans();
   }
