@@ -1,5 +1,5 @@
-// The kubelet's HTTPS server (port 10250): health, pods, container logs, exec/attach (WebSocket or SPDY)/
-// port-forward over WebSocket, stats, metrics, and the authenticated pod-manifest source.
+// The kubelet's HTTPS server (port 10250): health, pods, container logs, exec/attach/
+// port-forward over WebSocket or SPDY/3.1, stats, metrics, and the authenticated pod-manifest source.
 // Only clients with a certificate from the cluster CA that identifies the apiserver's
 // kubelet client (or the system:masters group) get in; anonymous requests get 401.
 import https from 'node:https';
