@@ -36,6 +36,7 @@ import { computePodStatus, containerResources, statusEqual } from './status.js';
 import type { ConfigMap, Container, Handler, Pod, PodStatusK8s, Secret, Service } from './types.js';
 import { VolumeError, VolumeManager } from './volumes.js';
 import { SubPathError } from './subpath.js';
+import { ContainerLogManager, DEFAULT_CONTAINER_LOG_MAX_FILES, DEFAULT_CONTAINER_LOG_MAX_SIZE, DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS, logRotatePolicy, removeContainerLogs, type LogRotatePolicy } from './logrotate.js';
 
 export interface KubeletOptions {
   nodeName: string;
@@ -56,6 +57,8 @@ export interface KubeletOptions {
   imagePullBackoffMs?: number;
   /** Full resync of every pod (catches anything an event missed). */
   resyncMs?: number;
+  /** Container log rotation (--container-log-max-size/-files/-monitor-interval); upstream's defaults when unset. */
+  containerLogs?: { policy: LogRotatePolicy; monitorIntervalMs: number };
   log?: Logger;
 }
 
@@ -131,6 +134,7 @@ export class Kubelet {
   async start(): Promise<void> {
     await fsp.mkdir(this.opts.rootDir, { recursive: true });
     await fsp.mkdir(this.opts.logDir, { recursive: true });
+    this.startLogRotation();
     this.stops.push(
       this.runtime.onEvent((e) => {
         const uid = this.containerToPod.get(e.containerId) ?? (e.sandboxId ? this.containerToPod.get(e.sandboxId) : undefined);
@@ -218,6 +222,16 @@ export class Kubelet {
       }, resync),
     );
     this.maybeCleanupOrphans();
+  }
+
+  private startLogRotation(): void {
+    const cfg = this.opts.containerLogs ?? {
+      policy: logRotatePolicy(DEFAULT_CONTAINER_LOG_MAX_SIZE, DEFAULT_CONTAINER_LOG_MAX_FILES, DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS),
+      monitorIntervalMs: DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS,
+    };
+    const m = new ContainerLogManager(this.runtime, cfg.policy, this.log.child({ sub: 'logs' }));
+    m.start(cfg.monitorIntervalMs);
+    this.stops.push(() => m.stop());
   }
 
   async stop(): Promise<void> {
@@ -902,6 +916,8 @@ export class Kubelet {
       await this.metrics.timed('remove_podsandbox', () => this.runtime.removePodSandbox(s.id)).catch(() => undefined);
     }
     await this.volumes.teardown(uid).catch((e: Error) => this.log.warn({ uid, err: e.message }, 'pod volumes not torn down'));
+    // The pod's log directory goes with it (upstream's evictPodLogsDirectories).
+    for (const s of rt.sandboxes) await fsp.rm(path.join(this.opts.logDir, `${s.namespace}_${s.name}_${s.uid}`), { recursive: true, force: true });
     for (const c of rt.containers) this.forgetContainer(c.id);
     for (const s of rt.sandboxes) {
       this.containerToPod.delete(s.id);
@@ -926,6 +942,7 @@ export class Kubelet {
       for (const c of list.slice(2)) {
         if (c.state === 'running') continue;
         await this.metrics.timed('remove_container', () => this.runtime.removeContainer(c.id)).catch(() => undefined);
+        await removeContainerLogs(c.logPath);
         this.forgetContainer(c.id);
       }
     }
