@@ -27,9 +27,12 @@ export function offeredProtocols(req: IncomingMessage): string[] {
   return raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 }
 
-/** httpstream.Handshake: the protocol to serve, or the refusal to answer with. */
-export function negotiate(offered: string[]): { protocol: string } | { code: 400 | 403; message: string } {
-  if (offered.length === 0) return { code: 400, message: 'unable to upgrade: X-Stream-Protocol-Version is required' };
+/**
+ * httpstream.Handshake: the protocol to serve, or the refusal to answer with. A client that
+ * offers none gets the original protocol (channel.k8s.io) and no header back, as upstream.
+ */
+export function negotiate(offered: string[]): { protocol: string } | { code: 403; message: string } {
+  if (offered.length === 0) return { protocol: '' };
   const p = offered.find((x) => SPDY_REMOTE_COMMAND_PROTOCOLS.includes(x));
   if (!p) {
     return { code: 403, message: `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${SPDY_REMOTE_COMMAND_PROTOCOLS.join(' ')}]` };

@@ -383,7 +383,7 @@ export function handleSpdyPortForward(
  * the session ending ends the socket and the other way round.
  */
 export function serveSpdyUpgrade(socket: Duplex, head: Buffer, protocol: string, onStream: (s: SpdyStream) => void): SpdyServerSession {
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n${protocol ? `X-Stream-Protocol-Version: ${protocol}\r\n` : ''}\r\n`);
   const session = new SpdyServerSession((b) => !socket.destroyed && socket.write(b), onStream, () => socket.end());
   if (head.length) session.feed(head);
   socket.on('data', (d: Buffer) => session.feed(d));

@@ -115,10 +115,15 @@ describe('exec and attach over SPDY/3.1', () => {
     expect(c.text(7)).toBe('ran');
   });
 
-  it('protocol negotiation: none offered is 400, none we serve is 403', async () => {
+  it('protocol negotiation: none offered is the original protocol, none we serve is 403', async () => {
+    rt.execHandler = () => ({ exitCode: 0, stdout: 'v1' });
     const none = await connect('/exec/default/p/c?command=true&stdout=1', []);
-    expect(none.status).toBe(400);
-    expect(none.response).not.toContain('101');
+    expect(none.status).toBe(101);
+    expect(none.response).not.toContain('X-Stream-Protocol-Version');
+    await none.syn(1, { streamtype: 'error' });
+    await none.syn(3, { streamtype: 'stdout' });
+    await none.waitFor('connection end', () => none.events.closed);
+    expect(none.text(3)).toBe('v1');
     const bad = await connect('/exec/default/p/c?command=true&stdout=1', ['v5.channel.k8s.io']);
     expect(bad.status).toBe(403);
     expect(negotiate(['v9', 'v3.channel.k8s.io', 'v4.channel.k8s.io'])).toEqual({ protocol: 'v3.channel.k8s.io' });

@@ -768,11 +768,13 @@ export class DockerRuntime implements ContainerRuntime {
     tty: boolean,
     resize: (cols: number, rows: number) => Promise<unknown>,
     exitCode: () => Promise<number>,
+    /** Pass the client's stdin EOF on (exec; attach to a stdinOnce container). */
+    endStdin = true,
   ): StreamSession {
     if (tty) stream.on('data', (b: Buffer) => opts.stdout?.write(b));
     else demux(stream, opts.stdout, opts.stderr);
     if (opts.stdin) {
-      opts.stdin.pipe(stream);
+      opts.stdin.pipe(stream, { end: endStdin });
     }
     const done = new Promise<number>((resolve, reject) => {
       let settled = false;
@@ -838,6 +840,9 @@ export class DockerRuntime implements ContainerRuntime {
         const st = await c.inspect().catch(() => undefined);
         return st && !st.State.Running ? st.State.ExitCode : 0;
       },
+      // Docker ends the whole attach when its stdin half closes; the container's stdin stays
+      // open (stdinOnce false), so one attacher's EOF must not cut off the output, as with CRI.
+      !!info.Config.StdinOnce,
     );
   }
 
