@@ -211,6 +211,7 @@ export class KubeletServer {
         if (!found.status) return fail(found.pod ? 400 : 404, found.error ?? 'not found');
         if (found.status.state !== 'running') return fail(400, `container ${found.containerName} is not valid for pod ${podName}`);
         const opts = remoteCommandOptions(url.searchParams);
+        if (!opts.stdin && !opts.stdout && !opts.stderr) return fail(400, 'you must specify at least 1 of stdin, stdout, stderr');
         const command = url.searchParams.getAll('command');
         const id = found.status.id;
         const start: StartCommand = (io) =>

@@ -127,6 +127,9 @@ describe('exec and attach over SPDY/3.1', () => {
     const bad = await connect('/exec/default/p/c?command=true&stdout=1', ['v5.channel.k8s.io']);
     expect(bad.status).toBe(403);
     expect(negotiate(['v9', 'v3.channel.k8s.io', 'v4.channel.k8s.io'])).toEqual({ protocol: 'v3.channel.k8s.io' });
+    const noStreams = await connect('/exec/default/p/c?command=true');
+    expect(noStreams.status).toBe(400);
+    expect(noStreams.response).not.toContain('Upgrade: SPDY');
   });
 
   it('resize messages: concatenated JSON objects, garbage refused', () => {
