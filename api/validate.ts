@@ -654,7 +654,8 @@ function validatePodUpdate(pod: KObject, old: KObject): FieldError[] {
   const newSpec: Obj = isObj(pod.spec) ? JSON.parse(JSON.stringify(pod.spec)) : {};
   // Compare against the stored pod as today's defaults would read it, so a pod stored before a
   // default was added is not "changed" by every later update (upstream defaults on decode).
-  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ spec: isObj(old.spec) ? old.spec : {} }));
+  // The metadata goes along: mirror pods are defaulted differently (no service account).
+  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ metadata: isObj(old.metadata) ? old.metadata : {}, spec: isObj(old.spec) ? old.spec : {} }));
   defaultPod(oldDefaulted);
   const oldSpec: Obj = oldDefaulted.spec;
   // Munge the allowed changes back to the old values, then anything left is forbidden.

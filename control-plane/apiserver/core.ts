@@ -30,6 +30,8 @@ import type { KeyValue, Store } from '../storage/store.js';
 import { StoreError } from '../storage/store.js';
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from './allocators.js';
 import { notVerbatim, WatchCache, withResourceVersion } from './watchcache.js';
+import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js';
+import type { UserInfo } from './auth.js';
 
 export { withResourceVersion };
 import { logger } from '../../api/log.js';
@@ -125,10 +127,14 @@ export interface DeleteOpts {
   orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  /** The requesting user: the admission chain runs for requests that carry one. */
+  user?: UserInfo;
 }
 
 export interface WriteOpts {
   dryRun?: boolean;
+  /** The requesting user: the admission chain runs for requests that carry one. */
+  user?: UserInfo;
 }
 
 interface ContinueToken {
@@ -149,6 +155,8 @@ function decodeContinue(s: string): ContinueToken {
     throw new StatusError(badRequest('invalid continue token'));
   }
 }
+
+const MAX_LIST_LIMIT = 2 ** 31;
 
 function invalidOf(def: ResourceDef, name: string, errs: FieldError[]): StatusError {
   return new StatusError(invalid(def.kind, name, errs, def.group));
@@ -199,6 +207,8 @@ export class ApiCore {
   readonly nodePorts: NodePortAllocator;
   readonly nsDef: ResourceDef;
   private svcDef?: ResourceDef;
+  /** The admission chain, in order (server.ts fills it). */
+  readonly admission: AdmissionPlugin[] = [];
 
   constructor(private opts: CoreOptions) {
     this.store = opts.store;
@@ -226,6 +236,14 @@ export class ApiCore {
     if (!obj.apiVersion) obj.apiVersion = apiVersionOf(def);
     if (!obj.kind) obj.kind = def.kind;
     return obj;
+  }
+
+  /** Runs the admission chain; a plugin refuses by throwing. */
+  async admit(a: AdmissionAttributes): Promise<void> {
+    for (const p of this.admission) {
+      const r = p.admit(a);
+      if (r) await r;
+    }
   }
 
   cache(def: ResourceDef): WatchCache {
@@ -333,7 +351,8 @@ export class ApiCore {
       revision = Number(o.resourceVersion);
       if (!Number.isInteger(revision) || revision <= 0) throw new StatusError(badRequest(`invalid resource version: ${o.resourceVersion}`));
     }
-    const limit = o.limit && o.limit > 0 ? o.limit : undefined;
+    // Any int64 is a valid limit; past what a store could hold it means "everything".
+    const limit = o.limit && o.limit > 0 && o.limit < MAX_LIST_LIMIT ? o.limit : undefined;
     const items: KObject[] = [];
     let lastKey: string | undefined;
     let more = false;
@@ -422,6 +441,7 @@ export class ApiCore {
     if (def.hasStatus) md.generation = 1;
     this.prepareForCreate(def, obj);
     def.defaults(obj);
+    if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
     const release = this.allocateFor(def, obj, undefined).rollback;
@@ -588,8 +608,11 @@ export class ApiCore {
       const precondition = wmd.resourceVersion !== undefined && wmd.resourceVersion !== '' ? String(wmd.resourceVersion) : undefined;
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
+      if (!o.skipValidation) def.defaults(obj);
+      if (o.user && this.admission.length) {
+        await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
+      }
       if (!o.skipValidation) {
-        def.defaults(obj);
         const errs = this.validate(def, obj, old);
         if (errs.length) throw invalidOf(def, name, errs);
       }
@@ -730,6 +753,7 @@ export class ApiCore {
           conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${md.resourceVersion}`),
         );
       }
+      if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'DELETE', def, namespace: ns, name, old, dryRun: !!o.dryRun });
       const key = keyFor(def, ns, name);
       let next: KObject | undefined; // set when the object stays, marked for deletion
       if (def === this.nsDef) {
@@ -801,7 +825,7 @@ export class ApiCore {
   }
 
   /** POST pods/<name>/binding: sets spec.nodeName once. */
-  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject): Promise<void> {
+  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject, o: WriteOpts = {}): Promise<void> {
     const target = binding?.target;
     if (!target?.name) {
       throw new StatusError(
@@ -829,7 +853,7 @@ export class ApiCore {
         delete pod.metadata!.resourceVersion;
         return pod;
       },
-      { subresource: 'binding', skipValidation: true, retry: true },
+      { subresource: 'binding', skipValidation: true, retry: true, user: o.user },
     );
   }
 

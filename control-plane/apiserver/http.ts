@@ -24,6 +24,8 @@ import {
 import { applyPatch, PatchError } from '../../api/patch.js';
 import { logger } from '../../api/log.js';
 import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import type { NodeAuthorizer } from './authz/node.js';
+import { requiredFieldValue } from '../../api/selectors.js';
 import { apiVersionOf, jsonOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
@@ -51,6 +53,7 @@ async function loadYaml(): Promise<typeof YAMLNs> {
 export interface HandlerContext {
   core: ApiCore;
   authn: Authenticator;
+  nodeAuthorizer: NodeAuthorizer;
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
@@ -451,25 +454,7 @@ export function createHandler(ctx: HandlerContext) {
   }
 
   async function checkAuthz(user: UserInfo, a: RequestAttributes): Promise<void> {
-    const d = authorize(user, a);
-    if (d.allowed && d.needsBoundPod) {
-      const podDef = core.find('', 'v1', 'pods')!;
-      let bound: string | undefined;
-      try {
-        bound = (await core.get(podDef, a.namespace, a.name!)).spec?.nodeName;
-      } catch (err) {
-        if (!(err instanceof StatusError && err.code === 404)) throw err;
-      }
-      if (bound === d.needsBoundPod) return;
-      throw new StatusError(
-        forbidden(user.name, a.verb, a.resource, a.namespace, {
-          group: a.group,
-          name: a.name,
-          subresource: a.subresource,
-          reason: `node "${d.needsBoundPod}" can only ${a.verb} pods bound to it`,
-        }),
-      );
-    }
+    const d = await authorize(user, a, ctx.nodeAuthorizer);
     if (d.allowed) return;
     throw new StatusError(
       forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }),
@@ -488,7 +473,7 @@ export function createHandler(ctx: HandlerContext) {
       const podDef = core.find('', 'v1', 'pods')!;
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, { verb: 'create', group: '', resource: 'bindings', namespace: ns, name: body.metadata?.name });
-      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body);
+      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body, { user });
       writeBody(res, 201, statusSuccess().body, neg.yaml);
       return;
     }
@@ -541,6 +526,7 @@ export function createHandler(ctx: HandlerContext) {
       if (verb === 'list' || verb === 'watch') {
         const fs = q.get('fieldSelector');
         const selectors = parseSelectors(def, q.get('labelSelector'), name ? `metadata.name=${name}${fs ? ',' + fs : ''}` : fs);
+        if (!attrs.name && selectors.field) attrs.name = requiredFieldValue(selectors.field, 'metadata.name');
         await checkAuthz(user, attrs);
         if (verb === 'watch') {
           const table = neg.table;
@@ -600,7 +586,7 @@ export function createHandler(ctx: HandlerContext) {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
         decodeBody(res, body, '', 'v1', 'Binding', fieldValidationOf(q, 'CreateOptions'));
-        await core.bind(def, ns!, name!, body);
+        await core.bind(def, ns!, name!, body, { user });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
       }
@@ -608,6 +594,8 @@ export function createHandler(ctx: HandlerContext) {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
         decodeBody(res, body, 'policy', 'v1', 'Eviction', fieldValidationOf(q, 'CreateOptions'));
+        // Admission sees the eviction; the delete it causes is the apiserver's own (as upstream).
+        await core.admit({ user, operation: 'CREATE', def, namespace: ns, name: name!, subresource: sub, obj: body, dryRun });
         await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -619,10 +607,9 @@ export function createHandler(ctx: HandlerContext) {
       const body = parseObjectBody(await readBody(req), req);
       checkTypeMeta(def, body);
       attrs.name = body.metadata?.name;
-      attrs.object = body;
       await checkAuthz(user, attrs);
       decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(q, 'CreateOptions'), decodePrefix(def.kind, def.version));
-      const created = await core.create(def, ns, body, { dryRun });
+      const created = await core.create(def, ns, body, { dryRun, user });
       writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
     }
@@ -638,13 +625,13 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'scale') {
         checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
         decodeBody(res, body, 'autoscaling', 'v1', 'Scale', mode, decodePrefix('Scale', 'v1'));
-        const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
+        const scale = await core.updateScale(def, ns, name, () => body, { dryRun, user });
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       checkTypeMeta(def, body);
       decodeBody(res, body, def.group, def.version, def.kind, mode, decodePrefix(def.kind, def.version));
-      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
+      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub, user });
       writeBody(res, 200, updated, neg.yaml);
       return;
     }
@@ -707,7 +694,7 @@ export function createHandler(ctx: HandlerContext) {
             warnings = decodeObject(out, { gvk: 'autoscaling/v1/Scale', mode, prefix: decodePrefix('Scale', 'v1') });
             return out;
           },
-          { dryRun },
+          { dryRun, user },
         );
         addWarnings(res, warnings);
         writeBody(res, 200, scale, neg.yaml);
@@ -718,7 +705,7 @@ export function createHandler(ctx: HandlerContext) {
       const decode = (obj: KObject) => {
         warnings = decodeObject(obj, { gvk, mode, prefix: decodePrefix(def.kind, def.version) });
       };
-      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode });
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode, user });
       addWarnings(res, warnings);
       writeBody(res, 200, patched, neg.yaml);
       return;
@@ -729,7 +716,7 @@ export function createHandler(ctx: HandlerContext) {
     const body = buf.length ? parseObjectBody(buf, req) : {};
     await checkAuthz(user, attrs);
     decodeBody(res, body, 'meta', 'v1', 'DeleteOptions', 'Ignore');
-    const opts = { ...deleteOptsFrom(body, q), dryRun };
+    const opts = { ...deleteOptsFrom(body, q), dryRun, user };
     if (verb === 'deletecollection') {
       const fs = q.get('fieldSelector');
       const selectors = parseSelectors(def, q.get('labelSelector'), fs);

@@ -9,6 +9,8 @@ import { SqliteStore } from '../storage/sqlite.js';
 import type { Store } from '../storage/store.js';
 import { logger } from '../../api/log.js';
 import { Authenticator, BOOTSTRAPPERS } from './auth.js';
+import { NodeRestriction } from './admission/noderestriction.js';
+import { NodeAuthorizer } from './authz/node.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
@@ -49,6 +51,7 @@ export interface ApiServer {
   pki: ClusterPki;
   core: ApiCore;
   store: Store;
+  metrics: ApiServerMetrics;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
   joinToken: string;
@@ -135,12 +138,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     advertiseAddress: advertise,
     securePort: port,
   });
+  core.admission.push(new NodeRestriction(core));
+  const nodeAuthorizer = new NodeAuthorizer(core);
   let ready = false;
   const serverAddress = `${advertise}:${port}`;
   const discovery = buildDiscovery(core.defs, serverAddress);
   const { handle, handleUpgrade } = createHandler({
     core,
     authn,
+    nodeAuthorizer,
     discovery,
     pki,
     metrics,
@@ -198,6 +204,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     await core.init();
   } catch (err) {
     server.close();
+    nodeAuthorizer.stop();
     if (!opts.store) await store.close();
     throw err;
   }
@@ -214,12 +221,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     caPem: pki.ca.certPem,
     pki,
     core,
+    metrics,
     store,
     adminKubeconfigPath,
     joinToken,
     async stop() {
       if (stopped) return;
       stopped = true;
+      nodeAuthorizer.stop();
       core.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
