@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import type { KObject } from '../../api/registry.js';
 import { StatusError } from '../../api/status.js';
 import { authorize } from '../../control-plane/apiserver/auth.js';
+import { NodeAuthorizer } from '../../control-plane/apiserver/authz/node.js';
+import { ApiCore } from '../../control-plane/apiserver/core.js';
 import { isProxyableIP, podLocation, serviceLocation, splitSchemeNamePort } from '../../control-plane/apiserver/kubelet-proxy.js';
 import { startApiServer, type ApiServer } from '../../control-plane/apiserver/server.js';
 import { MemStore } from '../helpers/memstore.js';
@@ -98,12 +100,18 @@ describe('proxy ids and locations', () => {
     expect(() => podLocation({ spec: {}, status: { podIP: '127.0.0.1' } }, { scheme: '', port: '80' })).toThrow('address not allowed');
   });
 
-  it('authorization: system:masters may proxy, nodes may not', () => {
+  it('authorization: system:masters may proxy, nodes may not (not even to their own pods)', async () => {
+    const core = new ApiCore({ store: new MemStore() });
+    await core.init();
+    const nodes = new NodeAuthorizer(core);
+    await nodes.synced();
+    await core.create(core.find('', 'v1', 'pods')!, 'default', { metadata: { name: 'x' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] } }, {});
     const node = { name: 'system:node:n1', groups: ['system:nodes', 'system:authenticated'] };
     const admin = { name: 'admin', groups: ['system:masters'] };
     for (const resource of ['services', 'pods', 'nodes']) {
-      expect(authorize(node, { verb: 'get', group: '', resource, subresource: 'proxy', namespace: resource === 'nodes' ? undefined : 'default', name: 'x' }).allowed, resource).toBe(false);
-      expect(authorize(admin, { verb: 'get', group: '', resource, subresource: 'proxy', name: 'x' }).allowed).toBe(true);
+      const a = { verb: 'get', group: '', resource, subresource: 'proxy', namespace: resource === 'nodes' ? undefined : 'default', name: resource === 'nodes' ? 'n1' : 'x' };
+      expect((await authorize(node, a, nodes)).allowed, resource).toBe(false);
+      expect((await authorize(admin, a, nodes)).allowed).toBe(true);
     }
   });
 });
