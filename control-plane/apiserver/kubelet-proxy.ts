@@ -252,6 +252,7 @@ export async function kubeletProxy(req: IncomingMessage, res: ServerResponse | u
     return forwardHTTP(req, res, ctx, await serviceLocation(ctx, ctx.name));
   }
   let pod: KObject | undefined;
+  let node: KObject | undefined;
   let nodeName: string;
   if (ctx.resource === 'pods') {
     const id = isProxy ? splitSchemeNamePort(ctx.name) : { scheme: '', name: ctx.name, port: '' };
@@ -261,19 +262,19 @@ export async function kubeletProxy(req: IncomingMessage, res: ServerResponse | u
     // pods/proxy goes straight to the pod IP, as upstream does.
     if (isProxy) return forwardHTTP(req, res, ctx, podLocation(pod, id));
     nodeName = pod.spec.nodeName as string;
+    node = await ctx.get('nodes', undefined, nodeName).catch(() => undefined);
+    if (!node) return statusError(404, 'NotFound', `nodes "${nodeName}" not found`, { name: nodeName, kind: 'nodes' });
   } else if (ctx.resource === 'nodes') {
-    const id = isProxy ? splitSchemeNamePort(ctx.name) : undefined;
+    if (!isProxy) return badRequest(`nodes/${ctx.subresource} is not supported`);
+    const id = splitSchemeNamePort(ctx.name);
     if (!id) return badRequest(`invalid node request ${JSON.stringify(ctx.name)}`);
     nodeName = id.name;
-    const node = await ctx.get('nodes', undefined, nodeName);
+    node = await ctx.get('nodes', undefined, nodeName);
     const ep = kubeletEndpoint(node);
-    if (!ep) return serviceUnavailable(`node ${nodeName} has no address to reach its kubelet`);
     // Another port than the kubelet's: the node's address, plain HTTP unless https: is asked for.
-    if (id.port !== '' && id.port !== String(ep.port)) return forwardHTTP(req, res, ctx, { scheme: id.scheme === 'https' ? 'https' : 'http', host: ep.host, port: portNumber(id.port) });
+    if (ep && id.port !== '' && id.port !== String(ep.port)) return forwardHTTP(req, res, ctx, { scheme: id.scheme === 'https' ? 'https' : 'http', host: ep.host, port: portNumber(id.port) });
   } else return badRequest(`${ctx.resource}/${ctx.subresource} is not supported`);
 
-  const node = await ctx.get('nodes', undefined, nodeName).catch(() => undefined);
-  if (!node) return statusError(404, 'NotFound', `nodes "${nodeName}" not found`, { name: nodeName, kind: 'nodes' });
   const ep = kubeletEndpoint(node);
   if (!ep) return serviceUnavailable(`node ${nodeName} has no address to reach its kubelet`);
   const target = kubeletPath({ resource: ctx.resource, subresource: ctx.subresource, namespace: ctx.namespace, name: pod ? (pod.metadata?.name as string) : nodeName, rest: withTrailingSlash(req, ctx.rest), query: ctx.query, pod });
@@ -346,8 +347,6 @@ function withTrailingSlash(req: IncomingMessage, rest: string): string {
   return rest && p.endsWith('/') ? `${rest}/` : rest;
 }
 
-/** HEAD and OPTIONS besides the methods the route table lets through; as upstream's proxy REST. */
-const PROXY_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 /** Upstream dials backends with a 30 s timeout. */
 const DIAL_TIMEOUT_MS = 30_000;
 
@@ -358,7 +357,6 @@ const DIAL_TIMEOUT_MS = 30_000;
 function forwardHTTP(req: IncomingMessage, res: ServerResponse | undefined, ctx: KubeletProxyContext, loc: Location): Promise<StatusResult | undefined> {
   if (!res) return Promise.resolve(badRequest('upgrades through proxy are not supported'));
   const method = req.method ?? 'GET';
-  if (!PROXY_METHODS.has(method)) return Promise.resolve(statusError(405, 'MethodNotAllowed', `method ${method} not allowed`));
   const qs = ctx.query.toString();
   const path = '/' + withTrailingSlash(req, ctx.rest).replace(/^\/+/, '') + (qs ? `?${qs}` : '');
   const hostPort = loc.host.includes(':') ? `[${loc.host}]:${loc.port}` : `${loc.host}:${loc.port}`;
