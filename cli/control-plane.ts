@@ -37,6 +37,8 @@ export function register(program: Command): void {
     .option('--service-cluster-ip-range <cidr>', 'ClusterIP range', '10.96.0.0/12')
     .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
     .option('--tls-san <names>', 'extra serving certificate SANs (comma-separated)', '')
+    .option('--encryption-provider-config <file>', 'EncryptionConfiguration (apiserver.config.k8s.io/v1) saying how resources are encrypted in the store')
+    .option('--encryption-provider-config-automatic-reload', 'reload --encryption-provider-config when the file changes (default: read once at start)')
     .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
     .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
     .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
@@ -78,6 +80,7 @@ export function register(program: Command): void {
           });
         });
       }
+      const { EncryptionConfigError } = await import('../control-plane/storage/encryption/config.js');
       const cp = await startControlPlane({
         dataDir: o.dataDir,
         etcdServers: o.etcdServers ? String(o.etcdServers).split(',').filter(Boolean) : undefined,
@@ -88,10 +91,17 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        encryptionProviderConfig: o.encryptionProviderConfig,
+        encryptionProviderConfigAutomaticReload: !!o.encryptionProviderConfigAutomaticReload,
         maxRequestsInflight: nonNegativeInt(o.maxRequestsInflight, '--max-requests-inflight'),
         maxMutatingRequestsInflight: nonNegativeInt(o.maxMutatingRequestsInflight, '--max-mutating-requests-inflight'),
         requestTimeoutMs: durationFlag(o.requestTimeout, '--request-timeout'),
         components,
+      }).catch((err: unknown) => {
+        if (!(err instanceof EncryptionConfigError)) throw err;
+        // As kube-apiserver: the configuration's own message, and no start.
+        process.stderr.write(`k8ts control-plane: --encryption-provider-config: ${err.message}\n`);
+        process.exit(1);
       });
       await cp.ready;
       // One line on stdout that scripts and tests wait for.
