@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { parseGoDuration } from '../api/duration.js';
 import { setLogLevel, logger } from '../api/log.js';
 import { exitOnSignal } from './shutdown.js';
 
@@ -18,11 +20,25 @@ export function register(program: Command): void {
     .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
     .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
     .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
+    .option('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s')
+    .option('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s')
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
       setLogLevel(o.logLevel);
+      const durationFlag = (flag: string, v: string): number => {
+        try {
+          const ms = parseGoDuration(v);
+          if (ms < 0) throw new Error('must not be negative');
+          return ms;
+        } catch (err) {
+          process.stderr.write(`k8ts control-plane: invalid argument ${JSON.stringify(v)} for "--${flag}" flag: ${(err as Error).message}\n`);
+          process.exit(2);
+        }
+      };
+      const signingDurationMs = durationFlag('cluster-signing-duration', o.clusterSigningDuration);
+      const tokenTtlMs = durationFlag('token-ttl', o.tokenTtl);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
       // client-node (~30 MB resident with its generated API classes) only when an in-process
       // component needs a client: not for an apiserver run alone.
@@ -50,6 +66,10 @@ export function register(program: Command): void {
             clusterCIDR: o.clusterCidr,
             nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
             podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+            clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'),
+            clusterSigningKeyFile: join(cp.pkiDir, 'ca.key'),
+            clusterSigningDurationMs: signingDurationMs,
+            serviceClusterIPRange: o.serviceClusterIpRange,
           });
         });
       }
@@ -63,6 +83,7 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        tokenTtlMs,
         components,
       });
       await cp.ready;

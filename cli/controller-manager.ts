@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseGoDuration } from '../api/duration.js';
 import { logger, setLogLevel } from '../api/log.js';
 import { exitOnSignal } from './shutdown.js';
 
@@ -21,6 +22,10 @@ export function register(program: Command): void {
     .option('--pod-eviction-timeout <d>', 'eviction delay for pods on unreachable nodes (caps tolerationSeconds when given)')
     .option('--terminated-pod-gc-threshold <n>', 'finished pods kept before the oldest are deleted', '12500')
     .option('--controllers <list>', 'comma-separated subset to run (default all)')
+    .option('--cluster-signing-cert-file <file>', 'PEM CA certificate the CSR signer issues kubelet and client certificates with')
+    .option('--cluster-signing-key-file <file>', 'PEM private key of that CA')
+    .option('--cluster-signing-duration <duration>', 'lifetime of the certificates it issues', '8760h0m0s')
+    .option('--service-cluster-ip-range <cidr>', 'Service ClusterIP range (no kubelet serving certificate may name its addresses)', '10.96.0.0/12')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
       setLogLevel(o.logLevel);
@@ -41,6 +46,10 @@ export function register(program: Command): void {
         podEvictionTimeoutMs: o.podEvictionTimeout ? duration(o.podEvictionTimeout) : undefined,
         terminatedPodGCThreshold: Number(o.terminatedPodGcThreshold),
         controllers: controllers as never,
+        clusterSigningCertFile: o.clusterSigningCertFile,
+        clusterSigningKeyFile: o.clusterSigningKeyFile,
+        clusterSigningDurationMs: parseGoDuration(o.clusterSigningDuration),
+        serviceClusterIPRange: o.serviceClusterIpRange,
       });
       exitOnSignal(logger('controller-manager'), () => m.stop());
     });

@@ -14,7 +14,7 @@ export interface KubeCredentials {
   clientCertPem?: string;
   clientKeyPem?: string;
   token?: string;
-  /** Only for bootstrap before the CA is known. */
+  /** A kubeconfig's insecure-skip-tls-verify. */
   insecureSkipVerify?: boolean;
 }
 
@@ -40,14 +40,30 @@ export class KubeClient {
   private url: URL;
   constructor(readonly creds: KubeCredentials) {
     this.url = new URL(creds.server);
-    this.agent = new https.Agent({
+    this.agent = this.makeAgent();
+  }
+
+  private makeAgent(): https.Agent {
+    return new https.Agent({
       keepAlive: true,
       maxSockets: 32,
-      ca: creds.caPem,
-      cert: creds.clientCertPem,
-      key: creds.clientKeyPem,
-      rejectUnauthorized: !creds.insecureSkipVerify,
+      ca: this.creds.caPem,
+      cert: this.creds.clientCertPem,
+      key: this.creds.clientKeyPem,
+      rejectUnauthorized: !this.creds.insecureSkipVerify,
     });
+  }
+
+  /**
+   * A rotated client certificate: new requests use it, and every open connection (watches
+   * included, which restart) is closed so none goes on as the old one (as client-go does).
+   */
+  setClientCertificate(certPem: string, keyPem: string): void {
+    this.creds.clientCertPem = certPem;
+    this.creds.clientKeyPem = keyPem;
+    const old = this.agent;
+    this.agent = this.makeAgent();
+    old.destroy();
   }
 
   close(): void {

@@ -2,7 +2,7 @@
 // resource, independent of HTTP. Keys are /registry/<group|core>/<plural>/[<ns>/]<name>;
 // values are the object's JSON without resourceVersion, which is the key's modRevision.
 import { randomUUID } from 'node:crypto';
-import type { FieldError, KObject, ResourceDef } from '../../api/registry.js';
+import type { FieldError, KObject, RequestUser, ResourceDef } from '../../api/registry.js';
 import { RESOURCES, scaleAccess } from '../../api/resources.js';
 import {
   StatusError,
@@ -127,6 +127,8 @@ export interface DeleteOpts {
 
 export interface WriteOpts {
   dryRun?: boolean;
+  /** Who asks, for kinds whose strategy records it (CertificateSigningRequest). */
+  user?: RequestUser;
 }
 
 interface ContinueToken {
@@ -419,6 +421,7 @@ export class ApiCore {
     md.creationTimestamp = nowRfc3339();
     if (def.hasStatus) md.generation = 1;
     this.prepareForCreate(def, obj);
+    def.prepareForCreate?.(obj, o.user);
     def.defaults(obj);
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
@@ -464,8 +467,8 @@ export class ApiCore {
     if (def.kind === 'Pod' && !def.group) obj.status = { phase: 'Pending', ...(obj.status ?? {}) };
   }
 
-  private validate(def: ResourceDef, obj: KObject, old?: KObject): FieldError[] {
-    const errs = def.validate(obj, old) ?? [];
+  private validate(def: ResourceDef, obj: KObject, old?: KObject, subresource?: string): FieldError[] {
+    const errs = def.validate(obj, old, subresource) ?? [];
     const name = obj.metadata?.name;
     if (!old && !name && !errs.some((e) => e.field === 'metadata.name')) {
       errs.push({ type: 'FieldValueRequired', field: 'metadata.name', message: 'metadata.name: Required value: name or generateName is required' });
@@ -586,9 +589,10 @@ export class ApiCore {
       const precondition = wmd.resourceVersion !== undefined && wmd.resourceVersion !== '' ? String(wmd.resourceVersion) : undefined;
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
+      def.prepareForUpdate?.(obj, old, o.subresource);
       if (!o.skipValidation) {
         def.defaults(obj);
-        const errs = this.validate(def, obj, old);
+        const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);

@@ -1,5 +1,4 @@
 // Starts the apiserver: PKI, store, ApiCore (allocators, default objects), HTTPS listener.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -8,7 +7,8 @@ import { join } from 'node:path';
 import { SqliteStore } from '../storage/sqlite.js';
 import type { Store } from '../storage/store.js';
 import { logger } from '../../api/log.js';
-import { Authenticator, BOOTSTRAPPERS } from './auth.js';
+import { Authenticator } from './auth.js';
+import { BootstrapTokenAuthenticator, FailedTokenLimiter, ensureJoinTokenSecret } from './bootstrap-tokens.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
@@ -17,6 +17,8 @@ import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
 
 const log = logger('apiserver');
+
+export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
 
 export interface ApiServerOptions {
   dataDir: string;
@@ -29,6 +31,8 @@ export interface ApiServerOptions {
   serviceClusterIPRange?: string; // default 10.96.0.0/12
   serviceNodePortRange?: string; // default 30000-32767
   tlsSans?: string[];
+  /** Lifetime of the data dir's join token (kubeadm init's --token-ttl, 24h); 0: it never expires. */
+  tokenTtlMs?: number;
   /** A ready store (tests, benchmarks); otherwise opened from dataDir / etcdServers. */
   store?: Store;
 }
@@ -43,19 +47,9 @@ export interface ApiServer {
   store: Store;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
+  /** The data dir's join token, a bootstrap token (see bootstrap-tokens.ts). */
   joinToken: string;
   stop(): Promise<void>;
-}
-
-/** The node join token (<6 chars>.<16 chars>, kubeadm's shape), created on first start. */
-export async function ensureJoinToken(dataDir: string): Promise<string> {
-  const p = join(dataDir, 'join-token');
-  if (existsSync(p)) return (await readFile(p, 'utf8')).trim();
-  const alpha = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const pick = (n: number) => [...randomBytes(n)].map((b) => alpha[b % alpha.length]).join('');
-  const tok = `${pick(6)}.${pick(16)}`;
-  await writeFile(p, tok + '\n', { mode: 0o600 });
-  return tok;
 }
 
 /** Static tokens from <data-dir>/tokens.csv: token,user,uid,"group1,group2" (upstream's --token-auth-file). */
@@ -88,16 +82,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
   const metrics = new ApiServerMetrics();
   const store = metrics.instrument(opts.store ?? (await openConfiguredStore(opts)));
-  const joinToken = await ensureJoinToken(dataDir);
-  const authn = new Authenticator();
-  authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
+  const authn = new Authenticator(new FailedTokenLimiter());
   await loadTokenFile(dataDir, authn);
 
   const wantedPort = opts.securePort ?? 6443;
   // The port must be known before the default objects (kubernetes Endpoints) are written.
   const server = https.createServer({
     key: pki.serving.keyPem,
-    cert: pki.serving.certPem,
+    // The CA goes along in the handshake: a joining node learns it there and checks it
+    // against its --discovery-token-ca-cert-hash before trusting this server.
+    cert: `${pki.serving.certPem.trimEnd()}\n${pki.ca.certPem}`,
     ca: pki.ca.certPem,
     requestCert: true,
     rejectUnauthorized: false, // anonymous TLS is allowed; requests without identity get 401
@@ -133,18 +127,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     pki,
     metrics,
     isReady: () => ready,
-    async issueNodeCredentials(nodeName, nodeIP) {
-      const client = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], client: true });
-      const serving = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], server: true, ips: [nodeIP], dnsNames: [nodeName] });
-      log.info({ node: nodeName, nodeIP }, 'issued node credentials');
-      return {
-        caPem: pki.ca.certPem,
-        clientCertPem: client.certPem,
-        clientKeyPem: client.keyPem,
-        servingCertPem: serving.certPem,
-        servingKeyPem: serving.keyPem,
-      };
-    },
   });
   server.on('request', (req, res) => {
     void handle(req, res);
@@ -155,8 +137,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.on('tlsClientError', () => {
     /* scanners and aborted handshakes: nothing to do */
   });
+  let joinToken: string;
   try {
     await core.init();
+    authn.addTokenAuthenticator(BootstrapTokenAuthenticator.forCore(core));
+    joinToken = await ensureJoinTokenSecret(core, dataDir, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
+    // Bootstrap tokens are looked up in the Secrets watch cache: it must be filled first.
+    await core.cache(core.find('', 'v1', 'secrets')!).ready();
   } catch (err) {
     server.close();
     if (!opts.store) await store.close();
