@@ -37,6 +37,7 @@ export interface WatchEvent<T> {
 
 export class KubeClient {
   private agent: https.Agent;
+  private retired = new Set<https.Agent>();
   private url: URL;
   constructor(readonly creds: KubeCredentials) {
     this.url = new URL(creds.server);
@@ -55,19 +56,27 @@ export class KubeClient {
   }
 
   /**
-   * A rotated client certificate: new requests use it, and every open connection (watches
-   * included, which restart) is closed so none goes on as the old one (as client-go does).
+   * A rotated client certificate: new requests use it at once; the connections of the old
+   * one (watches included, which then restart) are closed a little later, once the requests
+   * in flight on them are done, so nothing goes on as the old identity for long (client-go
+   * closes them at once).
    */
   setClientCertificate(certPem: string, keyPem: string): void {
     this.creds.clientCertPem = certPem;
     this.creds.clientKeyPem = keyPem;
     const old = this.agent;
     this.agent = this.makeAgent();
-    old.destroy();
+    this.retired.add(old);
+    setTimeout(() => {
+      old.destroy();
+      this.retired.delete(old);
+    }, 35_000).unref();
   }
 
   close(): void {
     this.agent.destroy();
+    for (const a of this.retired) a.destroy();
+    this.retired.clear();
   }
 
   private options(method: string, path: string, headers: Record<string, string>): https.RequestOptions {
