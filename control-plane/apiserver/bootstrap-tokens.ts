@@ -60,6 +60,9 @@ export class BootstrapTokenAuthenticator implements TokenAuthenticator {
   }
 }
 
+const MAX_TRACKED = 10_000;
+const LOG_PER_MINUTE = 120;
+
 export interface FailedTokenLimiterOptions {
   /** failed attempts an address may make at once */
   burst?: number;
@@ -73,10 +76,14 @@ export interface FailedTokenLimiterOptions {
  * spent its bucket, every token it presents gets 429 with Retry-After (without being
  * checked, so guessing gains nothing) until the bucket refills; requests authenticated by
  * a client certificate are not affected. Each failure is logged until the address is
- * throttled, then one line says so: the log stays bounded under a flood.
+ * throttled, then one line says so; and lines are capped per minute, so the log stays
+ * bounded under a flood from many addresses.
  */
 export class FailedTokenLimiter implements TokenFailureGuard {
   private buckets = new Map<string, { tokens: number; at: number; throttled: boolean }>();
+  private logWindow = 0;
+  private logged = 0;
+  private suppressed = 0;
   private readonly burst: number;
   private readonly perSecond: number;
   private readonly now: () => number;
@@ -106,29 +113,46 @@ export class FailedTokenLimiter implements TokenFailureGuard {
   failed(ip: string, token: string): void {
     let b = this.bucket(ip);
     if (!b) {
-      if (this.buckets.size >= 10_000) this.forgetFull();
+      if (this.buckets.size >= MAX_TRACKED) this.sweep();
       b = { tokens: this.burst, at: this.now(), throttled: false };
       this.buckets.set(ip, b);
     }
     b.tokens = Math.max(0, b.tokens - 1);
     const id = parseBootstrapToken(token)?.id;
     if (b.tokens >= 1) {
-      log.warn({ ip, ...(id ? { tokenId: id } : {}) }, 'bearer token authentication failed');
+      this.warn({ ip, ...(id ? { tokenId: id } : {}) }, 'bearer token authentication failed');
     } else if (!b.throttled) {
       b.throttled = true;
-      log.warn({ ip, retryAfterSeconds: this.retryAfterSeconds(ip) }, 'too many failed token authentications from this address; throttling it');
+      this.warn({ ip, retryAfterSeconds: this.retryAfterSeconds(ip) }, 'too many failed token authentications from this address; throttling it');
     }
   }
 
-  /** Addresses whose bucket has refilled carry no state worth keeping. */
-  private forgetFull(): void {
+  /** At most LOG_PER_MINUTE lines a minute whatever the number of addresses; the rest are counted. */
+  private warn(fields: Record<string, unknown>, msg: string): void {
+    const t = this.now();
+    if (t - this.logWindow >= 60_000) {
+      this.logWindow = t;
+      this.logged = 0;
+    }
+    if (this.logged >= LOG_PER_MINUTE) {
+      this.suppressed++;
+      return;
+    }
+    this.logged++;
+    log.warn({ ...fields, ...(this.suppressed ? { suppressedSinceLastLine: this.suppressed } : {}) }, msg);
+    this.suppressed = 0;
+  }
+
+  /** Full buckets carry no state worth keeping; if that is not enough, the oldest tenth goes. */
+  private sweep(): void {
     for (const ip of [...this.buckets.keys()]) {
       const b = this.bucket(ip);
       if (b && b.tokens >= this.burst) this.buckets.delete(ip);
     }
-    // Still full of active addresses: drop the oldest rather than grow without bound.
+    if (this.buckets.size < MAX_TRACKED * 0.9) return;
+    let drop = this.buckets.size - Math.floor(MAX_TRACKED * 0.9);
     for (const ip of this.buckets.keys()) {
-      if (this.buckets.size < 10_000) break;
+      if (drop-- <= 0) break;
       this.buckets.delete(ip);
     }
   }
