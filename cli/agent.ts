@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isCACertHash } from '../api/csr.js';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +42,10 @@ export function register(program: Command): void {
       setLogLevel(o.logLevel);
       if (o.token !== undefined) {
         process.stderr.write('k8ts agent: --token is not accepted: every user of the node could read it in the process list; put it in a 0600 file for --token-file, or in K8TS_JOIN_TOKEN\n');
+        process.exit(2);
+      }
+      if (!isIP(String(o.nodeIp))) {
+        process.stderr.write(`k8ts agent: --node-ip ${JSON.stringify(o.nodeIp)} is not an IP address\n`);
         process.exit(2);
       }
       const pins: string[] = o.discoveryTokenCaCertHash;

@@ -238,7 +238,12 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
       const c = await adminClient.request<any>('POST', CSRS, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { generateName: 'jane-' }, spec: { request: Buffer.from(csrPem).toString('base64'), signerName: spec.signerName, usages: spec.usages, expirationSeconds: 3600 } });
       return { name: c.metadata.name as string, keyPem };
     };
-    const a = await mk();
+    // one through kubectl create -f, as a user asks for a certificate
+    const { csrPem: janePem, keyPem: janeKey } = await newKeyAndRequest(spec);
+    const manifest = { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name: 'jane' }, spec: { request: Buffer.from(janePem).toString('base64'), signerName: spec.signerName, usages: spec.usages, expirationSeconds: 3600 } };
+    const created = await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest) });
+    expect(created.stdout.trim(), created.stderr).toBe('certificatesigningrequest.certificates.k8s.io/jane created');
+    const a = { name: 'jane', keyPem: janeKey };
     const d = await mk();
     expect((await cp.kubectl(['get', 'csr', a.name])).stdout).toMatch(/kubernetes\.io\/kube-apiserver-client\s+kubernetes-admin\s+(20s|60m|1h)\s+Pending/);
     const ap = await cp.kubectl(['certificate', 'approve', a.name]);
