@@ -1,58 +1,30 @@
-// Go's time.ParseDuration and Duration.String, which upstream's duration flags use
-// (--ttl 24h, --cluster-signing-duration 8760h0m0s, --token-ttl 1h30m).
+// Go's time.ParseDuration: "300ms", "1.5h", "2h45m", "-1m"; units ns us µs ms s m h. A bare
+// "0" is allowed; any other number needs a unit.
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-const UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  'µs': 1e-3,
-  'μs': 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
+export class DurationError extends Error {}
 
-/** Milliseconds of a Go duration ("300ms", "-1.5h", "2h45m", "0"); throws on anything else. */
-export function parseGoDuration(text: string): number {
-  const s = String(text).trim();
-  let rest = s;
+/** Milliseconds of a Go duration string; throws DurationError with Go's message. */
+export function parseDuration(s: string): number {
+  const orig = s;
   let sign = 1;
-  if (rest.startsWith('-') || rest.startsWith('+')) {
-    if (rest[0] === '-') sign = -1;
-    rest = rest.slice(1);
+  if (s.startsWith('-') || s.startsWith('+')) {
+    if (s[0] === '-') sign = -1;
+    s = s.slice(1);
   }
-  if (rest === '0') return 0;
-  if (rest === '') throw new Error(`time: invalid duration ${JSON.stringify(s)}`);
+  if (s === '0') return 0;
+  if (s === '') throw new DurationError(`time: invalid duration ${JSON.stringify(orig)}`);
   let total = 0;
   const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (rest) {
-    const m = re.exec(rest);
+  while (s.length) {
+    const m = re.exec(s);
     if (!m) {
-      if (/^(\d+(?:\.\d*)?|\.\d+)$/.test(rest)) throw new Error(`time: missing unit in duration ${JSON.stringify(s)}`);
-      throw new Error(`time: invalid duration ${JSON.stringify(s)}`);
+      if (/^(\d+(?:\.\d*)?|\.\d+)$/.test(s)) throw new DurationError(`time: missing unit in duration ${JSON.stringify(orig)}`);
+      const u = /^(?:\d+(?:\.\d*)?|\.\d+)([^\d.]+)/.exec(s);
+      throw new DurationError(u ? `time: unknown unit ${JSON.stringify(u[1])} in duration ${JSON.stringify(orig)}` : `time: invalid duration ${JSON.stringify(orig)}`);
     }
-    total += Number(m[1]) * UNITS[m[2]];
-    rest = rest.slice(m[0].length);
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    s = s.slice(m[0].length);
   }
-  if (!Number.isFinite(total)) throw new Error(`time: invalid duration ${JSON.stringify(s)}`);
   return sign * total;
-}
-
-/** Duration.String for whole milliseconds: "24h0m0s", "1m30s", "500ms", "0s". */
-export function formatGoDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  const neg = ms < 0;
-  let rest = Math.abs(Math.round(ms));
-  let out: string;
-  if (rest < 1000) out = `${rest}ms`;
-  else {
-    const h = Math.floor(rest / 3_600_000);
-    rest -= h * 3_600_000;
-    const m = Math.floor(rest / 60_000);
-    rest -= m * 60_000;
-    const sec = rest / 1000;
-    const secText = `${Number.isInteger(sec) ? sec : sec.toFixed(3).replace(/0+$/, '')}s`;
-    out = h ? `${h}h${m}m${secText}` : m ? `${m}m${secText}` : secText;
-  }
-  return neg ? `-${out}` : out;
 }

@@ -67,6 +67,7 @@ interface Spec {
   table?: T.TableDef;
   fieldSelectors?: Record<string, (o: KObject) => string | undefined>;
   hasStatus?: boolean;
+  returnDeletedObject?: boolean;
   listKind?: string;
   singular?: string;
 }
@@ -89,6 +90,7 @@ function def(s: Spec): ResourceDef {
   if (s.shortNames) d.shortNames = s.shortNames;
   if (s.categories) d.categories = s.categories;
   if (s.fieldSelectors) d.fieldSelectors = s.fieldSelectors;
+  if (s.returnDeletedObject) d.returnDeletedObject = true;
   if (s.prepareForCreate) d.prepareForCreate = s.prepareForCreate;
   if (s.prepareForUpdate) d.prepareForUpdate = s.prepareForUpdate;
   return d;
@@ -109,6 +111,7 @@ export const RESOURCES: ResourceDef[] = [
     table: T.namespaceTable,
     fieldSelectors: { 'status.phase': (o) => str(o.status?.phase) },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -148,6 +151,7 @@ export const RESOURCES: ResourceDef[] = [
       'status.nominatedNodeName': (o) => str(o.status?.nominatedNodeName),
     },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -162,6 +166,7 @@ export const RESOURCES: ResourceDef[] = [
     table: T.serviceTable,
     fieldSelectors: { 'spec.clusterIP': (o) => str(o.spec?.clusterIP), 'spec.type': (o) => str(o.spec?.type) },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -228,6 +233,7 @@ export const RESOURCES: ResourceDef[] = [
     plural: 'serviceaccounts',
     namespaced: true,
     shortNames: ['sa'],
+    returnDeletedObject: true,
     validate: validateServiceAccount,
     table: T.serviceAccountTable,
   }),

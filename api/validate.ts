@@ -34,6 +34,7 @@ import {
 import { parseQuantity, QUANTITY_FORMAT_ERROR, compareQuantity } from './quantity.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type MetaLabelSelector } from './selectors.js';
 import { defaultPod } from './defaults.js';
+import { setOwn } from './object.js';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,7 +45,7 @@ function canon(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canon);
   if (isObj(v)) {
     const out: Obj = {};
-    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) out[k] = canon(v[k]);
+    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) setOwn(out, k, canon(v[k]));
     return out;
   }
   return v;
@@ -465,7 +466,8 @@ function validatePodUpdate(pod: KObject, old: KObject): FieldError[] {
   const newSpec: Obj = isObj(pod.spec) ? JSON.parse(JSON.stringify(pod.spec)) : {};
   // Compare against the stored pod as today's defaults would read it, so a pod stored before a
   // default was added is not "changed" by every later update (upstream defaults on decode).
-  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ spec: isObj(old.spec) ? old.spec : {} }));
+  // The metadata goes along: mirror pods are defaulted differently (no service account).
+  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ metadata: isObj(old.metadata) ? old.metadata : {}, spec: isObj(old.spec) ? old.spec : {} }));
   defaultPod(oldDefaulted);
   const oldSpec: Obj = oldDefaulted.spec;
   // Munge the allowed changes back to the old values, then anything left is forbidden.

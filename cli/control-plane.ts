@@ -1,8 +1,29 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { parseGoDuration } from '../api/duration.js';
 import { setLogLevel, logger } from '../api/log.js';
 import { exitOnSignal } from './shutdown.js';
+import { DurationError, parseDuration } from '../api/duration.js';
+
+function badFlag(msg: string): never {
+  process.stderr.write(`k8ts control-plane: ${msg}\n`);
+  process.exit(2);
+}
+
+function nonNegativeInt(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must be a non-negative integer`);
+  return Number(v);
+}
+
+function durationFlag(v: string, flag: string): number {
+  try {
+    const ms = parseDuration(v);
+    if (ms < 0) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must not be negative`);
+    return ms;
+  } catch (err) {
+    if (err instanceof DurationError) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: ${err.message}`);
+    throw err;
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -20,6 +41,9 @@ export function register(program: Command): void {
     .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
     .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
     .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
+    .option('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400')
+    .option('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200')
+    .option('--request-timeout <duration>', 'non-long-running requests taking longer get a 504 (Go duration)', '1m0s')
     .option('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s')
     .option('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s')
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
@@ -27,18 +51,8 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
     .action(async (o) => {
       setLogLevel(o.logLevel);
-      const durationFlag = (flag: string, v: string): number => {
-        try {
-          const ms = parseGoDuration(v);
-          if (ms < 0) throw new Error('must not be negative');
-          return ms;
-        } catch (err) {
-          process.stderr.write(`k8ts control-plane: invalid argument ${JSON.stringify(v)} for "--${flag}" flag: ${(err as Error).message}\n`);
-          process.exit(2);
-        }
-      };
-      const signingDurationMs = durationFlag('cluster-signing-duration', o.clusterSigningDuration);
-      const tokenTtlMs = durationFlag('token-ttl', o.tokenTtl);
+      const signingDurationMs = durationFlag(o.clusterSigningDuration, '--cluster-signing-duration');
+      const tokenTtlMs = durationFlag(o.tokenTtl, '--token-ttl');
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
       // client-node (~30 MB resident with its generated API classes) only when an in-process
       // component needs a client: not for an apiserver run alone.
@@ -83,6 +97,9 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        maxRequestsInflight: nonNegativeInt(o.maxRequestsInflight, '--max-requests-inflight'),
+        maxMutatingRequestsInflight: nonNegativeInt(o.maxMutatingRequestsInflight, '--max-mutating-requests-inflight'),
+        requestTimeoutMs: durationFlag(o.requestTimeout, '--request-timeout'),
         tokenTtlMs,
         components,
       });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseGoDuration } from '../api/duration.js';
+import { parseDuration } from '../api/duration.js';
 import { logger, setLogLevel } from '../api/log.js';
 import { exitOnSignal } from './shutdown.js';
 
@@ -48,7 +48,7 @@ export function register(program: Command): void {
         controllers: controllers as never,
         clusterSigningCertFile: o.clusterSigningCertFile,
         clusterSigningKeyFile: o.clusterSigningKeyFile,
-        clusterSigningDurationMs: parseGoDuration(o.clusterSigningDuration),
+        clusterSigningDurationMs: parseDuration(o.clusterSigningDuration),
         serviceClusterIPRange: o.serviceClusterIpRange,
       });
       exitOnSignal(logger('controller-manager'), () => m.stop());

@@ -2,7 +2,7 @@
 // (Secrets bootstrap-token-<id> in kube-system), over an admin kubeconfig.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { parseGoDuration } from '../api/duration.js';
+import { parseDuration } from '../api/duration.js';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   BOOTSTRAP_TOKEN_SECRET_TYPE,
@@ -107,7 +107,7 @@ export function register(program: Command): void {
   ).action(async (given: string | undefined, o) => {
     let ttl: number;
     try {
-      ttl = parseGoDuration(o.ttl);
+      ttl = parseDuration(o.ttl);
     } catch (err) {
       fail(`invalid argument ${JSON.stringify(o.ttl)} for "--ttl" flag: ${(err as Error).message}`, 2);
     }

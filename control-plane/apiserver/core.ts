@@ -2,7 +2,7 @@
 // resource, independent of HTTP. Keys are /registry/<group|core>/<plural>/[<ns>/]<name>;
 // values are the object's JSON without resourceVersion, which is the key's modRevision.
 import { randomUUID } from 'node:crypto';
-import type { FieldError, KObject, RequestUser, ResourceDef } from '../../api/registry.js';
+import type { FieldError, KObject, ResourceDef } from '../../api/registry.js';
 import { RESOURCES, scaleAccess } from '../../api/resources.js';
 import {
   StatusError,
@@ -30,6 +30,8 @@ import type { KeyValue, Store } from '../storage/store.js';
 import { StoreError } from '../storage/store.js';
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from './allocators.js';
 import { notVerbatim, WatchCache, withResourceVersion } from './watchcache.js';
+import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js';
+import type { UserInfo } from './auth.js';
 
 export { withResourceVersion };
 import { logger } from '../../api/log.js';
@@ -121,14 +123,18 @@ export interface ListOut {
 export interface DeleteOpts {
   gracePeriodSeconds?: number;
   propagationPolicy?: string;
+  /** The deprecated DeleteOptions.orphanDependents as sent (only the HTTP answer's code depends on it). */
+  orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  /** The requesting user: the admission chain runs for requests that carry one. */
+  user?: UserInfo;
 }
 
 export interface WriteOpts {
   dryRun?: boolean;
-  /** Who asks, for kinds whose strategy records it (CertificateSigningRequest). */
-  user?: RequestUser;
+  /** The requesting user: the admission chain runs for requests that carry one (and a CSR records it). */
+  user?: UserInfo;
 }
 
 interface ContinueToken {
@@ -149,6 +155,8 @@ function decodeContinue(s: string): ContinueToken {
     throw new StatusError(badRequest('invalid continue token'));
   }
 }
+
+const MAX_LIST_LIMIT = 2 ** 31;
 
 function invalidOf(def: ResourceDef, name: string, errs: FieldError[]): StatusError {
   return new StatusError(invalid(def.kind, name, errs, def.group));
@@ -199,6 +207,8 @@ export class ApiCore {
   readonly nodePorts: NodePortAllocator;
   readonly nsDef: ResourceDef;
   private svcDef?: ResourceDef;
+  /** The admission chain, in order (server.ts fills it). */
+  readonly admission: AdmissionPlugin[] = [];
 
   constructor(private opts: CoreOptions) {
     this.store = opts.store;
@@ -226,6 +236,14 @@ export class ApiCore {
     if (!obj.apiVersion) obj.apiVersion = apiVersionOf(def);
     if (!obj.kind) obj.kind = def.kind;
     return obj;
+  }
+
+  /** Runs the admission chain; a plugin refuses by throwing. */
+  async admit(a: AdmissionAttributes): Promise<void> {
+    for (const p of this.admission) {
+      const r = p.admit(a);
+      if (r) await r;
+    }
   }
 
   cache(def: ResourceDef): WatchCache {
@@ -333,7 +351,8 @@ export class ApiCore {
       revision = Number(o.resourceVersion);
       if (!Number.isInteger(revision) || revision <= 0) throw new StatusError(badRequest(`invalid resource version: ${o.resourceVersion}`));
     }
-    const limit = o.limit && o.limit > 0 ? o.limit : undefined;
+    // Any int64 is a valid limit; past what a store could hold it means "everything".
+    const limit = o.limit && o.limit > 0 && o.limit < MAX_LIST_LIMIT ? o.limit : undefined;
     const items: KObject[] = [];
     let lastKey: string | undefined;
     let more = false;
@@ -423,6 +442,7 @@ export class ApiCore {
     this.prepareForCreate(def, obj);
     def.prepareForCreate?.(obj, o.user);
     def.defaults(obj);
+    if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
     const release = this.allocateFor(def, obj, undefined).rollback;
@@ -590,8 +610,11 @@ export class ApiCore {
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
       def.prepareForUpdate?.(obj, old, o.subresource);
+      if (!o.skipValidation) def.defaults(obj);
+      if (o.user && this.admission.length) {
+        await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
+      }
       if (!o.skipValidation) {
-        def.defaults(obj);
         const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
       }
@@ -694,7 +717,7 @@ export class ApiCore {
     contentType: string,
     patch: unknown,
     rawPatch: string,
-    o: WriteOpts & { subresource?: string },
+    o: WriteOpts & { subresource?: string; decode?: (patched: KObject) => void },
   ): Promise<KObject> {
     const setsRv = rawPatch.includes('resourceVersion');
     return this.updateWith(
@@ -702,18 +725,23 @@ export class ApiCore {
       ns,
       name,
       (old) => {
+        let out: KObject;
         try {
-          return applyPatch(contentType, old, patch, def.kind);
+          out = applyPatch(contentType, old, patch, def.kind);
         } catch (err) {
           if (err instanceof PatchError) throw new StatusError(patchFailed(err.message, contentType));
           throw err;
         }
+        if (typeof out !== 'object' || out === null || Array.isArray(out)) throw new StatusError(badRequest('the body of the request must be an object'));
+        o.decode?.(out);
+        return out;
       },
       { ...o, retry: !setsRv },
     );
   }
 
-  async delete(def: ResourceDef, ns: string | undefined, name: string, o: DeleteOpts): Promise<KObject> {
+  /** Deletes or marks for deletion; `gone` tells whether the object left the store now. */
+  async delete(def: ResourceDef, ns: string | undefined, name: string, o: DeleteOpts): Promise<{ object: KObject; gone: boolean }> {
     for (let attempt = 0; ; attempt++) {
       const cur = await this.getKv(def, ns, name);
       const old = this.decode(def, cur.value, cur.modRevision);
@@ -727,6 +755,7 @@ export class ApiCore {
           conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${md.resourceVersion}`),
         );
       }
+      if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'DELETE', def, namespace: ns, name, old, dryRun: !!o.dryRun });
       const key = keyFor(def, ns, name);
       let next: KObject | undefined; // set when the object stays, marked for deletion
       if (def === this.nsDef) {
@@ -734,7 +763,7 @@ export class ApiCore {
           throw new StatusError(forbiddenStatus(def, name, 'this namespace may not be deleted'));
         }
         if (old.spec?.finalizers?.length > 0 || hasFinalizers(old)) {
-          if (md.deletionTimestamp) return old;
+          if (md.deletionTimestamp) return { object: old, gone: false };
           next = clone(old);
           next.metadata!.deletionTimestamp = nowRfc3339();
           next.metadata!.deletionGracePeriodSeconds = 0;
@@ -753,7 +782,7 @@ export class ApiCore {
           const curGrace = md.deletionGracePeriodSeconds;
           const shorter = md.deletionTimestamp === undefined || curGrace === undefined || grace < curGrace;
           const newFinalizers = finalizers.length !== (md.finalizers ?? []).length;
-          if (md.deletionTimestamp && !shorter && !newFinalizers) return old;
+          if (md.deletionTimestamp && !shorter && !newFinalizers) return { object: old, gone: false };
           next = clone(old);
           const nmd = next.metadata!;
           if (finalizers.length) nmd.finalizers = finalizers;
@@ -764,17 +793,17 @@ export class ApiCore {
           if (grace === 0 && finalizers.length === 0) next = undefined;
         }
       }
-      if (o.dryRun) return next ?? old;
+      if (o.dryRun) return next ? { object: next, gone: false } : { object: old, gone: true };
       try {
         if (next) {
           const kv = await this.store.update(key, encodeObject(next), cur.modRevision);
           next.metadata!.resourceVersion = String(kv.modRevision);
-          return next;
+          return { object: next, gone: false };
         }
         const kv = await this.store.delete(key, cur.modRevision);
         if (def === this.svcDef) this.releaseService(old);
         md.resourceVersion = String(kv.modRevision);
-        return old;
+        return { object: old, gone: true };
       } catch (err) {
         if (err instanceof StoreError && err.code === 'Conflict' && attempt < 50) continue;
         if (err instanceof StoreError && err.code === 'NotFound') throw new StatusError(notFound(def, name));
@@ -788,7 +817,7 @@ export class ApiCore {
     const out: KObject[] = [];
     for (const it of items) {
       try {
-        out.push(await this.delete(def, it.metadata?.namespace, it.metadata!.name, { ...o, preconditions: undefined }));
+        out.push((await this.delete(def, it.metadata?.namespace, it.metadata!.name, { ...o, preconditions: undefined })).object);
       } catch (err) {
         if (err instanceof StatusError && err.code === 404) continue;
         throw err;
@@ -798,7 +827,7 @@ export class ApiCore {
   }
 
   /** POST pods/<name>/binding: sets spec.nodeName once. */
-  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject): Promise<void> {
+  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject, o: WriteOpts = {}): Promise<void> {
     const target = binding?.target;
     if (!target?.name) {
       throw new StatusError(
@@ -826,7 +855,7 @@ export class ApiCore {
         delete pod.metadata!.resourceVersion;
         return pod;
       },
-      { subresource: 'binding', skipValidation: true, retry: true },
+      { subresource: 'binding', skipValidation: true, retry: true, user: o.user },
     );
   }
 

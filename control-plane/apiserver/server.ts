@@ -9,10 +9,15 @@ import type { Store } from '../storage/store.js';
 import { logger } from '../../api/log.js';
 import { Authenticator } from './auth.js';
 import { BootstrapTokenAuthenticator, FailedTokenLimiter, ensureJoinTokenSecret } from './bootstrap-tokens.js';
+import { NodeRestriction } from './admission/noderestriction.js';
+import { NodeAuthorizer } from './authz/node.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
+import { loadDecoder } from './decode.js';
 import { ApiServerMetrics } from './metrics.js';
+import { DEFAULT_LIMITS, InflightLimiter } from './limits.js';
+import { toStatus } from '../../api/status.js';
 import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
 
@@ -35,6 +40,11 @@ export interface ApiServerOptions {
   tokenTtlMs?: number;
   /** A ready store (tests, benchmarks); otherwise opened from dataDir / etcdServers. */
   store?: Store;
+  /** --max-requests-inflight / --max-mutating-requests-inflight (0 = no limit). */
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
+  /** --request-timeout in ms for non-long-running requests (default 60 s; 0 = none). */
+  requestTimeoutMs?: number;
 }
 
 export interface ApiServer {
@@ -45,6 +55,7 @@ export interface ApiServer {
   pki: ClusterPki;
   core: ApiCore;
   store: Store;
+  metrics: ApiServerMetrics;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
   /** The data dir's join token, a bootstrap token (see bootstrap-tokens.ts). */
@@ -85,6 +96,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const authn = new Authenticator(new FailedTokenLimiter());
   await loadTokenFile(dataDir, authn);
 
+  await loadDecoder();
   const wantedPort = opts.securePort ?? 6443;
   // The port must be known before the default objects (kubernetes Endpoints) are written.
   const server = https.createServer({
@@ -97,9 +109,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     rejectUnauthorized: false, // anonymous TLS is allowed; requests without identity get 401
     ALPNProtocols: ['http/1.1'],
     keepAlive: true,
-    keepAliveTimeout: 120_000,
-    headersTimeout: 130_000,
-    requestTimeout: 0, // watches are long-lived
+    // Upstream's secure serving: IdleTimeout 90 s, ReadHeaderTimeout 32 s. Bodies and whole
+    // requests are bounded by --request-timeout in the handler (watches are long-lived, so
+    // Node's own requestTimeout stays off).
+    keepAliveTimeout: 90_000,
+    headersTimeout: 32_000,
+    requestTimeout: 0,
   });
   server.maxHeadersCount = 200;
   await new Promise<void>((resolve, reject) => {
@@ -117,22 +132,52 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     advertiseAddress: advertise,
     securePort: port,
   });
+  core.admission.push(new NodeRestriction(core));
+  const nodeAuthorizer = new NodeAuthorizer(core);
   let ready = false;
   const serverAddress = `${advertise}:${port}`;
   const discovery = buildDiscovery(core.defs, serverAddress);
   const { handle, handleUpgrade } = createHandler({
     core,
     authn,
+    nodeAuthorizer,
     discovery,
     pki,
     metrics,
+    limiter: new InflightLimiter(
+      { readOnly: opts.maxRequestsInflight ?? DEFAULT_LIMITS.readOnly, mutating: opts.maxMutatingRequestsInflight ?? DEFAULT_LIMITS.mutating },
+      metrics.registry,
+    ),
+    requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     isReady: () => ready,
   });
+  // handle() answers every error itself; this catches what escapes it (an error while writing
+  // the error), so that no request can end the process.
   server.on('request', (req, res) => {
-    void handle(req, res);
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.stack : String(err), method: req.method, url: req.url }, 'request handler failed');
+      try {
+        if (res.headersSent) throw err;
+        const s = toStatus(err);
+        res.writeHead(s.code, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(s.body));
+      } catch {
+        res.destroy();
+      }
+    });
   });
   server.on('upgrade', (req, socket, head) => {
-    void handleUpgrade(req, socket, head);
+    handleUpgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.stack : String(err), url: req.url }, 'upgrade handler failed');
+      socket.destroy();
+    });
+  });
+  // A client that breaks the protocol: 400 and close, as Node does by default, never a throw.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.writableEnded) {
+      const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(`HTTP/1.1 ${code} ${code === 431 ? 'Request Header Fields Too Large' : code === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\n\r\n`);
+    } else socket.destroy();
   });
   server.on('tlsClientError', () => {
     /* scanners and aborted handshakes: nothing to do */
@@ -146,6 +191,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     await core.cache(core.find('', 'v1', 'secrets')!).ready();
   } catch (err) {
     server.close();
+    nodeAuthorizer.stop();
     if (!opts.store) await store.close();
     throw err;
   }
@@ -162,12 +208,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     caPem: pki.ca.certPem,
     pki,
     core,
+    metrics,
     store,
     adminKubeconfigPath,
     joinToken,
     async stop() {
       if (stopped) return;
       stopped = true;
+      nodeAuthorizer.stop();
       core.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,5 +1,5 @@
-// Bootstrap tokens (kubeadm's Secret format), their authenticator, the failed-token throttle,
-// Go durations and the `k8ts token list` table.
+// Bootstrap tokens (kubeadm's Secret format), their authenticator, the failed-token throttle
+// and the `k8ts token list` table.
 import { describe, expect, it } from 'vitest';
 import type { KObject } from '../../api/registry.js';
 import {
@@ -10,7 +10,6 @@ import {
   isSecretExpired,
   parseBootstrapToken,
 } from '../../api/bootstraptoken.js';
-import { formatGoDuration, parseGoDuration } from '../../api/duration.js';
 import { BootstrapTokenAuthenticator, FailedTokenLimiter } from '../../control-plane/apiserver/bootstrap-tokens.js';
 import { shortHumanDuration, tokenTable } from '../../cli/token.js';
 
@@ -108,26 +107,6 @@ describe('the failed-token throttle', () => {
     const l = new FailedTokenLimiter({ burst: 1, perSecond: 1 });
     for (let i = 0; i < 25_000; i++) l.failed(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 'x');
     expect((l as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(10_000);
-  });
-});
-
-describe('Go durations', () => {
-  it('parses and prints as time.ParseDuration and Duration.String do', () => {
-    expect(parseGoDuration('24h')).toBe(86_400_000);
-    expect(parseGoDuration('1h30m')).toBe(5_400_000);
-    expect(parseGoDuration('8760h0m0s')).toBe(8760 * 3_600_000);
-    expect(parseGoDuration('1.5s')).toBe(1500);
-    expect(parseGoDuration('300ms')).toBe(300);
-    expect(parseGoDuration('-2m')).toBe(-120_000);
-    expect(parseGoDuration('0')).toBe(0);
-    expect(() => parseGoDuration('40')).toThrow('time: missing unit in duration "40"');
-    expect(() => parseGoDuration('1d')).toThrow('time: invalid duration "1d"');
-    expect(() => parseGoDuration('')).toThrow('time: invalid duration ""');
-    expect(formatGoDuration(86_400_000)).toBe('24h0m0s');
-    expect(formatGoDuration(90_000)).toBe('1m30s');
-    expect(formatGoDuration(1500)).toBe('1.5s');
-    expect(formatGoDuration(500)).toBe('500ms');
-    expect(formatGoDuration(0)).toBe('0s');
   });
 });
 
