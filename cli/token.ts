@@ -179,5 +179,4 @@ export function register(program: Command): void {
     .action(() => {
       process.stdout.write(generateBootstrapToken() + '\n');
     });
-
 }
