@@ -713,37 +713,8 @@ export function validateDaemonSet(ds: KObject, old?: KObject): FieldError[] {
 // ---------- Service ----------
 
 const SERVICE_TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
-/** The NodePort range validation checks against; the apiserver sets it from --service-node-port-range. */
-export const NODE_PORT_RANGE = { base: 30000, size: 2768 };
-
-/** Sets NODE_PORT_RANGE from "30000-32767" (upstream's flag syntax); throws on a malformed range. */
-export function setNodePortRange(spec: string): void {
-  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(spec);
-  if (!m || Number(m[2]) < Number(m[1])) throw new Error(`invalid port range ${JSON.stringify(spec)}`);
-  NODE_PORT_RANGE.base = Number(m[1]);
-  NODE_PORT_RANGE.size = Number(m[2]) - Number(m[1]) + 1;
-}
-
 function servicePortRepr(protocol: unknown, port: unknown): string {
   return `core.ServicePort{Name:"", Protocol:${formatValue(protocol ?? '')}, AppProtocol:(*string)(nil), Port:${Number(port) || 0}, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}`;
-}
-
-/** The allocator's range error, reported by upstream as a field error on create/update. */
-export function nodePortRangeError(index: number, port: number, range = NODE_PORT_RANGE): FieldError {
-  return invalidField(
-    `spec.ports[${index}].nodePort`,
-    port,
-    `provided port is not in the valid range. The range of valid ports is ${range.base}-${range.base + range.size - 1}`,
-  );
-}
-
-/** The allocator's collision error. */
-export function nodePortAllocatedError(index: number, port: number): FieldError {
-  return invalidField(`spec.ports[${index}].nodePort`, port, 'provided port is already allocated');
-}
-
-export function clusterIPAllocatedError(ip: string): FieldError {
-  return invalidField('spec.clusterIPs', [ip], `failed to allocate IP ${ip}: provided IP is already allocated`);
 }
 
 export function validateService(svc: KObject, old?: KObject): FieldError[] {
@@ -804,11 +775,10 @@ export function validateService(svc: KObject, old?: KObject): FieldError[] {
     if (!p.protocol) errs.push(requiredField(`${pp}.protocol`));
     else if (!PROTOCOLS.includes(p.protocol)) errs.push(notSupportedField(`${pp}.protocol`, p.protocol, PROTOCOLS));
     if (p.targetPort !== undefined) errs.push(...validatePortNumOrName(p.targetPort, `${pp}.targetPort`));
-    if (p.nodePort !== undefined && p.nodePort !== 0 && p.nodePort !== null) {
-      if (typeof p.nodePort !== 'number') errs.push(invalidField(`${pp}.nodePort`, p.nodePort, 'must be an integer'));
-      else if (type !== 'ClusterIP' && (p.nodePort < NODE_PORT_RANGE.base || p.nodePort >= NODE_PORT_RANGE.base + NODE_PORT_RANGE.size)) {
-        errs.push(nodePortRangeError(i, p.nodePort));
-      }
+    // Whether a nodePort is in --service-node-port-range is the NodePort allocator's call
+    // (as upstream): validation knows no range.
+    if (p.nodePort !== undefined && p.nodePort !== 0 && p.nodePort !== null && typeof p.nodePort !== 'number') {
+      errs.push(invalidField(`${pp}.nodePort`, p.nodePort, 'must be an integer'));
     }
   });
   if (spec.selector !== undefined && spec.selector !== null) errs.push(...validateLabels(spec.selector, 'spec.selector'));

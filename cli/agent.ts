@@ -1,12 +1,13 @@
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { isCACertHash } from '../api/csr.js';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { logger, setLogLevel } from '../api/log.js';
+import { flag, logLevelFlag, parseCIDRFlag, parseIPFlag, portFlag } from './flags.js';
+import { requireRoot, requireRuntimeSocket } from './preflight.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -21,31 +22,27 @@ export function register(program: Command): void {
     .addOption(new Option('--token <token>').hideHelp())
     .option('--runtime <kind>', 'cri | docker', 'cri')
     .option('--runtime-endpoint <url>', 'unix:///run/containerd/containerd.sock or unix:///var/run/docker.sock')
-    .requiredOption('--node-ip <ip>', "the node's InternalIP")
+    .addOption(flag('--node-ip <ip>', "the node's InternalIP", parseIPFlag).makeOptionMandatory())
     .option('--proxy-mode <mode>', 'iptables | nftables | ipvs | none', 'iptables')
     .option('--data-dir <dir>', 'agent state (credentials)', '/var/lib/k8ts-agent')
     .option('--root-dir <dir>', 'kubelet root (pod volumes); default <data-dir>/kubelet')
     .option('--log-dir <dir>', 'container log directory', '/var/log/pods')
     .option('--pod-manifest-path <dir>', 'directory of static pod manifests')
     .option('--manifest-url <url>', 'URL of pod manifests to poll')
-    .option('--cluster-cidr <cidr>', 'pod CIDR of the whole cluster', '10.244.0.0/16')
+    .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the whole cluster', parseCIDRFlag, '10.244.0.0/16'))
     .option('--cluster-dns <ips>', 'comma-separated DNS servers for pods (default: the node resolv.conf)')
-    .option('--kubelet-port <port>', 'kubelet HTTPS port', '10250')
-    .option('--address <ip>', 'kubelet listen address', '0.0.0.0')
+    .addOption(portFlag('--kubelet-port <port>', 'kubelet HTTPS port (0 = any free port)', '10250', true))
+    .addOption(flag('--address <ip>', 'kubelet listen address', parseIPFlag, '0.0.0.0'))
     .option('--cni-conf-dir <dir>', 'where the pod network conflist is written', '/etc/cni/net.d')
     .option('--cni-bin-dir <dir>', 'CNI plugin binaries', '/usr/lib/cni')
     .option('--cni-bridge <name>', 'Linux bridge of the pod network', 'cni0')
     .option('--cni-ipam-dir <dir>', 'host-local IPAM state dir (default /var/lib/cni/networks)')
     .option('--no-host-gw', 'do not program routes to other nodes\' pod CIDRs')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       if (o.token !== undefined) {
         process.stderr.write('k8ts agent: --token is not accepted: every user of the node could read it in the process list; put it in a 0600 file for --token-file, or in K8TS_JOIN_TOKEN\n');
-        process.exit(2);
-      }
-      if (!isIP(String(o.nodeIp))) {
-        process.stderr.write(`k8ts agent: --node-ip ${JSON.stringify(o.nodeIp)} is not an IP address\n`);
         process.exit(2);
       }
       const pins: string[] = o.discoveryTokenCaCertHash;
@@ -82,6 +79,8 @@ export function register(program: Command): void {
       const tuneV8 = !process.env.K8TS_AGENT_V8_DEFAULTS;
       if (tuneV8) setFlagsFromString('--semi-space-growth-factor=1');
       const endpoint = o.runtimeEndpoint ?? (runtime === 'cri' ? 'unix:///run/containerd/containerd.sock' : 'unix:///var/run/docker.sock');
+      requireRoot('k8ts agent', 'it runs CNI plugins, writes iptables rules and mounts volumes');
+      await requireRuntimeSocket(runtime, endpoint);
       const { startAgent } = await import('../agent/index.js');
       const { BootstrapError } = await import('../agent/kubelet/bootstrap.js');
       const log = logger('agent', { node: o.nodeName });
@@ -106,7 +105,7 @@ export function register(program: Command): void {
           manifestURL: o.manifestUrl,
           clusterCIDR: o.clusterCidr,
           clusterDNS: o.clusterDns ? String(o.clusterDns).split(',').filter(Boolean) : undefined,
-          kubeletPort: Number(o.kubeletPort),
+          kubeletPort: o.kubeletPort,
           kubeletAddress: o.address,
           cniConfDir: o.cniConfDir,
           cniBinDir: o.cniBinDir,

@@ -1,8 +1,15 @@
 import './harden.js';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { exitOnKnownError } from './errors.js';
 
 const program = new Command();
 program.name('k8ts').description('A small, real Kubernetes in TypeScript').version('0.1.0');
+// A bad flag (unknown, missing, or a value its parser rejects) is one line and exit 2, as a
+// usage error; --help and --version exit 0. Subcommands inherit both settings.
+program.configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'k8ts: ')) });
+program.exitOverride((err: CommanderError) => {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+});
 
 // Each subcommand lives in its own cli/<name>.ts exporting `register(program)`. Only the
 // module of the command being run is loaded: a long-running control plane or agent should
@@ -31,4 +38,9 @@ for (const m of await Promise.all(load.map((f) => f()))) {
   m.register(program);
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Startup mistakes (port in use, not root, runtime or etcd down) are one line and exit 1.
+  exitOnKnownError(err, wanted);
+}

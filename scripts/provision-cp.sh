@@ -79,6 +79,7 @@ if [ -n "${K8TS_ADMIN_TOKEN:-}" ]; then
 fi
 
 log "k8ts-control-plane on ${CP_IP}:6443"
+ensure_encryption_config "$DATA_DIR/encryption-config.yaml"
 # --advertise-address and --bind-address are the private-network address: the serving
 # certificate, the kubernetes Service endpoint and every URL handed to the nodes use it.
 # Left to defaults it would be 10.0.2.15 (NAT, identical on every VM) or 127.0.0.1.
@@ -90,7 +91,7 @@ Wants=network-online.target
 
 [Service]
 Environment=K8TS_LOG_LEVEL=info
-ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js control-plane --data-dir ${DATA_DIR} --advertise-address ${CP_IP} --bind-address ${CP_IP}${K8TS_CP_EXTRA_ARGS:+ ${K8TS_CP_EXTRA_ARGS}}
+ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js control-plane --data-dir ${DATA_DIR} --advertise-address ${CP_IP} --bind-address ${CP_IP} --encryption-provider-config ${DATA_DIR}/encryption-config.yaml${K8TS_CP_EXTRA_ARGS:+ ${K8TS_CP_EXTRA_ARGS}}
 Restart=always
 RestartSec=2
 LimitNOFILE=65536

@@ -78,8 +78,9 @@ function peerChain(server: string, timeoutMs = 15_000): Promise<string[]> {
         resolve(out);
       },
     );
-    s.setTimeout(timeoutMs, () => s.destroy(new Error(`no TLS handshake with ${server} within ${timeoutMs / 1000} s`)));
-    s.on('error', (err) => reject(new BootstrapError(`cannot reach the apiserver at ${server}: ${err.message}`)));
+    s.setTimeout(timeoutMs, () => s.destroy(new BootstrapError(`no TLS handshake with ${server} within ${timeoutMs / 1000} s`)));
+    // connect errors go up as they are: the CLI turns ECONNREFUSED & co into its one-line "cannot reach".
+    s.on('error', reject);
   });
 }
 

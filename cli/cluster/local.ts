@@ -11,6 +11,7 @@ import { BRIDGE, BRIDGE_IP, CLUSTER_CIDR, REGISTRY_PORT, APISERVER_PORT, topolog
 import { spawnInNetns, alive, stopProcess, waitFor, pidsMatching, processTree, sleep } from './daemons.js';
 import { runtimeDirs, writeContainerdConfig, containerdArgs, dockerdArgs } from './nodedaemons.js';
 import { caCertHash } from '../../api/csr.js';
+import { ensureEncryptionConfig } from '../../control-plane/storage/encryption/config.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../..').replace(/\/dist$/, '');
 const K8TS_BIN = join(REPO_ROOT, 'bin', 'k8ts.js');
@@ -191,10 +192,12 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   // The control plane.
   const cpDir = join(opts.stateDir, 'cp');
   if (!alive(state.pids.controlPlane)) {
+    // Secrets are encrypted at rest under a key made once for this cluster (docs/encryption-at-rest.md).
+    const encryptionConfig = ensureEncryptionConfig(cpDir);
     state.pids.controlPlane = spawnInNetns(
       cp.netns,
       process.execPath,
-      [K8TS_BIN, 'control-plane', '--data-dir', cpDir, '--advertise-address', cp.ip, '--bind-address', cp.ip, '--cluster-cidr', CLUSTER_CIDR],
+      [K8TS_BIN, 'control-plane', '--data-dir', cpDir, '--advertise-address', cp.ip, '--bind-address', cp.ip, '--cluster-cidr', CLUSTER_CIDR, '--encryption-provider-config', encryptionConfig],
       join(logs, 'control-plane.log'),
     );
     saveState(state);

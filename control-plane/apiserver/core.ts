@@ -622,7 +622,8 @@ export class ApiCore {
       const { rollback: release, releaseAfter: releasePorts } = this.allocateFor(def, obj, old);
       obj.metadata!.resourceVersion = curRv;
       const newJson = encodeObject(obj);
-      if (newJson === oldJson) {
+      // A stale value (not encrypted as the configuration now says) is written anyway.
+      if (newJson === oldJson && !cur.stale) {
         release();
         return old; // no-op: no write, same resourceVersion (as upstream)
       }

@@ -133,7 +133,7 @@ async function readPair(dir: string, name: string): Promise<KeyPairPem | undefin
 }
 
 async function writePair(dir: string, name: string, p: KeyPairPem): Promise<void> {
-  await writeFile(join(dir, `${name}.crt`), p.certPem, { mode: 0o644 });
+  await writeFile(join(dir, `${name}.crt`), p.certPem, { mode: 0o600 });
   await writeFile(join(dir, `${name}.key`), p.keyPem, { mode: 0o600 });
 }
 

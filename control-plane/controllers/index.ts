@@ -2,6 +2,7 @@
 // this instance holds the kube-system/kube-controller-manager Lease (or at once without
 // leader election).
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../api/log.js';
 import { makeClients } from './base/clients.js';
@@ -11,12 +12,14 @@ import { runWhileLeader } from './base/leader.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
+import { EndpointSliceMirroringController } from './endpointslicemirroring.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NodeIpamController } from './ipam.js';
 import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
+import { RootCACertPublisher } from './rootcacertpublisher.js';
 import { CSRApprovingController } from './certificates/approver.js';
 import { CSRCleaner } from './certificates/cleaner.js';
 import { CSRSigningController } from './certificates/signer.js';
@@ -28,11 +31,13 @@ export const ALL_CONTROLLERS = [
   'deployment',
   'daemonset',
   'endpoints',
+  'endpointslicemirroring',
   'nodelifecycle',
   'nodeipam',
   'namespace',
   'garbagecollector',
   'podgc',
+  'root-ca-cert-publisher',
   'csrapproving',
   'csrsigning',
   'csrcleaner',
@@ -56,6 +61,8 @@ export interface ControllerManagerOptions {
   podEvictionTimeoutMs?: number;
   terminatedPodGCThreshold?: number;
   podGCPeriodMs?: number;
+  /** PEM published as kube-root-ca.crt in every namespace (upstream --root-ca-file); default: the kubeconfig's CA */
+  rootCA?: string;
   /** subset of ALL_CONTROLLERS to run (default: all) */
   controllers?: ControllerName[];
   /** the CA that signs kubelet and client certificates (upstream --cluster-signing-{cert,key}-file); no signer without them */
@@ -92,6 +99,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('deployment')) controllers.push(new DeploymentController(ctx));
   if (want.has('daemonset')) controllers.push(new DaemonSetController(ctx));
   if (want.has('endpoints')) controllers.push(new EndpointsController(ctx));
+  if (want.has('endpointslicemirroring')) controllers.push(new EndpointSliceMirroringController(ctx));
   if (want.has('nodelifecycle')) {
     controllers.push(
       new NodeLifecycleController(ctx, {
@@ -104,6 +112,11 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('nodeipam') && o.clusterCIDR) controllers.push(new NodeIpamController(ctx, o.clusterCIDR, o.nodeCIDRMaskSize ?? 24));
   if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
   if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
+  if (want.has('root-ca-cert-publisher')) {
+    const rootCA = o.rootCA ?? kubeconfigCA(o.kubeConfig);
+    if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
+    else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
+  }
   if (want.has('csrapproving')) controllers.push(new CSRApprovingController(ctx, { serviceClusterIPRange: o.serviceClusterIPRange }));
   if (want.has('csrsigning')) {
     if (o.clusterSigningCertFile && o.clusterSigningKeyFile) {
@@ -132,6 +145,14 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   podgc?.run();
   csrCleaner?.run();
   return { informers, controllers, podgc, csrCleaner };
+}
+
+/** The CA the kubeconfig trusts for its apiserver, as upstream's controller manager falls back to. */
+function kubeconfigCA(kc: KubeConfig): string | undefined {
+  const c = kc.getCurrentCluster();
+  if (c?.caData) return Buffer.from(c.caData, 'base64').toString('utf8');
+  if (c?.caFile) return readFileSync(c.caFile, 'utf8');
+  return undefined;
 }
 
 async function stopControllers(r: Running): Promise<void> {

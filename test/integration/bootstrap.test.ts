@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import https from 'node:https';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -187,9 +188,14 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     expect(err).toBeInstanceOf(BootstrapError);
     expect(err.message).toContain(`(${hash}) does not match --discovery-token-ca-cert-hash ${wrong}`);
     expect(((await admin('GET', CSRS)).body.items as any[]).length).toBe(before);
-    // the real CLI: one line, exit 1; and without any pin it refuses, as kubeadm does
+    // the real CLI: one line, exit 1; and without any pin it refuses, as kubeadm does. (A
+    // socket that accepts stands in for the runtime: the agent checks it is there first.)
     const dataDir = tmp();
-    const agentArgs = ['agent', '--node-name', 'bs-cli', '--server', cp.url, '--node-ip', '10.77.0.9', '--data-dir', dataDir];
+    const sock = join(dataDir, 'runtime.sock');
+    const runtime = createServer((c) => c.destroy());
+    await new Promise<void>((r) => runtime.listen(sock, () => r()));
+    stops.push(() => runtime.close());
+    const agentArgs = ['agent', '--node-name', 'bs-cli', '--server', cp.url, '--node-ip', '10.77.0.9', '--data-dir', dataDir, '--runtime-endpoint', `unix://${sock}`];
     const r = await k8ts([...agentArgs, '--discovery-token-ca-cert-hash', wrong], { K8TS_JOIN_TOKEN: token });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
