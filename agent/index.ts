@@ -12,6 +12,7 @@ import { bootstrapClient, servingCertificate, type NodeCredentials } from './kub
 import { Kubelet } from './kubelet/kubelet.js';
 import { NodeManager } from './kubelet/node.js';
 import { KubeletServer } from './kubelet/server.js';
+import type { LogRotatePolicy } from './kubelet/logrotate.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -42,6 +43,8 @@ export interface AgentOptions {
   /** Skip host-gw routes (single-node tests). */
   hostGw?: boolean;
   crashLoopBackoffMs?: number;
+  /** Container log rotation (validated by logRotatePolicy); upstream's defaults when unset. */
+  containerLogs?: { policy: LogRotatePolicy; monitorIntervalMs: number };
   log?: Logger;
 }
 
@@ -75,7 +78,14 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   const runtime = createRuntime({
     kind: o.runtime,
     endpoint: o.runtimeEndpoint,
-    docker: { cniConfDir, cniBinDir: o.cniBinDir, stateDir: path.join(o.dataDir, 'docker-net'), cniCacheDir: path.join(o.dataDir, 'cni-cache') },
+    docker: {
+      cniConfDir,
+      cniBinDir: o.cniBinDir,
+      stateDir: path.join(o.dataDir, 'docker-net'),
+      cniCacheDir: path.join(o.dataDir, 'cni-cache'),
+      logMaxSizeBytes: o.containerLogs?.policy.maxSize,
+      logMaxFiles: o.containerLogs?.policy.maxFiles,
+    },
   });
 
   let networkOk = false;
@@ -99,6 +109,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
     networkReady,
     clusterDNS: o.clusterDNS,
     crashLoopBackoffMs: o.crashLoopBackoffMs,
+    containerLogs: o.containerLogs,
   });
   const node = new NodeManager({
     client,

@@ -6,9 +6,25 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { logger, setLogLevel } from '../api/log.js';
-import { flag, logLevelFlag, parseCIDRFlag, parseIPFlag, portFlag } from './flags.js';
+import { flag, logLevelFlag, parseCIDRFlag, parseDurationFlag, parseIntegerFlag, parseIPFlag, portFlag } from './flags.js';
 import { requireRoot, requireRuntimeSocket } from './preflight.js';
 import { exitOnSignal } from './shutdown.js';
+import { DEFAULT_CONTAINER_LOG_MAX_FILES, DEFAULT_CONTAINER_LOG_MAX_SIZE, logRotatePolicy, type LogRotatePolicy } from '../agent/kubelet/logrotate.js';
+
+function badFlag(msg: string): never {
+  process.stderr.write(`k8ts agent: ${msg}\n`);
+  process.exit(2);
+}
+
+/** --container-log-*: parsed, then checked as the kubelet checks its configuration. */
+function containerLogFlags(o: Record<string, unknown>): { policy: LogRotatePolicy; monitorIntervalMs: number } {
+  const monitorIntervalMs = o.containerLogMonitorInterval as number;
+  try {
+    return { policy: logRotatePolicy(String(o.containerLogMaxSize), o.containerLogMaxFiles as number, monitorIntervalMs), monitorIntervalMs };
+  } catch (err) {
+    return badFlag((err as Error).message);
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -38,6 +54,9 @@ export function register(program: Command): void {
     .option('--cni-bridge <name>', 'Linux bridge of the pod network', 'cni0')
     .option('--cni-ipam-dir <dir>', 'host-local IPAM state dir (default /var/lib/cni/networks)')
     .option('--no-host-gw', 'do not program routes to other nodes\' pod CIDRs')
+    .option('--container-log-max-size <quantity>', 'rotate a container log file when it reaches this size (negative: never)', DEFAULT_CONTAINER_LOG_MAX_SIZE)
+    .addOption(flag('--container-log-max-files <n>', 'log files kept per container, the live one included (> 1)', (v) => parseIntegerFlag(v), String(DEFAULT_CONTAINER_LOG_MAX_FILES)))
+    .addOption(flag('--container-log-monitor-interval <duration>', 'how often container log sizes are checked (>= 3s)', parseDurationFlag, '10s'))
     .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
@@ -71,6 +90,7 @@ export function register(program: Command): void {
         process.stderr.write(`k8ts agent: --proxy-mode must be iptables, nftables, ipvs or none, not "${mode}"\n`);
         process.exit(2);
       }
+      const containerLogs = containerLogFlags(o);
       // The agent is a mostly idle daemon with short allocation bursts (pod starts, relists).
       // V8 doubles the young generation after each busy scavenge up to 2 x 16 MB and, with
       // almost no allocation afterwards, never runs the GC that would give it back: that was
@@ -113,6 +133,7 @@ export function register(program: Command): void {
           cniIpamDir: o.cniIpamDir,
           hostGw: o.hostGw !== false,
           crashLoopBackoffMs: crash,
+          containerLogs,
         });
       } catch (err) {
         // Bootstrap problems (a CA that does not match its pin, a refused token, a denied request) are one line.

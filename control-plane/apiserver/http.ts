@@ -494,7 +494,9 @@ export function createHandler(ctx: HandlerContext) {
         return;
     }
     if (['log', 'exec', 'attach', 'portforward', 'proxy'].includes(sub ?? '')) {
-      await checkAuthz(user, { verb: verb === 'get' ? 'get' : 'create', group: def.group, resource: def.plural, subresource: sub, namespace: ns, name });
+      // proxy takes the verb of its HTTP method (as upstream's RequestInfo); the others get or create.
+      const connectVerb = sub === 'proxy' ? verb : verb === 'get' ? 'get' : 'create';
+      await checkAuthz(user, { verb: connectVerb, group: def.group, resource: def.plural, subresource: sub, namespace: ns, name });
       await proxyToKubelet(req, res, def, ns, name!, sub!, r.rest, q, undefined);
       return;
     }
@@ -726,21 +728,6 @@ export function createHandler(ctx: HandlerContext) {
     q: URLSearchParams,
     upgrade: { socket: Duplex; head: Buffer } | undefined,
   ): Promise<StatusResult | undefined> {
-    let pod: KObject | undefined;
-    let node: KObject | undefined;
-    const nodeDef = core.find('', 'v1', 'nodes');
-    if (def.plural === 'pods') {
-      pod = await core.get(def, ns, name);
-      if (pod.spec?.nodeName && nodeDef) {
-        try {
-          node = await core.get(nodeDef, undefined, pod.spec.nodeName);
-        } catch {
-          node = undefined; // the kubelet proxy reports the missing node itself
-        }
-      }
-    } else if (def.plural === 'nodes') {
-      node = await core.get(def, undefined, name);
-    }
     const status = await kubeletProxy(req, res, {
       resource: def.plural,
       subresource: sub,
@@ -748,8 +735,7 @@ export function createHandler(ctx: HandlerContext) {
       name,
       rest: rest.join('/'),
       query: q,
-      pod,
-      node,
+      get: (plural, namespace, n) => core.get(core.find('', 'v1', plural)!, namespace, n),
       caPem: ctx.pki.ca.certPem,
       kubeletClient: ctx.pki.kubeletClient,
       upgrade,
