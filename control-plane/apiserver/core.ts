@@ -133,7 +133,7 @@ export interface DeleteOpts {
 
 export interface WriteOpts {
   dryRun?: boolean;
-  /** The requesting user: the admission chain runs for requests that carry one. */
+  /** The requesting user: the admission chain runs for requests that carry one (and a CSR records it). */
   user?: UserInfo;
 }
 
@@ -440,6 +440,7 @@ export class ApiCore {
     md.creationTimestamp = nowRfc3339();
     if (def.hasStatus) md.generation = 1;
     this.prepareForCreate(def, obj);
+    def.prepareForCreate?.(obj, o.user);
     def.defaults(obj);
     if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
@@ -486,8 +487,8 @@ export class ApiCore {
     if (def.kind === 'Pod' && !def.group) obj.status = { phase: 'Pending', ...(obj.status ?? {}) };
   }
 
-  private validate(def: ResourceDef, obj: KObject, old?: KObject): FieldError[] {
-    const errs = def.validate(obj, old) ?? [];
+  private validate(def: ResourceDef, obj: KObject, old?: KObject, subresource?: string): FieldError[] {
+    const errs = def.validate(obj, old, subresource) ?? [];
     const name = obj.metadata?.name;
     if (!old && !name && !errs.some((e) => e.field === 'metadata.name')) {
       errs.push({ type: 'FieldValueRequired', field: 'metadata.name', message: 'metadata.name: Required value: name or generateName is required' });
@@ -608,12 +609,13 @@ export class ApiCore {
       const precondition = wmd.resourceVersion !== undefined && wmd.resourceVersion !== '' ? String(wmd.resourceVersion) : undefined;
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
+      def.prepareForUpdate?.(obj, old, o.subresource);
       if (!o.skipValidation) def.defaults(obj);
       if (o.user && this.admission.length) {
         await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
       }
       if (!o.skipValidation) {
-        const errs = this.validate(def, obj, old);
+        const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);

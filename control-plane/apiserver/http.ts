@@ -23,7 +23,7 @@ import {
 } from '../../api/status.js';
 import { applyPatch, PatchError } from '../../api/patch.js';
 import { logger } from '../../api/log.js';
-import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import { authorize, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
 import type { NodeAuthorizer } from './authz/node.js';
 import { requiredFieldValue } from '../../api/selectors.js';
 import { apiVersionOf, jsonOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
@@ -57,8 +57,6 @@ export interface HandlerContext {
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
-  /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
-  issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
   metrics: ApiServerMetrics;
   limiter: InflightLimiter;
   /** --request-timeout: non-long-running requests get a 504 after this (0 = none). */
@@ -384,7 +382,6 @@ export function createHandler(ctx: HandlerContext) {
       return true;
     }
     if (segs[0] === 'apis' && segs.length === 3) {
-      if (segs[1] === 'bootstrap.k8ts.io') return false;
       const l = ctx.discovery.resourceLists.get(`${segs[1]}/${segs[2]}`);
       l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
       return true;
@@ -422,39 +419,23 @@ export function createHandler(ctx: HandlerContext) {
       writeStatus(res, NOT_FOUND);
       return true;
     }
-    if (segs[0] === 'apis' && segs[1] === 'bootstrap.k8ts.io' && segs[2] === 'v1' && segs[3] === 'nodecredentials' && segs.length === 4) {
-      if (req.method !== 'POST') {
-        writeStatus(res, methodNotSupported('nodecredentials.bootstrap.k8ts.io', req.method ?? ''));
-        return true;
-      }
-      if (!user.groups.includes(BOOTSTRAPPERS) && !user.groups.includes(MASTERS)) {
-        writeStatus(res, forbidden(user.name, 'create', 'nodecredentials', undefined, { group: 'bootstrap.k8ts.io' }));
-        return true;
-      }
-      const body = parseObjectBody(await readBody(req), req);
-      const nodeName = String(body.nodeName ?? '');
-      const nodeIP = String(body.nodeIP ?? '');
-      const errs = [];
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(nodeName) || nodeName.length > 253) {
-        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeName', message: `nodeName: Invalid value: ${JSON.stringify(nodeName)}: must be a lowercase RFC 1123 subdomain` });
-      }
-      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(nodeIP)) {
-        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeIP', message: `nodeIP: Invalid value: ${JSON.stringify(nodeIP)}: must be a valid IPv4 address` });
-      }
-      if (errs.length) {
-        const { invalid } = await import('../../api/status.js');
-        writeStatus(res, invalid('NodeCredentials', nodeName, errs, 'bootstrap.k8ts.io'));
-        return true;
-      }
-      const creds = await ctx.issueNodeCredentials(nodeName, nodeIP);
-      writeBody(res, 201, { apiVersion: 'bootstrap.k8ts.io/v1', kind: 'NodeCredentials', nodeName, nodeIP, ...creds });
-      return true;
-    }
     return false;
   }
 
   async function checkAuthz(user: UserInfo, a: RequestAttributes): Promise<void> {
     const d = await authorize(user, a, ctx.nodeAuthorizer);
+    if (d.allowed && d.needsRequestor !== undefined) {
+      // Requestors may read only what they asked for (their own CertificateSigningRequests).
+      const def = core.find(a.group, 'v1', a.resource);
+      let owner: string | undefined;
+      try {
+        owner = def && a.name ? (await core.get(def, a.namespace, a.name)).spec?.username : undefined;
+      } catch (err) {
+        if (!(err instanceof StatusError && err.code === 404)) throw err;
+      }
+      if (owner === d.needsRequestor) return;
+      throw new StatusError(forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource }));
+    }
     if (d.allowed) return;
     throw new StatusError(
       forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }),
@@ -850,7 +831,7 @@ export function createHandler(ctx: HandlerContext) {
         res.end(await ctx.metrics.registry.metrics());
         return;
       }
-      if (route && !(route.group === 'bootstrap.k8ts.io')) {
+      if (route) {
         await handleResource(req, res, route, q, user);
         return;
       }
