@@ -1,4 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isCACertHash } from '../api/csr.js';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -30,7 +32,10 @@ export function register(program: Command): void {
     .description('Run the node agent: kubelet (pods on containerd or Docker) + kube-proxy + host-gw routes')
     .option('--node-name <name>', 'this node', hostname())
     .requiredOption('--server <url>', 'apiserver URL, e.g. https://192.168.56.10:6443')
-    .option('--token <token>', 'join token (only needed on the first start; credentials are kept in --data-dir)', process.env.K8TS_JOIN_TOKEN)
+    .option('--token-file <file>', 'file holding the bootstrap token (first start only; default: $K8TS_JOIN_TOKEN). Never on the command line')
+    .option('--discovery-token-ca-cert-hash <sha256:hex>', 'pin of the cluster CA (k8ts token create --print-join-command prints it); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--discovery-token-unsafe-skip-ca-verification', 'join without pinning the CA (trusts whatever server answers first)')
+    .addOption(new Option('--token <token>').hideHelp())
     .option('--runtime <kind>', 'cri | docker', 'cri')
     .option('--runtime-endpoint <url>', 'unix:///run/containerd/containerd.sock or unix:///var/run/docker.sock')
     .addOption(flag('--node-ip <ip>', "the node's InternalIP", parseIPFlag).makeOptionMandatory())
@@ -55,6 +60,26 @@ export function register(program: Command): void {
     .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
+      if (o.token !== undefined) {
+        process.stderr.write('k8ts agent: --token is not accepted: every user of the node could read it in the process list; put it in a 0600 file for --token-file, or in K8TS_JOIN_TOKEN\n');
+        process.exit(2);
+      }
+      const pins: string[] = o.discoveryTokenCaCertHash;
+      for (const p of pins) {
+        if (!isCACertHash(p)) {
+          process.stderr.write(`k8ts agent: --discovery-token-ca-cert-hash ${JSON.stringify(p)} is not of the form sha256:<64 hex digits>\n`);
+          process.exit(2);
+        }
+      }
+      let token = process.env.K8TS_JOIN_TOKEN?.trim() || undefined;
+      if (o.tokenFile) {
+        try {
+          token = readFileSync(o.tokenFile, 'utf8').trim();
+        } catch (err) {
+          process.stderr.write(`k8ts agent: cannot read --token-file: ${(err as Error).message}\n`);
+          process.exit(2);
+        }
+      }
       const runtime = String(o.runtime);
       if (runtime !== 'cri' && runtime !== 'docker') {
         process.stderr.write(`k8ts agent: --runtime must be cri or docker, not "${runtime}"\n`);
@@ -77,34 +102,47 @@ export function register(program: Command): void {
       requireRoot('k8ts agent', 'it runs CNI plugins, writes iptables rules and mounts volumes');
       await requireRuntimeSocket(runtime, endpoint);
       const { startAgent } = await import('../agent/index.js');
+      const { BootstrapError } = await import('../agent/kubelet/bootstrap.js');
       const log = logger('agent', { node: o.nodeName });
       // Hidden test knob: CrashLoopBackOff base in ms (upstream's is 10 s).
       const crash = process.env.K8TS_CRASHLOOP_BACKOFF_MS ? Number(process.env.K8TS_CRASHLOOP_BACKOFF_MS) : undefined;
-      const agent = await startAgent({
-        nodeName: o.nodeName,
-        server: o.server,
-        token: o.token,
-        runtime,
-        runtimeEndpoint: endpoint,
-        nodeIP: o.nodeIp,
-        proxyMode: mode as 'iptables',
-        dataDir: o.dataDir,
-        rootDir: o.rootDir,
-        logDir: o.logDir,
-        podManifestPath: o.podManifestPath,
-        manifestURL: o.manifestUrl,
-        clusterCIDR: o.clusterCidr,
-        clusterDNS: o.clusterDns ? String(o.clusterDns).split(',').filter(Boolean) : undefined,
-        kubeletPort: o.kubeletPort,
-        kubeletAddress: o.address,
-        cniConfDir: o.cniConfDir,
-        cniBinDir: o.cniBinDir,
-        cniBridge: o.cniBridge,
-        cniIpamDir: o.cniIpamDir,
-        hostGw: o.hostGw !== false,
-        crashLoopBackoffMs: crash,
-        containerLogs,
-      });
+      let agent: Awaited<ReturnType<typeof startAgent>>;
+      try {
+        agent = await startAgent({
+          nodeName: o.nodeName,
+          server: o.server,
+          token,
+          caCertHashes: pins,
+          unsafeSkipCAVerification: o.discoveryTokenUnsafeSkipCaVerification === true,
+          runtime,
+          runtimeEndpoint: endpoint,
+          nodeIP: o.nodeIp,
+          proxyMode: mode as 'iptables',
+          dataDir: o.dataDir,
+          rootDir: o.rootDir,
+          logDir: o.logDir,
+          podManifestPath: o.podManifestPath,
+          manifestURL: o.manifestUrl,
+          clusterCIDR: o.clusterCidr,
+          clusterDNS: o.clusterDns ? String(o.clusterDns).split(',').filter(Boolean) : undefined,
+          kubeletPort: o.kubeletPort,
+          kubeletAddress: o.address,
+          cniConfDir: o.cniConfDir,
+          cniBinDir: o.cniBinDir,
+          cniBridge: o.cniBridge,
+          cniIpamDir: o.cniIpamDir,
+          hostGw: o.hostGw !== false,
+          crashLoopBackoffMs: crash,
+          containerLogs,
+        });
+      } catch (err) {
+        // Bootstrap problems (a CA that does not match its pin, a refused token, a denied request) are one line.
+        if (err instanceof BootstrapError) {
+          process.stderr.write(`k8ts agent: ${err.message}\n`);
+          process.exit(1);
+        }
+        throw err;
+      }
       // One line on stdout that scripts and tests wait for.
       process.stdout.write(`k8ts agent ready: node ${o.nodeName}, kubelet on :${agent.kubeletPort}\n`);
       if (tuneV8) collectWhenIdle();

@@ -86,6 +86,11 @@ export class KubeletServer {
     });
   }
 
+  /** A rotated serving certificate: new TLS handshakes present it. */
+  setCertificate(certPem: string, keyPem: string): void {
+    this.server.setSecureContext({ ca: this.opts.caPem, cert: certPem, key: keyPem });
+  }
+
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);

@@ -3,7 +3,7 @@
 // values are the object's JSON without resourceVersion, which is the key's modRevision.
 import { randomUUID } from 'node:crypto';
 import type { FieldError, KObject, ResourceDef } from '../../api/registry.js';
-import { RESOURCES, scaleAccess } from '../../api/resources.js';
+import { RESOURCES, scaleAccess, toScale } from '../../api/resources.js';
 import {
   StatusError,
   alreadyExists,
@@ -136,7 +136,7 @@ export interface DeleteOpts {
 
 export interface WriteOpts {
   dryRun?: boolean;
-  /** The requesting user: the admission chain runs for requests that carry one. */
+  /** The requesting user: the admission chain runs for requests that carry one (and a CSR records it). */
   user?: UserInfo;
 }
 
@@ -403,7 +403,7 @@ export class ApiCore {
     md.creationTimestamp = nowRfc3339();
     if (def.hasStatus) md.generation = 1;
     const strategy = this.strategy(def);
-    strategy.prepareForCreate(obj);
+    strategy.prepareForCreate(obj, o.user);
     def.defaults(obj);
     if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
@@ -429,8 +429,8 @@ export class ApiCore {
     return obj;
   }
 
-  private validate(def: ResourceDef, obj: KObject, old?: KObject): FieldError[] {
-    const errs = def.validate(obj, old) ?? [];
+  private validate(def: ResourceDef, obj: KObject, old?: KObject, subresource?: string): FieldError[] {
+    const errs = def.validate(obj, old, subresource) ?? [];
     const name = obj.metadata?.name;
     if (!old && !name && !errs.some((e) => e.field === 'metadata.name')) {
       errs.push({ type: 'FieldValueRequired', field: 'metadata.name', message: 'metadata.name: Required value: name or generateName is required' });
@@ -473,7 +473,7 @@ export class ApiCore {
         await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
       }
       if (!o.skipValidation) {
-        const errs = this.validate(def, obj, old);
+        const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);
@@ -530,8 +530,8 @@ export class ApiCore {
         if (old.status === undefined) delete obj.status;
         else obj.status = old.status;
       }
-      this.strategy(def).prepareForUpdate(obj, old);
     }
+    this.strategy(def).prepareForUpdate(obj, old, subresource);
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     const md = (obj.metadata ??= {});
@@ -669,16 +669,9 @@ export class ApiCore {
   }
 
   toScale(def: ResourceDef, obj: KObject): KObject {
-    const sa = scaleAccess(def);
-    const get = (o: KObject, p: string[]) => p.reduce<any>((x, k) => (x == null ? undefined : x[k]), o);
-    const md = obj.metadata ?? {};
-    return {
-      kind: 'Scale',
-      apiVersion: 'autoscaling/v1',
-      metadata: { name: md.name, namespace: md.namespace, uid: md.uid, resourceVersion: md.resourceVersion, creationTimestamp: md.creationTimestamp },
-      spec: { replicas: get(obj, sa?.specReplicasPath ?? ['spec', 'replicas']) ?? 0 },
-      status: { replicas: get(obj, sa?.statusReplicasPath ?? ['status', 'replicas']) ?? 0, selector: sa?.selector(obj) || selectorString(obj) },
-    };
+    const scale = toScale(def, obj);
+    if (!scale) throw new StatusError(notFound(def, String(obj.metadata?.name ?? '')));
+    return scale;
   }
 
   async updateScale(def: ResourceDef, ns: string | undefined, name: string, mutateScale: (s: KObject) => KObject, o: WriteOpts): Promise<KObject> {
@@ -718,16 +711,6 @@ export class ApiCore {
 
 function keyOf(o: KObject): string {
   return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-}
-
-function selectorString(obj: KObject): string {
-  const sel = obj.spec?.selector;
-  if (!sel) return '';
-  const labels: Record<string, string> = sel.matchLabels ?? (sel.matchExpressions ? {} : sel);
-  return Object.entries(labels)
-    .filter(([, v]) => typeof v === 'string')
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
 }
 
 function patchFailed(message: string, contentType: string) {

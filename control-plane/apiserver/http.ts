@@ -42,8 +42,6 @@ export interface HandlerContext {
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
-  /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
-  issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
   metrics: ApiServerMetrics;
   limiter: InflightLimiter;
   /** --request-timeout: non-long-running requests get a 504 after this (0 = none). */
@@ -69,12 +67,24 @@ interface Resolved {
 export function createHandler(ctx: HandlerContext) {
   const { core } = ctx;
   const routes = new Routes(ctx.pki);
-  const nonResource = { core, discovery: ctx.discovery, openapiCache: new Map<string, { json: string; hash: string }>(), issueNodeCredentials: ctx.issueNodeCredentials };
+  const nonResource = { core, discovery: ctx.discovery, openapiCache: new Map<string, { json: string; hash: string }>() };
 
   // ---- stage 5: authorize
 
   async function authorizeRequest(user: UserInfo, a: RequestAttributes): Promise<void> {
     const d = await authorize(user, a, ctx.nodeAuthorizer);
+    if (d.allowed && d.needsRequestor !== undefined) {
+      // Requestors may read only what they asked for (their own CertificateSigningRequests).
+      const def = core.find(a.group, 'v1', a.resource);
+      let owner: string | undefined;
+      try {
+        owner = def && a.name ? (await core.get(def, a.namespace, a.name)).spec?.username : undefined;
+      } catch (err) {
+        if (!(err instanceof StatusError && err.code === 404)) throw err;
+      }
+      if (owner === d.needsRequestor) return;
+      throw new StatusError(forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource }));
+    }
     if (d.allowed) return;
     throw new StatusError(forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }));
   }
@@ -201,7 +211,7 @@ export function createHandler(ctx: HandlerContext) {
         res.end(await ctx.metrics.registry.metrics());
         return;
       }
-      if (!route || route.group === 'bootstrap.k8ts.io') {
+      if (!route) {
         if (await serveNonResource(nonResource, req, res, path, segs, q, user)) return;
         if (!user.groups.includes(MASTERS) && nodeNameOf(user) === undefined) {
           writeStatus(res, forbiddenPath(user.name, (req.method ?? 'get').toLowerCase(), path));

@@ -26,7 +26,7 @@ const MAIN: Record<string, Handler> = {
   deletecollection: deleteCollection,
 };
 
-// A subresource that replaces a part of the object (status, finalize, ephemeralcontainers)
+// A subresource that replaces a part of the object (status, finalize, ephemeralcontainers, a CSR's approval)
 // goes through the generic update and patch with the subresource named: the kind's strategy
 // says which part it is.
 const REPLACES = { get: getObject, update: updateObject, patch: patchObject };
@@ -35,6 +35,7 @@ const SUBRESOURCES: Record<string, Record<string, Handler>> = {
   status: REPLACES,
   finalize: { update: updateObject },
   ephemeralcontainers: REPLACES,
+  approval: REPLACES,
   scale: { get: getScale, update: updateScale, patch: patchScale },
   binding: { create: bind },
   eviction: { create: evict },

@@ -3,6 +3,7 @@
 // leader election).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { logger } from '../../api/log.js';
 import { makeClients } from './base/clients.js';
 import type { Controller, ControllerContext } from './base/controller.js';
@@ -20,6 +21,10 @@ import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { RootCACertPublisher } from './rootcacertpublisher.js';
 import { ServiceAccountsController } from './serviceaccount.js';
+import { CSRApprovingController } from './certificates/approver.js';
+import { CSRCleaner } from './certificates/cleaner.js';
+import { CSRSigningController } from './certificates/signer.js';
+import { TokenCleaner } from './tokencleaner.js';
 
 export const ALL_CONTROLLERS = [
   'replicationcontroller',
@@ -35,6 +40,10 @@ export const ALL_CONTROLLERS = [
   'podgc',
   'root-ca-cert-publisher',
   'serviceaccount',
+  'csrapproving',
+  'csrsigning',
+  'csrcleaner',
+  'tokencleaner',
 ] as const;
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
@@ -58,6 +67,13 @@ export interface ControllerManagerOptions {
   rootCA?: string;
   /** subset of ALL_CONTROLLERS to run (default: all) */
   controllers?: ControllerName[];
+  /** the CA that signs kubelet and client certificates (upstream --cluster-signing-{cert,key}-file); no signer without them */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
+  /** upstream --cluster-signing-duration (8760h) */
+  clusterSigningDurationMs?: number;
+  /** Service ClusterIP range, whose addresses no kubelet serving certificate may name */
+  serviceClusterIPRange?: string;
 }
 
 export interface ControllerManager {
@@ -71,6 +87,7 @@ interface Running {
   informers: InformerFactory;
   controllers: Controller[];
   podgc?: PodGCController;
+  csrCleaner?: CSRCleaner;
 }
 
 async function runControllers(o: ControllerManagerOptions): Promise<Running> {
@@ -103,6 +120,20 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
     else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
   }
   if (want.has('serviceaccount')) controllers.push(new ServiceAccountsController(ctx));
+  if (want.has('csrapproving')) controllers.push(new CSRApprovingController(ctx, { serviceClusterIPRange: o.serviceClusterIPRange }));
+  if (want.has('csrsigning')) {
+    if (o.clusterSigningCertFile && o.clusterSigningKeyFile) {
+      controllers.push(new CSRSigningController(ctx, { certFile: o.clusterSigningCertFile, keyFile: o.clusterSigningKeyFile, durationMs: o.clusterSigningDurationMs }));
+    } else {
+      logger('controller-manager').warn('skipping the CSR signer: no --cluster-signing-cert-file and --cluster-signing-key-file');
+    }
+  }
+  if (want.has('tokencleaner')) controllers.push(new TokenCleaner(ctx));
+  let csrCleaner: CSRCleaner | undefined;
+  if (want.has('csrcleaner')) {
+    csrCleaner = new CSRCleaner(ctx);
+    csrCleaner.register();
+  }
   let podgc: PodGCController | undefined;
   if (want.has('podgc')) {
     podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });
@@ -115,7 +146,8 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   await informers.waitForSync();
   for (const c of controllers) c.run();
   podgc?.run();
-  return { informers, controllers, podgc };
+  csrCleaner?.run();
+  return { informers, controllers, podgc, csrCleaner };
 }
 
 /** The CA the kubeconfig trusts for its apiserver, as upstream's controller manager falls back to. */
@@ -129,6 +161,7 @@ function kubeconfigCA(kc: KubeConfig): string | undefined {
 async function stopControllers(r: Running): Promise<void> {
   r.informers.stop();
   await r.podgc?.stop();
+  await r.csrCleaner?.stop();
   await Promise.all(r.controllers.map((c) => c.stop()));
 }
 
@@ -154,12 +187,14 @@ export function startControllerManager(o: ControllerManagerOptions): ControllerM
  */
 export function controllerManagerComponent(
   o: Omit<ControllerManagerOptions, 'kubeConfig'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
-): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
+): (cp: { adminKubeconfig: string; pkiDir?: string }) => Promise<{ stop(): Promise<void> }> {
   return async (cp) => {
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
-    const m = startControllerManager({ ...o, kubeConfig: kc });
+    // In the control plane's process the signer uses its CA, as kubeadm points kube-controller-manager at pki/ca.{crt,key}.
+    const signing = cp.pkiDir ? { clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'), clusterSigningKeyFile: join(cp.pkiDir, 'ca.key') } : {};
+    const m = startControllerManager({ ...signing, ...o, kubeConfig: kc });
     return { stop: () => m.stop() };
   };
 }

@@ -1,19 +1,17 @@
 // Non-resource paths: discovery (/api, /apis, group and group-version resource lists),
-// the OpenAPI v3 (and empty v2) documents, and k8ts's node-credentials endpoint.
+// and the OpenAPI v3 (and empty v2) documents.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import { forbidden, invalid, methodNotSupported } from '../../../api/status.js';
-import { BOOTSTRAPPERS, MASTERS, type UserInfo } from '../auth.js';
+import type { UserInfo } from '../auth.js';
 import { apiVersionOf, type ApiCore } from '../core.js';
 import type { Discovery } from '../discovery.js';
-import { NOT_FOUND, parseObjectBody, readBody, writeBody, writeStatus } from '../request.js';
+import { NOT_FOUND, writeBody, writeStatus } from '../request.js';
 import { openapiV3GroupVersion } from '../schema.js';
 
 export interface NonResourceContext {
   core: ApiCore;
   discovery: Discovery;
   openapiCache: Map<string, { json: string; hash: string }>;
-  issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
 }
 
 async function openapiDoc(core: ApiCore, cache: Map<string, { json: string; hash: string }>, gv: string): Promise<{ json: string; hash: string } | undefined> {
@@ -27,7 +25,7 @@ async function openapiDoc(core: ApiCore, cache: Map<string, { json: string; hash
   return d;
 }
 
-/** Discovery, OpenAPI and the node-credentials endpoint; false when `path` is none of them. */
+/** Discovery and OpenAPI; false when `path` is neither. */
 export async function serveNonResource(ctx: NonResourceContext, req: IncomingMessage, res: ServerResponse, path: string, segs: string[], q: URLSearchParams, user: UserInfo): Promise<boolean> {
   if (path === '/api' || path === '/api/') {
     writeBody(res, 200, ctx.discovery.api);
@@ -48,7 +46,6 @@ export async function serveNonResource(ctx: NonResourceContext, req: IncomingMes
     return true;
   }
   if (segs[0] === 'apis' && segs.length === 3) {
-    if (segs[1] === 'bootstrap.k8ts.io') return false;
     const l = ctx.discovery.resourceLists.get(`${segs[1]}/${segs[2]}`);
     l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
     return true;
@@ -84,33 +81,6 @@ export async function serveNonResource(ctx: NonResourceContext, req: IncomingMes
       return true;
     }
     writeStatus(res, NOT_FOUND);
-    return true;
-  }
-  if (segs[0] === 'apis' && segs[1] === 'bootstrap.k8ts.io' && segs[2] === 'v1' && segs[3] === 'nodecredentials' && segs.length === 4) {
-    if (req.method !== 'POST') {
-      writeStatus(res, methodNotSupported('nodecredentials.bootstrap.k8ts.io', req.method ?? ''));
-      return true;
-    }
-    if (!user.groups.includes(BOOTSTRAPPERS) && !user.groups.includes(MASTERS)) {
-      writeStatus(res, forbidden(user.name, 'create', 'nodecredentials', undefined, { group: 'bootstrap.k8ts.io' }));
-      return true;
-    }
-    const body = parseObjectBody(await readBody(req), req);
-    const nodeName = String(body.nodeName ?? '');
-    const nodeIP = String(body.nodeIP ?? '');
-    const errs = [];
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(nodeName) || nodeName.length > 253) {
-      errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeName', message: `nodeName: Invalid value: ${JSON.stringify(nodeName)}: must be a lowercase RFC 1123 subdomain` });
-    }
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(nodeIP)) {
-      errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeIP', message: `nodeIP: Invalid value: ${JSON.stringify(nodeIP)}: must be a valid IPv4 address` });
-    }
-    if (errs.length) {
-      writeStatus(res, invalid('NodeCredentials', nodeName, errs, 'bootstrap.k8ts.io'));
-      return true;
-    }
-    const creds = await ctx.issueNodeCredentials(nodeName, nodeIP);
-    writeBody(res, 201, { apiVersion: 'bootstrap.k8ts.io/v1', kind: 'NodeCredentials', nodeName, nodeIP, ...creds });
     return true;
   }
   return false;

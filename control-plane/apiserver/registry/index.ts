@@ -2,6 +2,7 @@
 // the generic store with the default strategy; a kind with behaviour of its own gets a file
 // in this folder and a line below.
 import type { ResourceDef } from '../../../api/registry.js';
+import { csrStrategy } from './certificatesigningrequests.js';
 import { namespaceStrategy } from './namespaces.js';
 import { nodeStrategy } from './nodes.js';
 import { podStrategy } from './pods.js';
@@ -15,6 +16,7 @@ const KINDS: Record<string, (def: ResourceDef, deps: RegistryDeps) => Strategy> 
   '/Node': () => nodeStrategy,
   '/Pod': () => podStrategy,
   '/Service': (def, deps) => serviceStrategy(def, deps),
+  'certificates.k8s.io/CertificateSigningRequest': () => csrStrategy,
 };
 
 export function strategyFor(def: ResourceDef, deps: RegistryDeps): Strategy {

@@ -11,11 +11,13 @@ const specFinalizers = (o: KObject): string[] => (Array.isArray(o.spec?.finalize
 
 export const namespaceStrategy: Strategy = strategy(true, {
   prepareForCreate(obj) {
-    obj.spec = { ...(obj.spec ?? {}), finalizers: obj.spec?.finalizers ?? ['kubernetes'] };
+    // The kubernetes finalizer is required on create, added to any others asked for.
+    const finalizers = specFinalizers(obj);
+    obj.spec = { ...(obj.spec ?? {}), finalizers: finalizers.includes('kubernetes') ? finalizers : [...finalizers, 'kubernetes'] };
     obj.status = { phase: 'Active' };
   },
-  prepareForUpdate(obj, old) {
-    obj.spec = { ...(obj.spec ?? {}), finalizers: old.spec?.finalizers ?? [] };
+  prepareForUpdate(obj, old, sub) {
+    if (sub === undefined) obj.spec = { ...(obj.spec ?? {}), finalizers: old.spec?.finalizers ?? [] };
   },
   mergeSubresource(sub, old, wanted) {
     if (sub !== 'finalize') return undefined;

@@ -1,6 +1,7 @@
 // Pods (pkg/registry/core/pod): created Pending; a pod bound to a node and not finished is
 // deleted gracefully (deletionTimestamp + grace period) and leaves the store when its kubelet
-// deletes it again with grace 0; the binding subresource sets spec.nodeName once.
+// deletes it again with grace 0; the binding subresource sets spec.nodeName once, the
+// ephemeralcontainers one only spec.ephemeralContainers.
 import type { KObject } from '../../../api/registry.js';
 import { StatusError, conflict, invalid } from '../../../api/status.js';
 import { strategy, type Strategy } from './strategy.js';
@@ -16,6 +17,14 @@ export const podStrategy: Strategy = strategy(true, {
     return g < 0 ? 0 : g;
   },
   canRemove: (obj) => obj.metadata?.deletionGracePeriodSeconds === 0,
+  // pods/ephemeralcontainers changes spec.ephemeralContainers and nothing else.
+  mergeSubresource(sub, old, wanted) {
+    if (sub !== 'ephemeralcontainers') return undefined;
+    const obj = structuredClone(old);
+    obj.spec = { ...(obj.spec ?? {}), ephemeralContainers: wanted.spec?.ephemeralContainers };
+    if (obj.spec.ephemeralContainers === undefined) delete obj.spec.ephemeralContainers;
+    return obj;
+  },
 });
 
 /** POST pods/<name>/binding (and the legacy namespaces/<ns>/bindings): sets spec.nodeName once. */

@@ -3,6 +3,7 @@
 // BeginCreate/BeginUpdate finish-or-revert hooks. One file per kind that needs any of it
 // (namespaces.ts, pods.ts, services.ts, nodes.ts); every other kind gets GENERIC.
 import type { KObject } from '../../../api/registry.js';
+import type { UserInfo } from '../auth.js';
 
 /** A reservation made for a write (ClusterIPs, NodePorts): committed once stored, reverted otherwise. */
 export interface Allocation {
@@ -13,13 +14,17 @@ export interface Allocation {
 export const NOTHING_ALLOCATED: Allocation = { commit() {}, revert() {} };
 
 export interface Strategy {
-  /** Create: sets what the server owns (status, phase, finalizers); clients' values are dropped. */
-  prepareForCreate(obj: KObject): void;
   /**
-   * Update of the main resource: `obj` is the wanted object after the generic merge (status
-   * kept from `old` for kinds with a status); keeps what only the server or a subresource sets.
+   * Create: sets what the server owns (status, phase, finalizers; a CSR's requestor from
+   * `user`); clients' values are dropped.
    */
-  prepareForUpdate(obj: KObject, old: KObject): void;
+  prepareForCreate(obj: KObject, user: UserInfo | undefined): void;
+  /**
+   * Update through the main resource (`subresource` undefined) or a subresource: `obj` is the
+   * wanted object after the generic merge (status kept from `old` for kinds with a status, or
+   * taken from the request for `status`); keeps what only the server or another subresource sets.
+   */
+  prepareForUpdate(obj: KObject, old: KObject, subresource: string | undefined): void;
   /** A subresource that replaces part of the stored object (namespaces/finalize): the object to store. */
   mergeSubresource?(subresource: string, old: KObject, wanted: KObject): KObject | undefined;
   /** Reserves what the object needs (throws a 422 StatusError when it cannot). */

@@ -178,7 +178,8 @@ export type ResourceName =
   | 'leases'
   | 'configmaps'
   | 'secrets'
-  | 'serviceaccounts';
+  | 'serviceaccounts'
+  | 'certificatesigningrequests';
 
 /** One informer per resource, shared by every controller in a process. */
 export class InformerFactory {
@@ -246,6 +247,7 @@ const GROUP_VERSION: Record<ResourceName, string> = {
   deployments: '/apis/apps/v1',
   daemonsets: '/apis/apps/v1',
   leases: '/apis/coordination.k8s.io/v1',
+  certificatesigningrequests: '/apis/certificates.k8s.io/v1',
 };
 
 export function resourcePath(resource: ResourceName, namespace?: string): string {
