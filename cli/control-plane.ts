@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { setLogLevel, logger } from '../api/log.js';
 import { durationFlag, flag, formatPortRange, intFlag, logLevelFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
@@ -24,6 +25,8 @@ export function register(program: Command): void {
     .addOption(intFlag('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400', 0))
     .addOption(intFlag('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200', 0))
     .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
+    .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s'))
+    .addOption(durationFlag('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .addOption(logLevelFlag())
@@ -53,6 +56,10 @@ export function register(program: Command): void {
             clusterCIDR: o.clusterCidr,
             nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,
             podEvictionTimeoutMs: o.podEvictionTimeout,
+            clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'),
+            clusterSigningKeyFile: join(cp.pkiDir, 'ca.key'),
+            clusterSigningDurationMs: o.clusterSigningDuration,
+            serviceClusterIPRange: o.serviceClusterIpRange,
           });
         });
       }
@@ -72,6 +79,7 @@ export function register(program: Command): void {
         maxRequestsInflight: o.maxRequestsInflight,
         maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
         requestTimeoutMs: o.requestTimeout,
+        tokenTtlMs: o.tokenTtl,
         components,
       }).catch((err: unknown) => {
         if (!(err instanceof EncryptionConfigError)) throw err;

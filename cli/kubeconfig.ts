@@ -36,16 +36,4 @@ export function register(program: Command): void {
         process.exit(1);
       }
     });
-  program
-    .command('token')
-    .description('Print the node join token of a control plane data dir')
-    .requiredOption('--data-dir <dir>', 'the control plane data dir')
-    .action(async (o) => {
-      try {
-        process.stdout.write((await readFile(join(o.dataDir, 'join-token'), 'utf8')).trim() + '\n');
-      } catch {
-        process.stderr.write(`k8ts token: no join token in ${o.dataDir} (start the control plane once first)\n`);
-        process.exit(1);
-      }
-    });
 }

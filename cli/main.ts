@@ -18,7 +18,7 @@ type Module = Promise<{ register: (p: Command) => void }>;
 const MODULES: Record<string, () => Module> = {
   'control-plane': () => import('./control-plane.js'),
   kubeconfig: () => import('./kubeconfig.js'),
-  token: () => import('./kubeconfig.js'),
+  token: () => import('./token.js'),
   agent: () => import('./agent.js'),
   proxy: () => import('./proxy.js'),
   scheduler: () => import('./scheduler.js'),
@@ -33,7 +33,7 @@ const wanted = process.argv[2];
 const load = wanted && Object.prototype.hasOwnProperty.call(MODULES, wanted) ? [MODULES[wanted]!] : [...new Set(Object.values(MODULES))];
 const loaded = new Set<unknown>();
 for (const m of await Promise.all(load.map((f) => f()))) {
-  if (loaded.has(m)) continue; // kubeconfig/token and up/down share a module
+  if (loaded.has(m)) continue; // up/down share a module
   loaded.add(m);
   m.register(program);
 }

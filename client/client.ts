@@ -1,6 +1,7 @@
 // The API client every component uses: one Transport, and a typed ResourceClient for each
 // kind in client/kinds.ts (client.pods, client.nodes, client.leases ...), plus discovery
 // and ResourceClients for kinds found at run time (the garbage collector, namespace deletion).
+import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
 import type { Namespace, Pod } from 'kubernetes-types/core/v1.js';
 import type { ClientConfig } from './config.js';
 import { KINDS, type KindName, type KindTypes, type KubeObject, type ResourceInfo } from './kinds.js';
@@ -34,8 +35,18 @@ export class NamespaceClient extends ResourceClient<Namespace> {
   }
 }
 
+export class CertificateSigningRequestClient extends ResourceClient<CertificateSigningRequest> {
+  /** certificatesigningrequests/approval: where Approved and Denied conditions are written. */
+  updateApproval(csr: CertificateSigningRequest): Promise<CertificateSigningRequest> {
+    return this.putSubresource<CertificateSigningRequest>(csr, 'approval');
+  }
+}
+
+const SPECIAL = { pods: PodClient, namespaces: NamespaceClient, certificatesigningrequests: CertificateSigningRequestClient };
+type Special = typeof SPECIAL;
+
 type Typed = {
-  [K in KindName]: K extends 'pods' ? PodClient : K extends 'namespaces' ? NamespaceClient : ResourceClient<KindTypes[K]>;
+  [K in KindName]: K extends keyof Special ? InstanceType<Special[K]> : ResourceClient<KindTypes[K]>;
 };
 
 export interface APIResource {
@@ -58,7 +69,7 @@ export class Client {
     this.transport = new Transport(config);
     const self = this as unknown as Record<string, unknown>;
     for (const k of Object.keys(KINDS) as KindName[]) {
-      const C = k === 'pods' ? PodClient : k === 'namespaces' ? NamespaceClient : ResourceClient;
+      const C = (SPECIAL as Partial<Record<KindName, typeof ResourceClient>>)[k] ?? ResourceClient;
       self[k] = new C(this.transport, KINDS[k]);
     }
   }

@@ -1,5 +1,5 @@
 // k8ts's client-go: everything a component needs to talk to the apiserver.
-export { Client, NamespaceClient, PodClient, type APIResource } from './client.js';
+export { CertificateSigningRequestClient, Client, NamespaceClient, PodClient, type APIResource } from './client.js';
 export {
   type ClientConfig,
   ConfigError,

@@ -415,8 +415,9 @@ export class InformerFactory {
 
   constructor(readonly client: Client) {}
 
-  get<K extends KindName>(kind: K, scope: InformerScope = {}): SharedIndexInformer<KindTypes[K]> {
-    return this.forResource(this.client[kind] as unknown as ResourceClient<KindTypes[K]>, scope);
+  /** T: the shape the caller reads the objects as (the kind's type, or plain JSON for code on KObject). */
+  get<K extends KindName, T extends KubeObject = KindTypes[K]>(kind: K, scope: InformerScope = {}): SharedIndexInformer<T> {
+    return this.forResource(this.client[kind] as unknown as ResourceClient<T>, scope);
   }
 
   /** The informer of any resource client (a kind found by discovery). */

@@ -1,6 +1,7 @@
 // The kinds the client has typed helpers for: the identity (group, version, kind, plural,
 // scope) of every resource api/resources.ts serves, without pulling that table's defaulting,
 // validation and printing into every agent. test/unit/client.test.ts checks the two agree.
+import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { DaemonSet, Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type {
@@ -35,7 +36,7 @@ export interface KubeObject {
 }
 
 const core = (kind: string, plural: string, namespaced = true): ResourceInfo => ({ group: '', version: 'v1', kind, plural, namespaced });
-const grouped = (group: string, kind: string, plural: string): ResourceInfo => ({ group, version: 'v1', kind, plural, namespaced: true });
+const grouped = (group: string, kind: string, plural: string, namespaced = true): ResourceInfo => ({ group, version: 'v1', kind, plural, namespaced });
 
 export const KINDS = {
   namespaces: core('Namespace', 'namespaces', false),
@@ -52,6 +53,7 @@ export const KINDS = {
   deployments: grouped('apps', 'Deployment', 'deployments'),
   daemonsets: grouped('apps', 'DaemonSet', 'daemonsets'),
   leases: grouped('coordination.k8s.io', 'Lease', 'leases'),
+  certificatesigningrequests: grouped('certificates.k8s.io', 'CertificateSigningRequest', 'certificatesigningrequests', false),
   endpointslices: grouped('discovery.k8s.io', 'EndpointSlice', 'endpointslices'),
 } as const satisfies Record<string, ResourceInfo>;
 
@@ -71,6 +73,7 @@ export interface KindTypes {
   deployments: Deployment;
   daemonsets: DaemonSet;
   leases: Lease;
+  certificatesigningrequests: CertificateSigningRequest;
   endpointslices: EndpointSlice;
 }
 

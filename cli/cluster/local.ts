@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { BRIDGE, BRIDGE_IP, CLUSTER_CIDR, REGISTRY_PORT, APISERVER_PORT, topology, controlPlane, type NodeSpec } from './topology.js';
 import { spawnInNetns, alive, stopProcess, waitFor, pidsMatching, processTree, sleep } from './daemons.js';
 import { runtimeDirs, writeContainerdConfig, containerdArgs, dockerdArgs } from './nodedaemons.js';
+import { caCertHash } from '../../api/csr.js';
 import { ensureEncryptionConfig } from '../../control-plane/storage/encryption/config.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../..').replace(/\/dist$/, '');
@@ -230,7 +231,9 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   await waitFor('the apiserver', 30_000, async () => (await httpsGet(`${apiserver}/readyz`).catch(() => 0)) === 200, join(logs, 'control-plane.log'));
   const kubeconfig = await execa(process.execPath, [K8TS_BIN, 'kubeconfig', '--data-dir', cpDir, '--server', apiserver]);
   writeFileSync(state.kubeconfig, kubeconfig.stdout + '\n', { mode: 0o600 });
+  // What `k8ts token create --print-join-command` gives a node: the token and the CA's pin.
   const token = readFileSync(join(cpDir, 'join-token'), 'utf8').trim();
+  const caHash = caCertHash(readFileSync(join(cpDir, 'pki', 'ca.crt'), 'utf8'));
   step(`control plane ready at ${apiserver}`);
 
   for (const w of workers) {
@@ -239,6 +242,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     const key = `agent:${w.name}`;
     if (!alive(state.pids[key])) {
       const nodeDir = join(opts.stateDir, w.name);
+      // The token reaches the agent in a 0600 file: an argument would show in every user's ps.
+      const tokenFile = join(nodeDir, 'join-token');
+      mkdirSync(nodeDir, { recursive: true });
+      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
       state.pids[key] = spawnInNetns(
         w.netns,
         process.execPath,
@@ -246,7 +253,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           K8TS_BIN, 'agent',
           '--node-name', w.name,
           '--server', apiserver,
-          '--token', token,
+          '--token-file', tokenFile,
+          '--discovery-token-ca-cert-hash', caHash,
           '--runtime', opts.runtime,
           '--runtime-endpoint', `unix://${dirs.socket}`,
           '--node-ip', w.ip,

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { NodeAuthorizer } from './authz/node.js';
+import { authorizeCertificates } from './certificates-authz.js';
 
 export interface UserInfo {
   name: string;
@@ -33,20 +34,51 @@ function certUser(sock: TLSSocket): UserInfo | null {
   return user;
 }
 
+/** A source of bearer-token identities besides the static ones (bootstrap tokens). */
+export interface TokenAuthenticator {
+  authenticateToken(token: string): UserInfo | undefined;
+}
+
+/** Throttles addresses that present bad tokens (see bootstrap-tokens.ts). */
+export interface TokenFailureGuard {
+  /** > 0: the address must wait this long before a token of it is looked at again. */
+  retryAfterSeconds(ip: string): number;
+  failed(ip: string, token: string): void;
+  /** What to answer a throttled address with (a 429 Status). */
+  throttled(retryAfterSeconds: number): Error;
+}
+
 export class Authenticator {
   private tokens = new Map<string, UserInfo>();
+  private tokenAuthenticators: TokenAuthenticator[] = [];
+
+  constructor(private readonly guard?: TokenFailureGuard) {}
 
   addToken(token: string, user: UserInfo): void {
     this.tokens.set(token, user);
   }
 
-  /** The request's user, or undefined for anonymous / unknown credentials. */
+  addTokenAuthenticator(a: TokenAuthenticator): void {
+    this.tokenAuthenticators.push(a);
+  }
+
+  /** The request's user, or undefined for anonymous / unknown credentials; throws 429 for a throttled address. */
   authenticate(req: IncomingMessage): UserInfo | undefined {
     const auth = req.headers.authorization;
     if (auth && auth.startsWith('Bearer ')) {
       const tok = auth.slice(7).trim();
-      const u = this.tokens.get(tok);
+      const ip = req.socket.remoteAddress ?? '';
+      const wait = this.guard?.retryAfterSeconds(ip) ?? 0;
+      if (wait > 0) {
+        const byCert = certUser(req.socket as TLSSocket);
+        if (byCert) return byCert;
+        throw this.guard!.throttled(wait);
+      }
+      const u = this.tokens.get(tok) ?? this.tokenAuthenticators.reduce<UserInfo | undefined>((found, a) => found ?? a.authenticateToken(tok), undefined);
       if (u) return u;
+      const byCert = certUser(req.socket as TLSSocket);
+      if (!byCert) this.guard?.failed(ip, tok);
+      return byCert ?? undefined;
     }
     return certUser(req.socket as TLSSocket) ?? undefined;
   }
@@ -62,7 +94,8 @@ export interface RequestAttributes {
   name?: string;
 }
 
-export type Decision = { allowed: true } | { allowed: false; reason?: string };
+/** needsRequestor: allowed only if the object's spec.username is this user (their own CSR). */
+export type Decision = { allowed: true; needsRequestor?: string } | { allowed: false; reason?: string };
 
 /** system:node:<name> → <name>, else undefined. */
 export function nodeNameOf(user: UserInfo): string | undefined {
@@ -76,6 +109,8 @@ const DENIED: Decision = { allowed: false };
 /** system:masters may do everything; nodes get what the Node authorizer grants. */
 export function authorize(user: UserInfo, a: RequestAttributes, nodes: NodeAuthorizer): Decision | Promise<Decision> {
   if (user.groups.includes(MASTERS)) return ALLOWED;
+  const csr = authorizeCertificates(user, a);
+  if (csr) return csr;
   const node = nodeNameOf(user);
   if (node) return nodes.authorize(node, a);
   return DENIED;

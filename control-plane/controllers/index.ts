@@ -1,6 +1,7 @@
 // The controller manager: every controller on one shared set of informers, started when
 // this instance holds the kube-system/kube-controller-manager Lease (or at once without
 // leader election).
+import { join } from 'node:path';
 import { logger } from '../../api/log.js';
 import { Client, EventRecorder, InformerFactory, loadClientConfig, runWhileLeader } from '../../client/index.js';
 import type { Controller, ControllerContext } from './base/controller.js';
@@ -15,6 +16,11 @@ import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { RootCACertPublisher } from './rootcacertpublisher.js';
+import { ServiceAccountsController } from './serviceaccount.js';
+import { CSRApprovingController } from './certificates/approver.js';
+import { CSRCleaner } from './certificates/cleaner.js';
+import { CSRSigningController } from './certificates/signer.js';
+import { TokenCleaner } from './tokencleaner.js';
 
 export const ALL_CONTROLLERS = [
   'replicationcontroller',
@@ -29,6 +35,11 @@ export const ALL_CONTROLLERS = [
   'garbagecollector',
   'podgc',
   'root-ca-cert-publisher',
+  'serviceaccount',
+  'csrapproving',
+  'csrsigning',
+  'csrcleaner',
+  'tokencleaner',
 ] as const;
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
@@ -52,6 +63,13 @@ export interface ControllerManagerOptions {
   rootCA?: string;
   /** subset of ALL_CONTROLLERS to run (default: all) */
   controllers?: ControllerName[];
+  /** the CA that signs kubelet and client certificates (upstream --cluster-signing-{cert,key}-file); no signer without them */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
+  /** upstream --cluster-signing-duration (8760h) */
+  clusterSigningDurationMs?: number;
+  /** Service ClusterIP range, whose addresses no kubelet serving certificate may name */
+  serviceClusterIPRange?: string;
 }
 
 export interface ControllerManager {
@@ -66,6 +84,7 @@ interface Running {
   controllers: Controller[];
   podgc?: PodGCController;
   recorders: EventRecorder[];
+  csrCleaner?: CSRCleaner;
 }
 
 async function runControllers(o: ControllerManagerOptions): Promise<Running> {
@@ -102,6 +121,21 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
     if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
     else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
   }
+  if (want.has('serviceaccount')) controllers.push(new ServiceAccountsController(ctx));
+  if (want.has('csrapproving')) controllers.push(new CSRApprovingController(ctx, { serviceClusterIPRange: o.serviceClusterIPRange }));
+  if (want.has('csrsigning')) {
+    if (o.clusterSigningCertFile && o.clusterSigningKeyFile) {
+      controllers.push(new CSRSigningController(ctx, { certFile: o.clusterSigningCertFile, keyFile: o.clusterSigningKeyFile, durationMs: o.clusterSigningDurationMs }));
+    } else {
+      logger('controller-manager').warn('skipping the CSR signer: no --cluster-signing-cert-file and --cluster-signing-key-file');
+    }
+  }
+  if (want.has('tokencleaner')) controllers.push(new TokenCleaner(ctx));
+  let csrCleaner: CSRCleaner | undefined;
+  if (want.has('csrcleaner')) {
+    csrCleaner = new CSRCleaner(ctx);
+    csrCleaner.register();
+  }
   let podgc: PodGCController | undefined;
   if (want.has('podgc')) {
     podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });
@@ -114,12 +148,14 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   await informers.waitForSync();
   for (const c of controllers) c.run();
   podgc?.run();
-  return { informers, controllers, podgc, recorders: [...recorders.values()] };
+  csrCleaner?.run();
+  return { informers, controllers, podgc, csrCleaner, recorders: [...recorders.values()] };
 }
 
 async function stopControllers(r: Running): Promise<void> {
   r.informers.stop();
   await r.podgc?.stop();
+  await r.csrCleaner?.stop();
   await Promise.all(r.controllers.map((c) => c.stop()));
   await Promise.all(r.recorders.map((e) => e.flush()));
 }
@@ -146,10 +182,12 @@ export function startControllerManager(o: ControllerManagerOptions): ControllerM
  */
 export function controllerManagerComponent(
   o: Omit<ControllerManagerOptions, 'client'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
-): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
+): (cp: { adminKubeconfig: string; pkiDir?: string }) => Promise<{ stop(): Promise<void> }> {
   return async (cp) => {
     const client = new Client(loadClientConfig({ kubeconfig: cp.adminKubeconfig }));
-    const m = startControllerManager({ ...o, client });
+    // In the control plane's process the signer uses its CA, as kubeadm points kube-controller-manager at pki/ca.{crt,key}.
+    const signing = cp.pkiDir ? { clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'), clusterSigningKeyFile: join(cp.pkiDir, 'ca.key') } : {};
+    const m = startControllerManager({ ...signing, ...o, client });
     return {
       stop: async () => {
         await m.stop();

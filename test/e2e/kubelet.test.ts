@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import YAML from 'yaml';
 import { startControlPlane, type ControlPlane } from '../../control-plane/apiserver/index.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -73,7 +73,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
 
   beforeAll(async () => {
     cpDir = await mkdtemp(join(tmpdir(), 'k8ts-kl-cp-'));
-    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1' });
+    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1', components: [joinControllers()] });
     await cp.ready;
     reg = await startTestRegistry(['pause', 'busybox']);
     await mkdir(join(cpDir, 'manifests'));

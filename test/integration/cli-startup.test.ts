@@ -198,8 +198,10 @@ describe('a common startup mistake is one line saying what to do, and exit 1', (
     await new Promise<void>((r) => runtime.listen(sock, () => r()));
     try {
       const port = await freePort();
-      const r = await k8ts(['agent', '--server', `https://127.0.0.1:${port}`, '--token', 'abcdef.0123456789abcdef', '--node-ip', '127.0.0.1',
-        '--runtime-endpoint', `unix://${sock}`, '--data-dir', join(tmp, 'agent-noserver')]);
+      const tokenFile = join(tmp, 'join-token');
+      await writeFile(tokenFile, 'abcdef.0123456789abcdef\n', { mode: 0o600 });
+      const r = await k8ts(['agent', '--server', `https://127.0.0.1:${port}`, '--token-file', tokenFile, '--discovery-token-ca-cert-hash', `sha256:${'0'.repeat(64)}`,
+        '--node-ip', '127.0.0.1', '--runtime-endpoint', `unix://${sock}`, '--data-dir', join(tmp, 'agent-noserver')]);
       expect(oneLine(r, 1)).toBe(`k8ts: cannot reach 127.0.0.1:${port} (connection refused): start the control plane there, or fix --server`);
     } finally {
       runtime.close();

@@ -64,7 +64,8 @@ describe.skipIf(!have)('the official Python client', () => {
       out
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { type: string; name: string; data: Record<string, string> | null });
+        .map((l) => JSON.parse(l) as { type: string; name: string; data: Record<string, string> | null })
+        .filter((e) => e.name === 'w'); // the namespace also gets kube-root-ca.crt from its publisher
     try {
       await until('ADDED', () => events().some((e) => e.type === 'ADDED'));
       expect((await cp.kubectl(['-n', 'py', 'patch', 'configmap', 'w', '-p', '{"data":{"k":"2"}}'])).exitCode).toBe(0);

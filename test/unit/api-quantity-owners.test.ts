@@ -121,9 +121,10 @@ describe('resource table', () => {
   it('serves the expected resources with upstream short names and categories', () => {
     const byPlural = Object.fromEntries(RESOURCES.map((r) => [r.plural, r]));
     expect(Object.keys(byPlural).sort()).toEqual(
-      ['configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'secrets', 'serviceaccounts', 'services'],
+      ['certificatesigningrequests', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'secrets', 'serviceaccounts', 'services'],
     );
     expect(byPlural.pods!.shortNames).toEqual(['po']);
+    expect(byPlural.certificatesigningrequests!.shortNames).toEqual(['csr']);
     expect(byPlural.deployments!.shortNames).toEqual(['deploy']);
     expect(byPlural.endpoints!.singular).toBe('endpoints');
     const all = RESOURCES.filter((r) => r.categories?.includes('all')).map((r) => r.plural).sort();

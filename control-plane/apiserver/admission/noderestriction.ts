@@ -9,14 +9,13 @@
 import type { KObject, ResourceDef } from '../../../api/registry.js';
 import { hasOwn, isPlainObject, ownValue } from '../../../api/object.js';
 import { isMirrorPod, podRefs } from '../../../api/podrefs.js';
+import { KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, requestOf } from '../../../api/certificates.js';
 import { NODES } from '../auth.js';
 import type { ApiCore } from '../core.js';
 import { admissionForbidden, type AdmissionAttributes, type AdmissionPlugin } from './index.js';
 
 const NODE_PREFIX = 'system:node:';
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
-const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
-const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 
 // The labels a kubelet may set on its own Node (k8s.io/kubelet/pkg/apis IsKubeletLabel), and
 // the namespaces under which it may set any.
@@ -235,16 +234,13 @@ function admitLease(node: string, a: AdmissionAttributes): void {
   if (name !== node) throw admissionForbidden(a, 'can only access node lease with the same name as the requesting node');
 }
 
-async function admitCsr(node: string, a: AdmissionAttributes): Promise<void> {
-  if (a.operation !== 'CREATE') return;
-  const signer = a.obj?.spec?.signerName;
+function admitCsr(node: string, a: AdmissionAttributes): void {
+  if (a.operation !== 'CREATE' || !a.obj) return;
+  const signer = a.obj.spec?.signerName;
   if (signer !== KUBELET_SERVING_SIGNER && signer !== KUBELET_CLIENT_SIGNER) return;
-  let cn: string | undefined;
+  let cn: string;
   try {
-    const pem = Buffer.from(String(a.obj?.spec?.request ?? ''), 'base64').toString('utf8');
-    // @peculiar/x509 costs ~18 MB resident: loaded only when a node asks for a certificate.
-    const x509 = await import('@peculiar/x509');
-    cn = new x509.Pkcs10CertificateRequest(pem).subjectName.getField('CN')[0];
+    cn = requestOf(a.obj).commonName;
   } catch (err) {
     throw admissionForbidden(a, `unable to parse csr: ${(err as Error).message}`);
   }
