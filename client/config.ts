@@ -27,7 +27,7 @@ export interface ClientConfig {
   userAgent?: string;
   /** per request (not for watches); default 60 s */
   timeoutMs?: number;
-  /** connections kept open to the apiserver at most; default 64 */
+  /** requests in flight to the apiserver at most (watches not counted); default 64 */
   maxSockets?: number;
 }
 

@@ -39,6 +39,8 @@ const TOKEN_FILE_REREAD_MS = 60_000;
 
 export class Transport {
   private readonly agent: http.Agent;
+  /** watches hold their connection for minutes: their own pool, so they never starve requests */
+  private readonly watchAgent: http.Agent;
   private readonly mod: typeof http | typeof https;
   private readonly base: { protocol: string; hostname: string; port: string };
   private readonly userAgent: string;
@@ -53,17 +55,17 @@ export class Transport {
     // The base path of a server URL (behind a proxy) is kept by prefixing every path.
     this.prefix = url.pathname.replace(/\/+$/, '');
     this.base = { protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || (secure ? '443' : '80') };
-    const opts = { keepAlive: true, maxSockets: config.maxSockets ?? 64, maxFreeSockets: config.maxSockets ?? 64 };
-    this.agent = secure
-      ? new https.Agent({
-          ...opts,
-          ca: config.caPem,
-          cert: config.certPem,
-          key: config.keyPem,
-          rejectUnauthorized: !config.insecureSkipVerify,
-          ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
-        })
-      : new http.Agent(opts);
+    const tlsOpts = {
+      ca: config.caPem,
+      cert: config.certPem,
+      key: config.keyPem,
+      rejectUnauthorized: !config.insecureSkipVerify,
+      ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
+    };
+    const agent = (o: http.AgentOptions) => (secure ? new https.Agent({ ...o, ...tlsOpts }) : new http.Agent(o));
+    const max = config.maxSockets ?? 64;
+    this.agent = agent({ keepAlive: true, maxSockets: max, maxFreeSockets: max });
+    this.watchAgent = agent({ keepAlive: true, maxFreeSockets: 4 });
     this.userAgent = config.userAgent ?? 'k8ts/v1.32.0';
     this.timeoutMs = config.timeoutMs ?? 60_000;
     this.token = config.token;
@@ -84,12 +86,12 @@ export class Transport {
     return this.token;
   }
 
-  private options(method: string, path: string, headers: Record<string, string>): http.RequestOptions {
+  private options(method: string, path: string, headers: Record<string, string>, agent = this.agent): http.RequestOptions {
     headers['Accept'] ??= 'application/json';
     headers['User-Agent'] = this.userAgent;
     const t = this.bearer();
     if (t) headers['Authorization'] = `Bearer ${t}`;
-    return { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, path: this.prefix + path, method, agent: this.agent, headers };
+    return { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, path: this.prefix + path, method, agent, headers };
   }
 
   /** One JSON request; resolves with the parsed 2xx body, rejects with an ApiError. */
@@ -144,7 +146,7 @@ export class Transport {
         if (err && !stopped) reject(err);
         else resolve();
       };
-      req = this.mod.request(this.options('GET', path, {}), (res) => {
+      req = this.mod.request(this.options('GET', path, {}, this.watchAgent), (res) => {
         const code = res.statusCode ?? 0;
         if (code !== 200) {
           const chunks: Buffer[] = [];
@@ -209,6 +211,7 @@ export class Transport {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
 
