@@ -59,7 +59,6 @@ export interface APIResource {
 }
 
 // Declaration merging: the typed members are filled in by the constructor from KINDS.
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface Client extends Typed {}
 
 export class Client {
