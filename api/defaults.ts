@@ -3,12 +3,16 @@
 // objects look the way kubectl users expect.
 import type { KObject } from './registry.js';
 import { compareQuantity } from './quantity.js';
+import { hasOwn, isPlainObject, ownValue, setOwn } from './object.js';
 
 type Obj = Record<string, any>;
 
 function obj(o: Obj, k: string): Obj {
-  if (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k])) o[k] = {};
-  return o[k];
+  const v = ownValue(o, k);
+  if (isPlainObject(v)) return v;
+  const fresh = {};
+  setOwn(o, k, fresh);
+  return fresh;
 }
 
 function arr(v: unknown): Obj[] {
@@ -121,7 +125,7 @@ export function defaultPod(pod: KObject): void {
     const lim = c?.resources?.limits;
     if (lim && typeof lim === 'object') {
       const req = obj(c.resources, 'requests');
-      for (const [k, v] of Object.entries(lim)) if (req[k] === undefined) req[k] = v;
+      for (const [k, v] of Object.entries(lim)) if (!hasOwn(req, k) || req[k] === undefined) setOwn(req, k, v);
     }
   }
   // ServiceAccount admission.
@@ -245,7 +249,7 @@ export function defaultSecret(s: KObject): void {
   const sd = s.stringData;
   if (sd && typeof sd === 'object' && !Array.isArray(sd)) {
     const data = s.data && typeof s.data === 'object' && !Array.isArray(s.data) ? s.data : (s.data = {});
-    for (const [k, v] of Object.entries(sd)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+    for (const [k, v] of Object.entries(sd)) setOwn(data, k, Buffer.from(String(v), 'utf8').toString('base64'));
     delete s.stringData;
   }
 }

@@ -1,6 +1,7 @@
 // Patch application for the three patch types kubectl sends: JSON merge patch (RFC 7386),
 // JSON patch (RFC 6902) and strategic merge patch (with the built-in types' patchMergeKeys).
 import type { KObject } from './registry.js';
+import { hasOwn, isPlainObject as isObject, ownValue, setOwn } from './object.js';
 
 /** Thrown for a malformed patch or a failed JSON-patch test; the apiserver maps it to 422/400. */
 export class PatchError extends Error {
@@ -11,10 +12,6 @@ export class PatchError extends Error {
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-function isObject(v: unknown): v is Record<string, any> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function clone<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
@@ -27,7 +24,7 @@ export function applyMergePatch(original: unknown, patch: unknown): any {
   const target: Record<string, any> = isObject(original) ? clone(original) : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete target[k];
-    else target[k] = applyMergePatch(target[k], v);
+    else setOwn(target, k, applyMergePatch(ownValue(target, k), v));
   }
   return target;
 }
@@ -62,7 +59,7 @@ function getAt(doc: any, toks: string[], path: string): any {
   let cur = doc;
   for (const t of toks) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(cur, t, false, path)];
-    else if (isObject(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = cur[t];
+    else if (isObject(cur) && hasOwn(cur, t)) cur = cur[t];
     else throw new PatchError(`missing value at path ${JSON.stringify(path)}`);
   }
   return cur;
@@ -80,7 +77,7 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   if (isObject(a) && isObject(b)) {
     const ka = Object.keys(a);
     const kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual(a[k], b[k]));
+    return ka.length === kb.length && ka.every((k) => hasOwn(b, k) && jsonEqual(a[k], b[k]));
   }
   return false;
 }
@@ -90,7 +87,7 @@ function addAt(doc: any, toks: string[], value: unknown, path: string): any {
   const parent = parentOf(doc, toks, path);
   const last = toks[toks.length - 1]!;
   if (Array.isArray(parent)) parent.splice(arrayIndex(parent, last, true, path), 0, clone(value));
-  else parent[last] = clone(value);
+  else setOwn(parent, last, clone(value));
   return doc;
 }
 
@@ -100,7 +97,7 @@ function removeAt(doc: any, toks: string[], path: string): any {
   const last = toks[toks.length - 1]!;
   if (Array.isArray(parent)) parent.splice(arrayIndex(parent, last, false, path), 1);
   else {
-    if (!Object.prototype.hasOwnProperty.call(parent, last)) throw new PatchError(`Unable to remove nonexistent key: ${last}: missing value`);
+    if (!hasOwn(parent, last)) throw new PatchError(`Unable to remove nonexistent key: ${last}: missing value`);
     delete parent[last];
   }
   return doc;
@@ -132,9 +129,8 @@ export function applyJsonPatch(original: unknown, ops: unknown): any {
         const last = toks[toks.length - 1]!;
         if (Array.isArray(parent)) parent[arrayIndex(parent, last, false, op.path)] = clone(op.value);
         else {
-          if (!Object.prototype.hasOwnProperty.call(parent, last))
-            throw new PatchError(`replace operation does not apply: doc is missing key: ${op.path}: missing value`);
-          parent[last] = clone(op.value);
+          if (!hasOwn(parent, last)) throw new PatchError(`replace operation does not apply: doc is missing key: ${op.path}: missing value`);
+          setOwn(parent, last, clone(op.value));
         }
         break;
       }
@@ -243,7 +239,7 @@ export function applyStrategicMergePatch(original: unknown, patch: unknown, kind
 
 // Returns undefined when the map is deleted by `$patch: delete`.
 function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: string, path: string[]): Record<string, any> | undefined {
-  const directive = patch[DIRECTIVE];
+  const directive = ownValue(patch, DIRECTIVE);
   if (directive !== undefined) {
     if (directive === 'delete') return undefined;
     if (directive === 'replace') {
@@ -254,7 +250,7 @@ function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: s
     if (directive !== 'merge') throw new PatchError(`Unknown patch type: ${String(directive)} in map: ${JSON.stringify(patch)}`);
   }
   const out = orig;
-  const retain = patch[RETAIN_KEYS];
+  const retain = ownValue(patch, RETAIN_KEYS);
   for (const [k, v] of Object.entries(patch)) {
     if (k === DIRECTIVE || k === RETAIN_KEYS) continue;
     if (k.startsWith(SET_ORDER) || k.startsWith(DELETE_PRIMITIVE)) continue;
@@ -263,14 +259,15 @@ function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: s
       continue;
     }
     const sub = [...path, k];
+    const cur = ownValue(out, k);
     if (isObject(v)) {
-      const merged = mergeMap(isObject(out[k]) ? out[k] : {}, v, kind, sub);
+      const merged = mergeMap(isObject(cur) ? cur : {}, v, kind, sub);
       if (merged === undefined) delete out[k];
-      else out[k] = merged;
+      else setOwn(out, k, merged);
     } else if (Array.isArray(v)) {
-      out[k] = mergeList(Array.isArray(out[k]) ? out[k] : [], v, kind, sub);
+      setOwn(out, k, mergeList(Array.isArray(cur) ? cur : [], v, kind, sub));
     } else {
-      out[k] = v;
+      setOwn(out, k, v);
     }
   }
   // Directives that reference lists, applied after the lists merged.
@@ -278,16 +275,16 @@ function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: s
     if (k.startsWith(DELETE_PRIMITIVE)) {
       const field = k.slice(DELETE_PRIMITIVE.length);
       if (!Array.isArray(v)) throw new PatchError(`${k} must be a list`);
-      if (Array.isArray(out[field])) {
-        out[field] = out[field].filter((x: unknown) => !v.some((d) => jsonEqual(d, x)));
-      }
+      const cur = ownValue(out, field);
+      if (Array.isArray(cur)) setOwn(out, field, cur.filter((x: unknown) => !v.some((d) => jsonEqual(d, x))));
     }
   }
   for (const [k, v] of Object.entries(patch)) {
     if (k.startsWith(SET_ORDER)) {
       const field = k.slice(SET_ORDER.length);
       if (!Array.isArray(v)) throw new PatchError(`${k} must be a list`);
-      if (Array.isArray(out[field])) out[field] = orderList(out[field], v, listStrategy(kind, [...path, field]));
+      const cur = ownValue(out, field);
+      if (Array.isArray(cur)) setOwn(out, field, orderList(cur, v, listStrategy(kind, [...path, field])));
     }
   }
   if (retain !== undefined) {
@@ -302,7 +299,7 @@ function stripDirectives(v: any): any {
   if (isObject(v)) {
     for (const k of Object.keys(v)) {
       if (k === DIRECTIVE || k === RETAIN_KEYS || k.startsWith(SET_ORDER) || k.startsWith(DELETE_PRIMITIVE)) delete v[k];
-      else v[k] = stripDirectives(v[k]);
+      else setOwn(v, k, stripDirectives(v[k]));
     }
   }
   return v;

@@ -51,6 +51,11 @@ export interface ResourceDef {
   fieldSelectors?: Record<string, (obj: KObject) => string | undefined>;
   /** Whether the status block is reset on create/update of the main resource (as upstream). */
   hasStatus: boolean;
+  /**
+   * A delete that removes the object at once answers the object (upstream's registry
+   * ReturnDeletedObject: pods, services, service accounts, namespaces); otherwise a Success Status.
+   */
+  returnDeletedObject?: boolean;
 }
 
 /** Scale subresource mapping (autoscaling/v1 Scale) for resources with 'scale'. */

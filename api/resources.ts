@@ -59,6 +59,7 @@ interface Spec {
   table?: T.TableDef;
   fieldSelectors?: Record<string, (o: KObject) => string | undefined>;
   hasStatus?: boolean;
+  returnDeletedObject?: boolean;
   listKind?: string;
   singular?: string;
 }
@@ -81,6 +82,7 @@ function def(s: Spec): ResourceDef {
   if (s.shortNames) d.shortNames = s.shortNames;
   if (s.categories) d.categories = s.categories;
   if (s.fieldSelectors) d.fieldSelectors = s.fieldSelectors;
+  if (s.returnDeletedObject) d.returnDeletedObject = true;
   return d;
 }
 
@@ -99,6 +101,7 @@ export const RESOURCES: ResourceDef[] = [
     table: T.namespaceTable,
     fieldSelectors: { 'status.phase': (o) => str(o.status?.phase) },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -138,6 +141,7 @@ export const RESOURCES: ResourceDef[] = [
       'status.nominatedNodeName': (o) => str(o.status?.nominatedNodeName),
     },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -152,6 +156,7 @@ export const RESOURCES: ResourceDef[] = [
     table: T.serviceTable,
     fieldSelectors: { 'spec.clusterIP': (o) => str(o.spec?.clusterIP), 'spec.type': (o) => str(o.spec?.type) },
     hasStatus: true,
+    returnDeletedObject: true,
   }),
   def({
     group: '',
@@ -218,6 +223,7 @@ export const RESOURCES: ResourceDef[] = [
     plural: 'serviceaccounts',
     namespaced: true,
     shortNames: ['sa'],
+    returnDeletedObject: true,
     validate: validateServiceAccount,
     table: T.serviceAccountTable,
   }),

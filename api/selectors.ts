@@ -444,11 +444,16 @@ export function fieldSelectorToString(sel: FieldSelector): string {
   return sel.requirements.map((r) => `${r.field}${r.operator === '!=' ? '!=' : '='}${esc(r.value)}`).join(',');
 }
 
+function fieldGetter(def: Pick<ResourceDef, 'fieldSelectors'>, field: string): ((obj: KObject) => string | undefined) | undefined {
+  const fs = def.fieldSelectors;
+  return fs && Object.prototype.hasOwnProperty.call(fs, field) ? fs[field] : undefined;
+}
+
 /** The value of a field label for an object, or undefined when the resource does not support that label. */
 export function fieldValue(def: Pick<ResourceDef, 'fieldSelectors'>, obj: KObject, field: string): string | undefined {
   if (field === 'metadata.name') return obj.metadata?.name ?? '';
   if (field === 'metadata.namespace') return obj.metadata?.namespace ?? '';
-  const f = def.fieldSelectors?.[field];
+  const f = fieldGetter(def, field);
   return f ? (f(obj) ?? '') : undefined;
 }
 
@@ -456,7 +461,7 @@ export function fieldValue(def: Pick<ResourceDef, 'fieldSelectors'>, obj: KObjec
 export function validateFieldSelector(sel: FieldSelector, def: Pick<ResourceDef, 'fieldSelectors'>): void {
   for (const r of sel.requirements) {
     if (r.field === 'metadata.name' || r.field === 'metadata.namespace') continue;
-    if (!def.fieldSelectors?.[r.field]) throw new SelectorParseError(`field label not supported: ${r.field}`);
+    if (!fieldGetter(def, r.field)) throw new SelectorParseError(`field label not supported: ${r.field}`);
   }
 }
 

@@ -34,6 +34,7 @@ import {
 import { parseQuantity, QUANTITY_FORMAT_ERROR, compareQuantity } from './quantity.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type MetaLabelSelector } from './selectors.js';
 import { defaultPod } from './defaults.js';
+import { setOwn } from './object.js';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,7 +45,7 @@ function canon(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canon);
   if (isObj(v)) {
     const out: Obj = {};
-    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) out[k] = canon(v[k]);
+    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) setOwn(out, k, canon(v[k]));
     return out;
   }
   return v;

@@ -1,6 +1,28 @@
 import type { Command } from 'commander';
 import { setLogLevel, logger } from '../api/log.js';
 import { exitOnSignal } from './shutdown.js';
+import { DurationError, parseDuration } from '../api/duration.js';
+
+function badFlag(msg: string): never {
+  process.stderr.write(`k8ts control-plane: ${msg}\n`);
+  process.exit(2);
+}
+
+function nonNegativeInt(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must be a non-negative integer`);
+  return Number(v);
+}
+
+function durationFlag(v: string, flag: string): number {
+  try {
+    const ms = parseDuration(v);
+    if (ms < 0) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must not be negative`);
+    return ms;
+  } catch (err) {
+    if (err instanceof DurationError) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: ${err.message}`);
+    throw err;
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -18,6 +40,9 @@ export function register(program: Command): void {
     .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
     .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
     .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
+    .option('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400')
+    .option('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200')
+    .option('--request-timeout <duration>', 'non-long-running requests taking longer get a 504 (Go duration)', '1m0s')
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
@@ -63,6 +88,9 @@ export function register(program: Command): void {
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
+        maxRequestsInflight: nonNegativeInt(o.maxRequestsInflight, '--max-requests-inflight'),
+        maxMutatingRequestsInflight: nonNegativeInt(o.maxMutatingRequestsInflight, '--max-mutating-requests-inflight'),
+        requestTimeoutMs: durationFlag(o.requestTimeout, '--request-timeout'),
         components,
       });
       await cp.ready;

@@ -1,3 +1,4 @@
+import './harden.js';
 import { Command } from 'commander';
 
 const program = new Command();
@@ -22,7 +23,7 @@ const MODULES: Record<string, () => Module> = {
 };
 
 const wanted = process.argv[2];
-const load = wanted && MODULES[wanted] ? [MODULES[wanted]!] : [...new Set(Object.values(MODULES))];
+const load = wanted && Object.prototype.hasOwnProperty.call(MODULES, wanted) ? [MODULES[wanted]!] : [...new Set(Object.values(MODULES))];
 const loaded = new Set<unknown>();
 for (const m of await Promise.all(load.map((f) => f()))) {
   if (loaded.has(m)) continue; // kubeconfig/token and up/down share a module

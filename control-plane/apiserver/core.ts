@@ -121,6 +121,8 @@ export interface ListOut {
 export interface DeleteOpts {
   gracePeriodSeconds?: number;
   propagationPolicy?: string;
+  /** The deprecated DeleteOptions.orphanDependents as sent (only the HTTP answer's code depends on it). */
+  orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
 }
@@ -147,6 +149,8 @@ function decodeContinue(s: string): ContinueToken {
     throw new StatusError(badRequest('invalid continue token'));
   }
 }
+
+const MAX_LIST_LIMIT = 2 ** 31;
 
 function invalidOf(def: ResourceDef, name: string, errs: FieldError[]): StatusError {
   return new StatusError(invalid(def.kind, name, errs, def.group));
@@ -331,7 +335,8 @@ export class ApiCore {
       revision = Number(o.resourceVersion);
       if (!Number.isInteger(revision) || revision <= 0) throw new StatusError(badRequest(`invalid resource version: ${o.resourceVersion}`));
     }
-    const limit = o.limit && o.limit > 0 ? o.limit : undefined;
+    // Any int64 is a valid limit; past what a store could hold it means "everything".
+    const limit = o.limit && o.limit > 0 && o.limit < MAX_LIST_LIMIT ? o.limit : undefined;
     const items: KObject[] = [];
     let lastKey: string | undefined;
     let more = false;
@@ -690,7 +695,7 @@ export class ApiCore {
     contentType: string,
     patch: unknown,
     rawPatch: string,
-    o: WriteOpts & { subresource?: string },
+    o: WriteOpts & { subresource?: string; decode?: (patched: KObject) => void },
   ): Promise<KObject> {
     const setsRv = rawPatch.includes('resourceVersion');
     return this.updateWith(
@@ -698,18 +703,23 @@ export class ApiCore {
       ns,
       name,
       (old) => {
+        let out: KObject;
         try {
-          return applyPatch(contentType, old, patch, def.kind);
+          out = applyPatch(contentType, old, patch, def.kind);
         } catch (err) {
           if (err instanceof PatchError) throw new StatusError(patchFailed(err.message, contentType));
           throw err;
         }
+        if (typeof out !== 'object' || out === null || Array.isArray(out)) throw new StatusError(badRequest('the body of the request must be an object'));
+        o.decode?.(out);
+        return out;
       },
       { ...o, retry: !setsRv },
     );
   }
 
-  async delete(def: ResourceDef, ns: string | undefined, name: string, o: DeleteOpts): Promise<KObject> {
+  /** Deletes or marks for deletion; `gone` tells whether the object left the store now. */
+  async delete(def: ResourceDef, ns: string | undefined, name: string, o: DeleteOpts): Promise<{ object: KObject; gone: boolean }> {
     for (let attempt = 0; ; attempt++) {
       const cur = await this.getKv(def, ns, name);
       const old = this.decode(def, cur.value, cur.modRevision);
@@ -730,7 +740,7 @@ export class ApiCore {
           throw new StatusError(forbiddenStatus(def, name, 'this namespace may not be deleted'));
         }
         if (old.spec?.finalizers?.length > 0 || hasFinalizers(old)) {
-          if (md.deletionTimestamp) return old;
+          if (md.deletionTimestamp) return { object: old, gone: false };
           next = clone(old);
           next.metadata!.deletionTimestamp = nowRfc3339();
           next.metadata!.deletionGracePeriodSeconds = 0;
@@ -749,7 +759,7 @@ export class ApiCore {
           const curGrace = md.deletionGracePeriodSeconds;
           const shorter = md.deletionTimestamp === undefined || curGrace === undefined || grace < curGrace;
           const newFinalizers = finalizers.length !== (md.finalizers ?? []).length;
-          if (md.deletionTimestamp && !shorter && !newFinalizers) return old;
+          if (md.deletionTimestamp && !shorter && !newFinalizers) return { object: old, gone: false };
           next = clone(old);
           const nmd = next.metadata!;
           if (finalizers.length) nmd.finalizers = finalizers;
@@ -760,17 +770,17 @@ export class ApiCore {
           if (grace === 0 && finalizers.length === 0) next = undefined;
         }
       }
-      if (o.dryRun) return next ?? old;
+      if (o.dryRun) return next ? { object: next, gone: false } : { object: old, gone: true };
       try {
         if (next) {
           const kv = await this.store.update(key, encodeObject(next), cur.modRevision);
           next.metadata!.resourceVersion = String(kv.modRevision);
-          return next;
+          return { object: next, gone: false };
         }
         const kv = await this.store.delete(key, cur.modRevision);
         if (def === this.svcDef) this.releaseService(old);
         md.resourceVersion = String(kv.modRevision);
-        return old;
+        return { object: old, gone: true };
       } catch (err) {
         if (err instanceof StoreError && err.code === 'Conflict' && attempt < 50) continue;
         if (err instanceof StoreError && err.code === 'NotFound') throw new StatusError(notFound(def, name));
@@ -784,7 +794,7 @@ export class ApiCore {
     const out: KObject[] = [];
     for (const it of items) {
       try {
-        out.push(await this.delete(def, it.metadata?.namespace, it.metadata!.name, { ...o, preconditions: undefined }));
+        out.push((await this.delete(def, it.metadata?.namespace, it.metadata!.name, { ...o, preconditions: undefined })).object);
       } catch (err) {
         if (err instanceof StatusError && err.code === 404) continue;
         throw err;

@@ -15,7 +15,9 @@ import {
   requestEntityTooLarge,
   statusError,
   statusSuccess,
+  timeout,
   toStatus,
+  tooManyRequests,
   unauthorized,
   type StatusResult,
 } from '../../api/status.js';
@@ -27,7 +29,11 @@ import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
 import { requestVerb, type ApiServerMetrics } from './metrics.js';
 import { decodeKubernetesProtobuf, ProtobufError } from './protobuf.js';
-import { openapiV3GroupVersion, unknownFields } from './schema.js';
+import { openapiV3GroupVersion } from './schema.js';
+import { checkJsonDepth, checkValueDepth, decodeObject, fieldValidationOf, gvkKey, warningHeaders, type FieldValidation } from './decode.js';
+import { queryBool, queryInt64 } from '../../api/query.js';
+import { guarded } from '../../api/guard.js';
+import { isLongRunning, type InflightLimiter } from './limits.js';
 import { serveWatch } from './watch.js';
 import type { ClusterPki } from './pki.js';
 
@@ -51,6 +57,9 @@ export interface HandlerContext {
   /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
   issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
   metrics: ApiServerMetrics;
+  limiter: InflightLimiter;
+  /** --request-timeout: non-long-running requests get a 504 after this (0 = none). */
+  requestTimeoutMs: number;
 }
 
 interface Route {
@@ -65,6 +74,9 @@ interface Route {
 }
 
 const NOT_FOUND = statusError(404, 'NotFound', 'the server could not find the requested resource');
+
+const UPGRADE_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
+const HTTP_REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' };
 
 function decodeSeg(s: string): string {
   if (!s.includes('%')) return s; // the common case: nothing to decode
@@ -155,7 +167,34 @@ function tableOf(def: ResourceDef, objs: KObject[], includeObject: string, meta:
   return t;
 }
 
+// Go's server waits this long between half-closing a connection and closing it, so a client
+// still sending a body reads the response before it sees a reset (rstAvoidanceDelay).
+const LINGER_MS = 500;
+
+/**
+ * A response sent before the request's body was read (401, 403, 413, 429, 504 ...) ends the
+ * connection: the client may be trickling a body it will never finish.
+ */
+function closeAfterResponse(res: ServerResponse): void {
+  res.setHeader('Connection', 'close');
+  res.once('finish', () => {
+    const sock = res.socket;
+    if (!sock || sock.destroyed) return;
+    sock.end();
+    setTimeout(() => sock.destroy(), LINGER_MS).unref();
+  });
+}
+
+/** Whether the client is still to send (part of) a request body. */
+function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function writeBody(res: ServerResponse, code: number, body: unknown, yaml = false, extraHeaders?: Record<string, string>): void {
+  // One answer per request: a handler still running after its request timed out writes nothing.
+  if (res.headersSent || res.writableEnded) return;
   const text = typeof body === 'string' ? body : yaml ? YAML!.stringify(body) : JSON.stringify(body);
   const headers: Record<string, string | number> = {
     'Content-Type': yaml ? 'application/yaml' : 'application/json',
@@ -163,15 +202,19 @@ function writeBody(res: ServerResponse, code: number, body: unknown, yaml = fals
     'Cache-Control': 'no-cache, private',
     ...extraHeaders,
   };
+  if (bodyPending(res.req)) closeAfterResponse(res);
   res.writeHead(code, headers);
   res.end(text);
 }
 
 function writeStatus(res: ServerResponse, s: StatusResult, yaml = false): void {
+  if (res.writableEnded) return;
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  const retry = s.body.details?.retryAfterSeconds;
+  if (retry && (s.code === 429 || s.code === 503 || s.code === 504)) res.setHeader('Retry-After', String(retry));
   writeBody(res, s.code, s.body, yaml);
 }
 
@@ -224,20 +267,28 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
 }
 
-function parseDoc(text: string, ct: string): unknown {
-  if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
+const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml']);
+
+function parseDoc(buf: Buffer, ct: string): unknown {
+  if (YAML_TYPES.has(ct)) {
+    let doc: unknown;
     try {
-      return YAML!.parse(text);
+      doc = YAML!.parse(buf.toString('utf8'));
     } catch (err) {
       throw new StatusError(badRequest(`error converting YAML to JSON: ${(err as Error).message.split('\n')[0]}`));
     }
+    checkValueDepth(doc);
+    return doc;
   }
+  checkJsonDepth(buf);
   try {
-    return JSON.parse(text);
+    return JSON.parse(buf.toString('utf8'));
   } catch (err) {
     throw new StatusError(badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`));
   }
 }
+
+const BODY_TYPES = 'application/json, application/yaml, application/vnd.kubernetes.protobuf';
 
 function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
   const ct = mediaType(req);
@@ -249,11 +300,11 @@ function parseObjectBody(buf: Buffer, req: IncomingMessage): KObject {
       throw err;
     }
   }
-  if (ct.includes('protobuf') || ct.includes('cbor')) {
-    throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`));
+  if (ct !== 'application/json' && !YAML_TYPES.has(ct)) {
+    throw new StatusError(statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${BODY_TYPES}`));
   }
   if (buf.length === 0) throw new StatusError(badRequest('the body of the request is empty'));
-  const doc = parseDoc(buf.toString('utf8'), ct);
+  const doc = parseDoc(buf, ct);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StatusError(badRequest("couldn't get version/kind; json parse error: the body is not a JSON object"));
   return doc as KObject;
 }
@@ -274,27 +325,25 @@ function dryRunOf(q: URLSearchParams): boolean {
   return true;
 }
 
-function intParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new StatusError(badRequest(`invalid value for ${name}: ${v}`));
-  return n;
+/** Warnings collected while serving one request, sent as Warning headers with the response. */
+function addWarnings(res: ServerResponse, texts: string[]): void {
+  if (!texts.length || res.headersSent) return;
+  const prev = res.getHeader('Warning');
+  const have = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
+  res.setHeader('Warning', [...have, ...warningHeaders(texts)]);
 }
 
-function truthy(v: string | null): boolean {
-  return v === 'true' || v === '1';
+/** `Pod in version "v1" cannot be handled as a Pod: `, the prefix of upstream's decode errors. */
+function decodePrefix(kind: string, version: string): string {
+  return `${kind} in version ${JSON.stringify(version)} cannot be handled as a ${kind}: `;
 }
 
-/** Field validation per the fieldValidation query parameter: Strict fails, Warn adds Warning headers. */
-async function fieldValidation(def: ResourceDef, obj: KObject, q: URLSearchParams, res: ServerResponse, prefix: string): Promise<void> {
-  const mode = q.get('fieldValidation') ?? 'Ignore';
-  if (mode !== 'Strict' && mode !== 'Warn') return;
-  const unknown = await unknownFields(def, obj);
-  if (!unknown.length) return;
-  const list = unknown.map((f) => `unknown field ${JSON.stringify(f)}`);
-  if (mode === 'Strict') throw new StatusError(badRequest(`${prefix}strict decoding error: ${list.join(', ')}`));
-  res.setHeader('Warning', list.map((l) => `299 - ${JSON.stringify(l)}`));
+/**
+ * Decodes a body into `kind` (see decode.ts) and sends its warnings. Strict errors name the
+ * kind on create and update (`strictPrefix`), not on patch, as upstream.
+ */
+function decodeBody(res: ServerResponse, obj: KObject, group: string, version: string, kind: string, mode: FieldValidation, strictPrefix = ''): void {
+  addWarnings(res, decodeObject(obj, { gvk: gvkKey(group, version, kind), mode, prefix: decodePrefix(kind, version), strictPrefix }));
 }
 
 export function createHandler(ctx: HandlerContext) {
@@ -456,7 +505,7 @@ export function createHandler(ctx: HandlerContext) {
       writeStatus(res, NOT_FOUND);
       return;
     }
-    const watch = r.legacyWatch || truthy(q.get('watch'));
+    const watch = r.legacyWatch || queryBool(q, 'watch');
     let verb: string;
     switch (method) {
       case 'GET':
@@ -498,9 +547,9 @@ export function createHandler(ctx: HandlerContext) {
             namespace: ns,
             selectors,
             resourceVersion: q.get('resourceVersion') ?? undefined,
-            timeoutSeconds: intParam(q, 'timeoutSeconds'),
-            allowBookmarks: truthy(q.get('allowWatchBookmarks')),
-            sendInitialEvents: truthy(q.get('sendInitialEvents')),
+            timeoutSeconds: queryInt64(q, 'timeoutSeconds'),
+            allowBookmarks: queryBool(q, 'allowWatchBookmarks'),
+            sendInitialEvents: queryBool(q, 'sendInitialEvents'),
             table: table ? (obj, first) => tableOf(def, [obj], table.includeObject, { resourceVersion: obj.metadata?.resourceVersion }, first) : undefined,
           });
           return;
@@ -508,7 +557,7 @@ export function createHandler(ctx: HandlerContext) {
         const out = await core.list(def, {
           namespace: ns,
           selectors,
-          limit: intParam(q, 'limit'),
+          limit: queryInt64(q, 'limit'),
           continueToken: q.get('continue') ?? undefined,
           resourceVersion: q.get('resourceVersion') ?? undefined,
           resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
@@ -548,6 +597,7 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'binding' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
+        decodeBody(res, body, '', 'v1', 'Binding', fieldValidationOf(q, 'CreateOptions'));
         await core.bind(def, ns!, name!, body);
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -555,6 +605,7 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'eviction' && def.plural === 'pods') {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
+        decodeBody(res, body, 'policy', 'v1', 'Eviction', fieldValidationOf(q, 'CreateOptions'));
         await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -568,7 +619,7 @@ export function createHandler(ctx: HandlerContext) {
       attrs.name = body.metadata?.name;
       attrs.object = body;
       await checkAuthz(user, attrs);
-      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(q, 'CreateOptions'), decodePrefix(def.kind, def.version));
       const created = await core.create(def, ns, body, { dryRun });
       writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
@@ -581,14 +632,16 @@ export function createHandler(ctx: HandlerContext) {
       }
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, attrs);
+      const mode = fieldValidationOf(q, 'UpdateOptions');
       if (sub === 'scale') {
         checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
+        decodeBody(res, body, 'autoscaling', 'v1', 'Scale', mode, decodePrefix('Scale', 'v1'));
         const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       checkTypeMeta(def, body);
-      await fieldValidation(def, body, q, res, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
+      decodeBody(res, body, def.group, def.version, def.kind, mode, decodePrefix(def.kind, def.version));
       const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
       writeBody(res, 200, updated, neg.yaml);
       return;
@@ -622,7 +675,9 @@ export function createHandler(ctx: HandlerContext) {
         );
         return;
       }
-      const raw = (await readBody(req)).toString('utf8');
+      const rawBuf = await readBody(req);
+      checkJsonDepth(rawBuf);
+      const raw = rawBuf.toString('utf8');
       let patch: unknown;
       try {
         patch = JSON.parse(raw);
@@ -630,30 +685,39 @@ export function createHandler(ctx: HandlerContext) {
         throw new StatusError(badRequest(`error decoding patch: ${(err as Error).message}`));
       }
       await checkAuthz(user, attrs);
+      const mode = fieldValidationOf(q, 'PatchOptions');
+      // A patch is decoded each time it is applied (conflicts retry): the last attempt's warnings count.
+      let warnings: string[] = [];
       if (sub === 'scale') {
         const scale = await core.updateScale(
           def,
           ns,
           name,
           (s) => {
+            let out: KObject;
             try {
-              return applyPatch(ct, s, patch, 'Scale');
+              out = applyPatch(ct, s, patch, 'Scale');
             } catch (err) {
               if (err instanceof PatchError) throw new StatusError(badRequest(err.message));
               throw err;
             }
+            if (typeof out !== 'object' || out === null || Array.isArray(out)) throw new StatusError(badRequest('the patched object must be a JSON object'));
+            warnings = decodeObject(out, { gvk: 'autoscaling/v1/Scale', mode, prefix: decodePrefix('Scale', 'v1') });
+            return out;
           },
           { dryRun },
         );
+        addWarnings(res, warnings);
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
-      if (q.get('fieldValidation') === 'Strict' || q.get('fieldValidation') === 'Warn') {
-        // Unknown fields are judged on the patched object, below, via a dry pass.
-        const probe = await core.patch(def, ns, name, ct, patch, raw, { dryRun: true, subresource: sub });
-        await fieldValidation(def, probe, q, res, '');
-      }
-      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub });
+      // Unknown fields are judged on the patched object, as upstream decodes it.
+      const gvk = gvkKey(def.group, def.version, def.kind);
+      const decode = (obj: KObject) => {
+        warnings = decodeObject(obj, { gvk, mode, prefix: decodePrefix(def.kind, def.version) });
+      };
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode });
+      addWarnings(res, warnings);
       writeBody(res, 200, patched, neg.yaml);
       return;
     }
@@ -661,8 +725,9 @@ export function createHandler(ctx: HandlerContext) {
     // DELETE
     const buf = await readBody(req);
     const body = buf.length ? parseObjectBody(buf, req) : {};
-    const opts = { ...deleteOptsFrom(body, q), dryRun };
     await checkAuthz(user, attrs);
+    decodeBody(res, body, 'meta', 'v1', 'DeleteOptions', 'Ignore');
+    const opts = { ...deleteOptsFrom(body, q), dryRun };
     if (verb === 'deletecollection') {
       const fs = q.get('fieldSelector');
       const selectors = parseSelectors(def, q.get('labelSelector'), fs);
@@ -670,8 +735,16 @@ export function createHandler(ctx: HandlerContext) {
       writeBody(res, 200, { kind: def.listKind, apiVersion: gv, metadata: {}, items }, neg.yaml);
       return;
     }
-    const deleted = await core.delete(def, ns, name!, opts);
-    writeBody(res, 200, deleted, neg.yaml);
+    const { object, gone } = await core.delete(def, ns, name!, opts);
+    if (gone && !def.returnDeletedObject) {
+      // upstream's finalizeDelete: a Success Status without a code, naming the resource.
+      const md = object.metadata ?? {};
+      const details = { name: md.name, ...(def.group ? { group: def.group } : {}), kind: def.plural, uid: md.uid };
+      writeBody(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }, neg.yaml);
+      return;
+    }
+    // Upstream answers 202 when a delete that asked not to orphan did not finish at once.
+    writeBody(res, !gone && opts.orphanDependents === false ? 202 : 200, object, neg.yaml);
   }
 
   async function proxyToKubelet(
@@ -717,20 +790,43 @@ export function createHandler(ctx: HandlerContext) {
     return status;
   }
 
-  /** Times a request once its response is sent; watches and streams count as long-running. */
-  function observe(req: IncomingMessage, res: ServerResponse, route: Route | undefined, q: URLSearchParams): void {
+  /**
+   * Times a request once its response is sent. Label values come only from the served
+   * resources and a fixed verb set, never from the URL as sent: requests to made-up paths all
+   * count under resource "", so the label sets (and the process's memory) stay bounded.
+   */
+  function observe(res: ServerResponse, verb: string, def: ResourceDef | undefined, subresource: string, longRunning: boolean): void {
     const t0 = performance.now();
-    const resource = route?.plural ?? '';
-    const subresource = route?.subresource ?? '';
-    const verb = requestVerb(req.method ?? 'GET', route?.name !== undefined, !!route && (route.legacyWatch || truthy(q.get('watch'))));
-    const longRunning = verb === 'WATCH' || truthy(q.get('follow'));
+    const resource = def?.plural ?? '';
     if (longRunning) ctx.metrics.longRunning.inc({ verb, resource });
-    res.once('close', () => {
-      const labels = { verb, resource, subresource, code: String(res.statusCode) };
-      ctx.metrics.requestTotal.inc(labels);
-      if (longRunning) ctx.metrics.longRunning.dec({ verb, resource });
-      else ctx.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
-    });
+    res.once(
+      'close',
+      guarded(
+        () => {
+          const labels = { verb, resource, subresource, code: String(res.statusCode) };
+          ctx.metrics.requestTotal.inc(labels);
+          if (longRunning) ctx.metrics.longRunning.dec({ verb, resource });
+          else ctx.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
+        },
+        (err) => log.error({ err: String(err) }, 'recording request metrics failed'),
+      ),
+    );
+  }
+
+  /** Ends a request that outlived --request-timeout with upstream's 504 (the handler's later writes are dropped). */
+  function startRequestTimer(res: ServerResponse): void {
+    if (!(ctx.requestTimeoutMs > 0)) return;
+    const t = setTimeout(
+      guarded(
+        () => writeStatus(res, timeout('request did not complete within requested timeout - context deadline exceeded')),
+        (err) => {
+          log.error({ err: String(err) }, 'writing a request timeout failed');
+          res.destroy();
+        },
+      ),
+      ctx.requestTimeoutMs,
+    );
+    res.once('close', () => clearTimeout(t));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -758,7 +854,20 @@ export function createHandler(ctx: HandlerContext) {
       }
       const segs = path.split('/').filter(Boolean);
       const route = parseRoute(segs);
-      observe(req, res, route, q);
+      const def = route && core.find(route.group, route.version, route.plural);
+      const subresource = def && route.subresource && def.subresources.includes(route.subresource) ? route.subresource : '';
+      const watch = !!route && (route.legacyWatch || queryBool(q, 'watch'));
+      const longRunning = isLongRunning(watch, route?.subresource);
+      observe(res, requestVerb(req.method ?? 'GET', route?.name !== undefined, watch), def, subresource, longRunning);
+      if (!longRunning) {
+        const release = ctx.limiter.acquire(req.method ?? 'GET', user.groups.includes(MASTERS));
+        if (!release) {
+          writeStatus(res, tooManyRequests());
+          return;
+        }
+        res.once('close', release);
+        startRequestTimer(res);
+      }
       if (path === '/metrics') {
         if (!user.groups.includes(MASTERS)) {
           writeStatus(res, forbiddenPath(user.name, 'get', path));
@@ -781,17 +890,19 @@ export function createHandler(ctx: HandlerContext) {
     } catch (err) {
       const s = toStatus(err);
       if (s.code >= 500) log.error({ err: err instanceof Error ? err.stack : String(err), method: req.method, url }, 'request failed');
-      if (s.code === 413) res.setHeader('Connection', 'close');
       writeStatus(res, s);
     }
   }
 
   /** exec/attach/portforward arrive as connection upgrades (SPDY or WebSocket). */
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // An upgraded socket is ours alone: an 'error' on it with no listener would end the process.
+    socket.on('error', () => socket.destroy());
     const reply = (s: StatusResult) => {
+      if (socket.destroyed || socket.writableEnded) return;
       const body = JSON.stringify(s.body);
       socket.end(
-        `HTTP/1.1 ${s.code} ${s.body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${s.code} ${HTTP_REASONS[s.code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
     try {
@@ -803,7 +914,8 @@ export function createHandler(ctx: HandlerContext) {
       if (!user) return reply(unauthorized());
       const r = parseRoute(path.split('/').filter(Boolean));
       const def = r && core.find(r.group, r.version, r.plural);
-      if (!r || !def || !r.name || !r.subresource || !['exec', 'attach', 'portforward', 'proxy'].includes(r.subresource)) return reply(NOT_FOUND);
+      // Only the streaming subresources this resource serves take an upgrade.
+      if (!r || !def || !r.name || !r.subresource || !UPGRADE_SUBRESOURCES.has(r.subresource) || !def.subresources.includes(r.subresource)) return reply(NOT_FOUND);
       const ns = r.namespace && decodeSeg(r.namespace);
       await checkAuthz(user, { verb: 'create', group: def.group, resource: def.plural, subresource: r.subresource, namespace: ns, name: decodeSeg(r.name) });
       const s = await proxyToKubelet(req, undefined, def, ns, decodeSeg(r.name), r.subresource, r.rest, q, { socket, head });
@@ -818,10 +930,10 @@ export function createHandler(ctx: HandlerContext) {
 
 function deleteOptsFrom(body: KObject, q: URLSearchParams): DeleteOpts {
   const o: DeleteOpts = {};
-  const grace = body.gracePeriodSeconds ?? intParam(q, 'gracePeriodSeconds');
+  const grace = body.gracePeriodSeconds ?? queryInt64(q, 'gracePeriodSeconds');
   if (grace !== undefined && grace !== null) o.gracePeriodSeconds = Number(grace);
   const pp = body.propagationPolicy ?? q.get('propagationPolicy') ?? undefined;
-  const orphan = body.orphanDependents ?? (q.get('orphanDependents') !== null ? truthy(q.get('orphanDependents')) : undefined);
+  const orphan = body.orphanDependents ?? (q.has('orphanDependents') ? queryBool(q, 'orphanDependents') : undefined);
   if (pp) {
     if (!['Orphan', 'Background', 'Foreground'].includes(pp)) {
       throw new StatusError(
@@ -830,6 +942,12 @@ function deleteOptsFrom(body: KObject, q: URLSearchParams): DeleteOpts {
     }
     o.propagationPolicy = pp;
   } else if (orphan === true) o.propagationPolicy = 'Orphan';
+  if (pp && typeof orphan === 'boolean') {
+    throw new StatusError(
+      statusError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: ${JSON.stringify(pp)}: orphanDependents and deletionPropagation cannot be both set`),
+    );
+  }
+  if (typeof orphan === 'boolean') o.orphanDependents = orphan;
   if (body.preconditions) o.preconditions = body.preconditions;
   return o;
 }

@@ -9,6 +9,7 @@
 // non-pointer field, zero values included, so a zero value for an undescribed field is
 // skipped; a non-zero one is refused (415) rather than silently dropped.
 import type { KObject } from '../../api/registry.js';
+import { setOwn } from '../../api/object.js';
 
 type FieldType =
   | 's' // string
@@ -277,7 +278,7 @@ function decodeMessage(buf: Buffer, schema: Schema, typeName: string): Record<st
       else if (type === 'qty') value = decodeMessage(b, { 1: ['string', 's'] }, 'Quantity').string;
       else if (type.startsWith('M:')) {
         const [k, v] = decodeMapEntry(b, type.slice(2) as 's' | 'y' | 'qty');
-        (out[name] ??= {})[k] = v;
+        setOwn((out[name] ??= {}) as object, k, v);
         continue;
       } else {
         const sub = type.slice(2);

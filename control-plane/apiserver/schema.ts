@@ -52,7 +52,7 @@ function walk(m: Models, v: unknown, type: string, path: string, out: string[]):
   if (!model || typeof v !== 'object' || Array.isArray(v)) return;
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     const p = path ? `${path}.${k}` : k;
-    const prop = model.p[k];
+    const prop = Object.prototype.hasOwnProperty.call(model.p, k) ? model.p[k] : undefined;
     if (!prop) {
       out.push(p);
       continue;

@@ -12,7 +12,10 @@ import { Authenticator, BOOTSTRAPPERS } from './auth.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
+import { loadDecoder } from './decode.js';
 import { ApiServerMetrics } from './metrics.js';
+import { DEFAULT_LIMITS, InflightLimiter } from './limits.js';
+import { toStatus } from '../../api/status.js';
 import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
 
@@ -31,6 +34,11 @@ export interface ApiServerOptions {
   tlsSans?: string[];
   /** A ready store (tests, benchmarks); otherwise opened from dataDir / etcdServers. */
   store?: Store;
+  /** --max-requests-inflight / --max-mutating-requests-inflight (0 = no limit). */
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
+  /** --request-timeout in ms for non-long-running requests (default 60 s; 0 = none). */
+  requestTimeoutMs?: number;
 }
 
 export interface ApiServer {
@@ -93,6 +101,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
   await loadTokenFile(dataDir, authn);
 
+  await loadDecoder();
   const wantedPort = opts.securePort ?? 6443;
   // The port must be known before the default objects (kubernetes Endpoints) are written.
   const server = https.createServer({
@@ -103,9 +112,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     rejectUnauthorized: false, // anonymous TLS is allowed; requests without identity get 401
     ALPNProtocols: ['http/1.1'],
     keepAlive: true,
-    keepAliveTimeout: 120_000,
-    headersTimeout: 130_000,
-    requestTimeout: 0, // watches are long-lived
+    // Upstream's secure serving: IdleTimeout 90 s, ReadHeaderTimeout 32 s. Bodies and whole
+    // requests are bounded by --request-timeout in the handler (watches are long-lived, so
+    // Node's own requestTimeout stays off).
+    keepAliveTimeout: 90_000,
+    headersTimeout: 32_000,
+    requestTimeout: 0,
   });
   server.maxHeadersCount = 200;
   await new Promise<void>((resolve, reject) => {
@@ -132,6 +144,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     discovery,
     pki,
     metrics,
+    limiter: new InflightLimiter(
+      { readOnly: opts.maxRequestsInflight ?? DEFAULT_LIMITS.readOnly, mutating: opts.maxMutatingRequestsInflight ?? DEFAULT_LIMITS.mutating },
+      metrics.registry,
+    ),
+    requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     isReady: () => ready,
     async issueNodeCredentials(nodeName, nodeIP) {
       const client = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], client: true });
@@ -146,11 +163,33 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       };
     },
   });
+  // handle() answers every error itself; this catches what escapes it (an error while writing
+  // the error), so that no request can end the process.
   server.on('request', (req, res) => {
-    void handle(req, res);
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.stack : String(err), method: req.method, url: req.url }, 'request handler failed');
+      try {
+        if (res.headersSent) throw err;
+        const s = toStatus(err);
+        res.writeHead(s.code, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(s.body));
+      } catch {
+        res.destroy();
+      }
+    });
   });
   server.on('upgrade', (req, socket, head) => {
-    void handleUpgrade(req, socket, head);
+    handleUpgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.stack : String(err), url: req.url }, 'upgrade handler failed');
+      socket.destroy();
+    });
+  });
+  // A client that breaks the protocol: 400 and close, as Node does by default, never a throw.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.writableEnded) {
+      const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(`HTTP/1.1 ${code} ${code === 431 ? 'Request Header Fields Too Large' : code === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\n\r\n`);
+    } else socket.destroy();
   });
   server.on('tlsClientError', () => {
     /* scanners and aborted handshakes: nothing to do */

@@ -19,7 +19,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { KObject, ResourceDef } from '../../api/registry.js';
-import { expired } from '../../api/status.js';
+import { expired, internalError } from '../../api/status.js';
 import { StoreError } from '../storage/store.js';
 import type { ApiCore, Selectors } from './core.js';
 import { keyPrefix, selectorMatches } from './core.js';
@@ -49,6 +49,8 @@ interface WatchStream {
   pending: Buffer[];
   /** Writes one chunk made of `pending` (`framed` is the same bytes with chunked framing). */
   write(data: Buffer, framed: () => Buffer): void;
+  /** Ends the stream after a failed write. */
+  fail(err: unknown): void;
 }
 
 interface SharedChunk {
@@ -117,7 +119,12 @@ class WatchFlusher {
         watchStats.sharedChunks++;
       }
       const c = chunk;
-      s.write(c.data, () => (c.framed ??= frameChunk(c.data)));
+      try {
+        s.write(c.data, () => (c.framed ??= frameChunk(c.data)));
+      } catch (err) {
+        s.fail(err); // this stream only: the others in the pass still get their chunks
+        continue;
+      }
       watchStats.writes++;
       watchStats.lines += parts.length;
       watchStats.bytes += c.data.length;
@@ -169,6 +176,11 @@ export async function serveWatch(core: ApiCore, req: IncomingMessage, res: Serve
       else res.write(data);
       if (res.writableLength > MAX_BUFFERED) finish(); // a consumer this slow would only fall further behind
     },
+    fail() {
+      closed = true;
+      for (const c of cleanups) c();
+      res.destroy();
+    },
   };
   const flushNow = () => {
     if (stream.pending.length === 0) return;
@@ -209,8 +221,18 @@ export async function serveWatch(core: ApiCore, req: IncomingMessage, res: Serve
   res.on('error', finish);
 
   // Delivers one event after namespace and selector filtering, turning selector transitions
-  // into ADDED/DELETED as upstream does.
+  // into ADDED/DELETED as upstream does. A failure (rendering a Table row of an odd object)
+  // ends this watch with an ERROR event; other watchers and the process go on.
   const onEvent = (ev: CacheEvent) => {
+    try {
+      deliver(ev);
+    } catch (err) {
+      if (closed) return;
+      send('ERROR', JSON.stringify(internalError(err).body));
+      finish();
+    }
+  };
+  const deliver = (ev: CacheEvent) => {
     if (ev.rev <= lastRev) return;
     lastRev = ev.rev;
     if (!ev.key.startsWith(prefix)) return;
@@ -253,8 +275,16 @@ export async function serveWatch(core: ApiCore, req: IncomingMessage, res: Serve
         prefix,
         fromRv,
         (e) => {
-          const obj = core.decode(def, e.kv.value, e.kv.modRevision);
-          const prevObj = e.prevKv ? core.decode(def, e.prevKv.value, e.prevKv.modRevision) : prevs.get(e.kv.key);
+          let obj: KObject;
+          let prevObj: KObject | undefined;
+          try {
+            obj = core.decode(def, e.kv.value, e.kv.modRevision);
+            prevObj = e.prevKv ? core.decode(def, e.prevKv.value, e.prevKv.modRevision) : prevs.get(e.kv.key);
+          } catch (err) {
+            send('ERROR', JSON.stringify(internalError(err).body));
+            finish();
+            return;
+          }
           const type: EventType = e.type === 'DELETE' ? 'DELETED' : e.kv.createRevision === e.kv.modRevision ? 'ADDED' : 'MODIFIED';
           if (e.type === 'DELETE') prevs.delete(e.kv.key);
           else if (hasSel) prevs.set(e.kv.key, obj);
@@ -300,7 +330,9 @@ export async function serveWatch(core: ApiCore, req: IncomingMessage, res: Serve
     cleanups.push(() => clearInterval(t));
   }
   // Upstream's default: a random 30-60 minute lifetime, so clients re-establish and spread load.
-  const timeoutMs = p.timeoutSeconds !== undefined && p.timeoutSeconds > 0 ? p.timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000;
+  // setTimeout fires at once for delays past 2^31-1 ms: a timeoutSeconds that large means "as long as possible".
+  const wanted = p.timeoutSeconds !== undefined && p.timeoutSeconds > 0 ? p.timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000;
+  const timeoutMs = Math.min(wanted, 2 ** 31 - 1);
   const t = setTimeout(() => {
     if (p.allowBookmarks && lastRev > 0) bookmark(lastRev);
     finish();

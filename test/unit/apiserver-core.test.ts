@@ -104,7 +104,8 @@ describe('ApiCore', () => {
   it('finalizers keep a deleted object until they are removed', async () => {
     await core.create(cms, 'default', { metadata: { name: 'f', finalizers: ['example.com/x'] } }, {});
     const d = await core.delete(cms, 'default', 'f', {});
-    expect(d.metadata!.deletionTimestamp).toBeTruthy();
+    expect(d.gone).toBe(false);
+    expect(d.object.metadata!.deletionTimestamp).toBeTruthy();
     const cur = await core.get(cms, 'default', 'f');
     delete cur.metadata!.finalizers;
     await core.update(cms, 'default', 'f', cur, {});
@@ -120,7 +121,8 @@ describe('ApiCore', () => {
     await core.bind(pods, 'default', 'bound', { target: { kind: 'Node', name: 'n1' } });
     expect((await status(core.bind(pods, 'default', 'bound', { target: { kind: 'Node', name: 'n2' } }))).message).toContain('already assigned to node "n1"');
     const d = await core.delete(pods, 'default', 'bound', {});
-    expect(d.metadata!.deletionGracePeriodSeconds).toBe(30);
+    expect(d.gone).toBe(false);
+    expect(d.object.metadata!.deletionGracePeriodSeconds).toBe(30);
     expect((await core.get(pods, 'default', 'bound')).metadata!.deletionTimestamp).toBeTruthy();
     await core.delete(pods, 'default', 'bound', { gracePeriodSeconds: 0 });
     expect((await status(core.get(pods, 'default', 'bound'))).code).toBe(404);
@@ -129,7 +131,7 @@ describe('ApiCore', () => {
   it('namespace deletion marks Terminating and forbids new content', async () => {
     await core.create(ns, undefined, { metadata: { name: 'gone' } }, {});
     const d = await core.delete(ns, undefined, 'gone', {});
-    expect(d.status.phase).toBe('Terminating');
+    expect(d.object.status.phase).toBe('Terminating');
     const s = await status(core.create(cms, 'gone', { metadata: { name: 'x' } }, {}));
     expect(s).toEqual({ code: 403, message: 'configmaps "x" is forbidden: unable to create new content in namespace gone because it is being terminated' });
     // finalize with no finalizers left: the namespace goes

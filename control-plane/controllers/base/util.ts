@@ -1,5 +1,6 @@
 // Small helpers shared by controllers: pod state predicates, owner references, timestamps.
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
+import { setOwn } from '../../../api/object.js';
 
 /** Timestamps arrive as RFC3339 strings (watch) or Dates; both parse. */
 export function ts(t: string | Date | undefined | null): number {
@@ -62,7 +63,7 @@ export function canonical(v: unknown): string {
       for (const k of Object.keys(x).sort()) {
         const val = (x as Record<string, unknown>)[k];
         if (val === undefined || val === null) continue;
-        out[k] = norm(val);
+        setOwn(out, k, norm(val));
       }
       return out;
     }

@@ -1,6 +1,7 @@
 // InterPodAffinity, the required anti-affinity half: the incoming pod may not share a
 // topology domain (kubernetes.io/hostname in practice) with pods its terms select, and may
 // not land where an existing pod's required anti-affinity selects it.
+import { ownValue } from '../../../api/object.js';
 import { matches } from '../../../api/selectors.js';
 import { type ClusterSnapshot, type CycleState, type FilterPlugin, type NodeInfo, type PodInfo, unschedulable } from '../types.js';
 
@@ -45,13 +46,13 @@ function computeForbidden(pod: PodInfo, snapshot: ClusterSnapshot): Forbidden | 
       if (other.uid === pod.uid) continue;
       terms.forEach((t, i) => {
         if (termSelects(t, other)) {
-          const v = n.labels[t.topologyKey];
+          const v = ownValue(n.labels, t.topologyKey);
           if (v !== undefined) f.incoming[i]!.values.add(v);
         }
       });
       for (const t of other.requiredAntiAffinity) {
         if (!termSelects(t, pod)) continue;
-        const v = n.labels[t.topologyKey];
+        const v = ownValue(n.labels, t.topologyKey);
         if (v === undefined) continue;
         let s = f.existing.get(t.topologyKey);
         if (!s) f.existing.set(t.topologyKey, (s = new Set()));

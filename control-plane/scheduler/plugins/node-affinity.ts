@@ -1,5 +1,6 @@
 // NodeAffinity: spec.nodeSelector and required node affinity
 // (requiredDuringSchedulingIgnoredDuringExecution; terms ORed, expressions ANDed).
+import { ownValue } from '../../../api/object.js';
 import type { V1NodeSelector, V1NodeSelectorRequirement, V1NodeSelectorTerm } from '@kubernetes/client-node';
 import { type FilterPlugin, unresolvable } from '../types.js';
 
@@ -34,7 +35,7 @@ export function termMatches(term: V1NodeSelectorTerm, labels: Record<string, str
   const fields = term.matchFields ?? [];
   // An empty term matches no objects (upstream nodeaffinity semantics).
   if (exprs.length === 0 && fields.length === 0) return false;
-  for (const r of exprs) if (!requirementMatches(r, labels[r.key])) return false;
+  for (const r of exprs) if (!requirementMatches(r, ownValue(labels, r.key))) return false;
   for (const r of fields) if (!requirementMatches(r, r.key === 'metadata.name' ? nodeName : undefined)) return false;
   return true;
 }
@@ -45,7 +46,7 @@ export function fits(
   labels: Record<string, string>,
   nodeName: string,
 ): boolean {
-  if (nodeSelector) for (const k in nodeSelector) if (labels[k] !== nodeSelector[k]) return false;
+  if (nodeSelector) for (const [k, v] of Object.entries(nodeSelector)) if (ownValue(labels, k) !== v) return false;
   if (required) return required.nodeSelectorTerms.some((t) => termMatches(t, labels, nodeName));
   return true;
 }
