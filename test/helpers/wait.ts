@@ -25,3 +25,17 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Whether process `pid` has installed handlers for all of `signals` (its SigCgt mask), e.g.
+ * to wait until a fresh process is past its start before signalling it: sent earlier, a
+ * signal meets the default action (or, for a PID namespace's init, is dropped).
+ */
+export async function catchesSignals(pid: number, signals: number[]): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const hex = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (!hex) return false;
+  const mask = BigInt(`0x${hex}`);
+  return signals.every((s) => (mask >> BigInt(s - 1)) & 1n);
+}
