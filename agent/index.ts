@@ -8,16 +8,20 @@ import { logger } from '../api/log.js';
 import { createRuntime } from './runtime/index.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { writeBridgeConf } from './network/cni.js';
-import { bootstrapCredentials, type NodeCredentials } from './kubelet/bootstrap.js';
-import { KubeClient } from './kubelet/client.js';
+import { bootstrapClient, servingCertificate, type NodeCredentials } from './kubelet/bootstrap.js';
 import { Kubelet } from './kubelet/kubelet.js';
 import { NodeManager } from './kubelet/node.js';
 import { KubeletServer } from './kubelet/server.js';
+import type { LogRotatePolicy } from './kubelet/logrotate.js';
 
 export interface AgentOptions {
   nodeName: string;
   server: string;
+  /** bootstrap token for the first start (from --token-file or K8TS_JOIN_TOKEN, never argv) */
   token?: string;
+  /** --discovery-token-ca-cert-hash pins */
+  caCertHashes?: string[];
+  unsafeSkipCAVerification?: boolean;
   runtime: 'cri' | 'docker';
   runtimeEndpoint: string;
   nodeIP: string;
@@ -39,6 +43,8 @@ export interface AgentOptions {
   /** Skip host-gw routes (single-node tests). */
   hostGw?: boolean;
   crashLoopBackoffMs?: number;
+  /** Container log rotation (validated by logRotatePolicy); upstream's defaults when unset. */
+  containerLogs?: { policy: LogRotatePolicy; monitorIntervalMs: number };
   log?: Logger;
 }
 
@@ -60,12 +66,26 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   const kubeletPort = o.kubeletPort ?? 10250;
   const clusterCIDR = o.clusterCIDR ?? '10.244.0.0/16';
 
-  const creds = await bootstrapCredentials({ dataDir: o.dataDir, server: o.server, token: o.token, nodeName: o.nodeName, nodeIP: o.nodeIP });
-  const client = new KubeClient({ server: o.server, caPem: creds.caPem, clientCertPem: creds.clientCertPem, clientKeyPem: creds.clientKeyPem });
+  const { credentials: creds, manager: clientCerts, client } = await bootstrapClient({
+    dataDir: o.dataDir,
+    server: o.server,
+    nodeName: o.nodeName,
+    token: o.token,
+    caCertHashes: o.caCertHashes,
+    unsafeSkipCAVerification: o.unsafeSkipCAVerification,
+    log: log.child({ sub: 'certificates' }),
+  });
   const runtime = createRuntime({
     kind: o.runtime,
     endpoint: o.runtimeEndpoint,
-    docker: { cniConfDir, cniBinDir: o.cniBinDir, stateDir: path.join(o.dataDir, 'docker-net'), cniCacheDir: path.join(o.dataDir, 'cni-cache') },
+    docker: {
+      cniConfDir,
+      cniBinDir: o.cniBinDir,
+      stateDir: path.join(o.dataDir, 'docker-net'),
+      cniCacheDir: path.join(o.dataDir, 'cni-cache'),
+      logMaxSizeBytes: o.containerLogs?.policy.maxSize,
+      logMaxFiles: o.containerLogs?.policy.maxFiles,
+    },
   });
 
   let networkOk = false;
@@ -89,6 +109,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
     networkReady,
     clusterDNS: o.clusterDNS,
     crashLoopBackoffMs: o.crashLoopBackoffMs,
+    containerLogs: o.containerLogs,
   });
   const node = new NodeManager({
     client,
@@ -125,8 +146,19 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   });
 
   await kubelet.start();
-  const server = new KubeletServer({ kubelet, caPem: creds.caPem, certPem: creds.servingCertPem, keyPem: creds.servingKeyPem, port: kubeletPort, address: o.kubeletAddress });
+  // The serving certificate names the registered Node's name and address: asked for once the Node exists.
+  let server: KubeletServer | undefined;
+  const serving = await servingCertificate({
+    dataDir: o.dataDir,
+    nodeName: o.nodeName,
+    nodeIP: o.nodeIP,
+    client,
+    onRotate: (certPem, keyPem) => server?.setCertificate(certPem, keyPem),
+    log: log.child({ sub: 'certificates' }),
+  });
+  server = new KubeletServer({ kubelet, caPem: creds.caPem, certPem: serving.certPem, keyPem: serving.keyPem, port: kubeletPort, address: o.kubeletAddress });
   const port = await server.listen();
+  const kubeletServer = server;
 
   const stops: (() => Promise<void>)[] = [];
   // host-gw and kube-proxy share the kubelet's client (its node identity and connections)
@@ -157,16 +189,18 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   return {
     kubelet,
     node,
-    server,
+    server: kubeletServer,
     runtime,
     kubeletPort: port,
     credentials: creds,
     async stop() {
+      clientCerts.stop();
+      serving.manager.stop();
       // Pods keep running: stopping the agent never stops containers (restart safety).
       for (const s of stops) await s().catch(() => undefined);
       await kubelet.stop();
       node.stop();
-      await server.close();
+      await kubeletServer.close();
       await runtime.close().catch(() => undefined);
       client.close();
     },

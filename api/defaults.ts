@@ -4,6 +4,7 @@
 import type { KObject } from './registry.js';
 import { compareQuantity } from './quantity.js';
 import { hasOwn, isPlainObject, ownValue, setOwn } from './object.js';
+import { isMirrorPod } from './podrefs.js';
 
 type Obj = Record<string, any>;
 
@@ -128,9 +129,11 @@ export function defaultPod(pod: KObject): void {
       for (const [k, v] of Object.entries(lim)) if (!hasOwn(req, k) || req[k] === undefined) setOwn(req, k, v);
     }
   }
-  // ServiceAccount admission.
-  if (!spec.serviceAccountName) spec.serviceAccountName = spec.serviceAccount || 'default';
-  spec.serviceAccount ??= spec.serviceAccountName;
+  // v1's deprecated serviceAccount, then ServiceAccount admission's default, which leaves
+  // mirror pods alone (NodeRestriction refuses mirror pods that name a service account).
+  if (!spec.serviceAccountName && spec.serviceAccount) spec.serviceAccountName = spec.serviceAccount;
+  if (!spec.serviceAccountName && !isMirrorPod(pod)) spec.serviceAccountName = 'default';
+  if (spec.serviceAccountName) spec.serviceAccount ??= spec.serviceAccountName;
   // DefaultTolerationSeconds admission.
   const tols: Obj[] = Array.isArray(spec.tolerations) ? spec.tolerations : [];
   for (const key of [NOT_READY_TAINT, UNREACHABLE_TAINT]) {

@@ -1,5 +1,6 @@
-// resource.Quantity parsing: "100m", "1Gi", "500M", "1e3". Values become plain numbers in base units
-// (cores, bytes); helpers give the integer forms components compare with.
+// resource.Quantity parsing, the one parser every component uses: "100m", "1Gi", "500M",
+// "1e3". Exact (in nano-units, as upstream stores a Quantity), with upstream's rounding:
+// up to a whole nano at parse, and up (away from zero) for MilliValue and Value.
 
 export const QUANTITY_REGEX = '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$';
 /** Upstream's ErrFormatWrong text. */
@@ -13,59 +14,135 @@ export class QuantityError extends Error {
 }
 
 const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+const BINARY_EXP: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
+const DECIMAL_EXP: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const SUFFIX_CHARS = 'eEinumkKMGTP';
+const NANO = 1_000_000_000n;
+/** Upstream caps a quantity at 2^63-1 base units. */
+const MAX_NANOS = (2n ** 63n - 1n) * NANO;
+/** Significant digits kept exactly; beyond them the value is rounded up (only a hand-made string has that many). */
+const MAX_DIGITS = 200;
 
-/** Parses a quantity string (or number) to its value in base units; throws QuantityError on bad input. */
-export function parseQuantity(q: string | number): number {
-  if (typeof q === 'number') {
-    if (!Number.isFinite(q)) throw new QuantityError(QUANTITY_FORMAT_ERROR);
-    return q;
+interface Decimal {
+  negative: boolean;
+  /** significand digits, no leading or trailing zeros ('' for zero) */
+  digits: string;
+  exp10: number;
+  exp2: number;
+}
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+
+/** Upstream's parseQuantityString + suffix interpretation: sign, digits, fraction, suffix. */
+function parseDecimal(q: string | number): Decimal {
+  if (typeof q === 'number' && !Number.isFinite(q)) throw new QuantityError(QUANTITY_FORMAT_ERROR);
+  const str = typeof q === 'number' ? String(q) : q;
+  if (str === '') throw new QuantityError(QUANTITY_FORMAT_ERROR);
+  let pos = 0;
+  let negative = false;
+  if (str[0] === '-' || str[0] === '+') {
+    negative = str[0] === '-';
+    pos++;
   }
-  const s = q.trim();
-  if (s !== q || s === '') throw new QuantityError(s === '' ? 'quantities must not be empty' : QUANTITY_FORMAT_ERROR);
-  const m = /^([+-]?)([0-9]*\.?[0-9]*)(.*)$/.exec(s);
-  if (!m || m[2] === '' || m[2] === '.') throw new QuantityError(QUANTITY_FORMAT_ERROR);
-  const sign = m[1] === '-' ? -1 : 1;
-  const num = Number(m[2]);
-  const suffix = m[3]!;
-  let mult: number;
-  if (suffix in BINARY) mult = BINARY[suffix]!;
-  else if (suffix in DECIMAL) mult = DECIMAL[suffix]!;
-  else if (/^[eE][-+]?[0-9]+$/.test(suffix)) mult = 10 ** Number(suffix.slice(1));
-  else throw new QuantityError(QUANTITY_FORMAT_ERROR);
-  if (!Number.isFinite(num)) throw new QuantityError(QUANTITY_FORMAT_ERROR);
-  return sign * num * mult;
+  const numStart = pos;
+  while (isDigit(str[pos])) pos++;
+  const num = str.slice(numStart, pos);
+  let denom = '';
+  if (str[pos] === '.') {
+    const start = ++pos;
+    while (isDigit(str[pos])) pos++;
+    denom = str.slice(start, pos);
+  }
+  const sufStart = pos;
+  while (pos < str.length && SUFFIX_CHARS.includes(str[pos]!)) pos++;
+  if (str[pos] === '-' || str[pos] === '+') pos++;
+  while (isDigit(str[pos])) pos++;
+  if (pos < str.length) throw new QuantityError(QUANTITY_FORMAT_ERROR);
+  const suffix = str.slice(sufStart);
+  let exp10 = 0;
+  let exp2 = 0;
+  if (suffix in DECIMAL_EXP) exp10 = DECIMAL_EXP[suffix]!;
+  else if (suffix in BINARY_EXP) exp2 = BINARY_EXP[suffix]!;
+  else if (suffix.length > 1 && (suffix[0] === 'e' || suffix[0] === 'E') && /^[-+]?[0-9]+$/.test(suffix.slice(1))) {
+    const e = BigInt(suffix.slice(1));
+    if (e > 2n ** 63n - 1n || e < -(2n ** 63n)) throw new QuantityError("unable to parse quantity's suffix");
+    exp10 = Number(BigInt.asIntN(32, e)); // upstream keeps an int32 of the parsed int64
+  } else throw new QuantityError("unable to parse quantity's suffix");
+  let digits = (num + denom).replace(/^0+/, '');
+  exp10 -= denom.length;
+  const trimmed = digits.replace(/0+$/, '');
+  exp10 += digits.length - trimmed.length;
+  digits = trimmed;
+  return { negative, digits, exp10, exp2 };
+}
+
+/** ceil(n / d) for n >= 0, d > 0 */
+const ceilDiv = (n: bigint, d: bigint) => (n % d === 0n ? n / d : n / d + 1n);
+
+/**
+ * The exact value of a quantity in nano-units of its base unit (cores, bytes), rounded up
+ * (away from zero) to a whole nano and capped at 2^63-1 units, as upstream's ParseQuantity
+ * stores it. Throws QuantityError on bad input.
+ */
+export function quantityNanos(q: string | number): bigint {
+  const d = parseDecimal(q);
+  if (d.digits === '') return 0n;
+  const sign = d.negative ? -1n : 1n;
+  // Order of magnitude of the result in nanos, to settle absurd exponents without big powers.
+  const order = d.digits.length + d.exp10 + 9 + d.exp2 * Math.log10(2);
+  if (order > 40) return sign * MAX_NANOS;
+  if (order <= 0) return sign; // non-zero but below 1n: rounds up to 1n
+  let digits = d.digits;
+  let exp10 = d.exp10 + 9;
+  let sticky = false;
+  if (digits.length > MAX_DIGITS) {
+    exp10 += digits.length - MAX_DIGITS;
+    digits = digits.slice(0, MAX_DIGITS);
+    sticky = true;
+  }
+  let n = (BigInt(digits) + (sticky ? 1n : 0n)) << BigInt(d.exp2);
+  n = exp10 >= 0 ? n * 10n ** BigInt(exp10) : ceilDiv(n, 10n ** BigInt(-exp10));
+  return sign * (n > MAX_NANOS ? MAX_NANOS : n);
+}
+
+/** A quantity's value in base units as a float (upstream's AsApproximateFloat64). */
+export function parseQuantity(q: string | number): number {
+  return Number(quantityNanos(q)) / 1e9;
 }
 
 export function isValidQuantity(q: unknown): boolean {
   if (typeof q !== 'string' && typeof q !== 'number') return false;
   try {
-    parseQuantity(q);
+    quantityNanos(q);
     return true;
   } catch {
     return false;
   }
 }
 
-/** CPU in millicores, rounded up as upstream's MilliValue does. */
-export function cpuMillis(q: string | number | undefined): number {
-  if (q === undefined) return 0;
-  return Math.ceil(Math.round(parseQuantity(q) * 1e9) / 1e6);
+/** x / unit rounded away from zero. */
+function scaledAwayFromZero(n: bigint, unit: bigint): number {
+  return Number(n < 0n ? -ceilDiv(-n, unit) : ceilDiv(n, unit));
 }
 
-/** Memory (or any byte quantity) in bytes, rounded up. */
-export function memoryBytes(q: string | number | undefined): number {
-  if (q === undefined) return 0;
-  return Math.ceil(Math.round(parseQuantity(q) * 1e3) / 1e3);
+/**
+ * Upstream's MilliValue: the quantity in thousandths, rounded up (away from zero). CPU
+ * "0.0001" is 1m, "1.0005" is 1001m: the scheduler, the kubelet's cgroups and the API agree.
+ */
+export function milliValue(q: string | number): number {
+  return scaledAwayFromZero(quantityNanos(q), 1_000_000n);
 }
 
-/** Compares two quantities: -1, 0, 1. */
+/** Upstream's Value: the quantity in whole base units (bytes, pods), rounded up (away from zero). */
+export function intValue(q: string | number): number {
+  return scaledAwayFromZero(quantityNanos(q), NANO);
+}
+
+/** Compares two quantities exactly, as upstream's Cmp: -1, 0, 1. */
 export function compareQuantity(a: string | number, b: string | number): number {
-  const x = parseQuantity(a);
-  const y = parseQuantity(b);
-  const eps = Math.max(Math.abs(x), Math.abs(y)) * 1e-12;
-  if (Math.abs(x - y) <= eps) return 0;
-  return x < y ? -1 : 1;
+  const x = quantityNanos(a);
+  const y = quantityNanos(b);
+  return x === y ? 0 : x < y ? -1 : 1;
 }
 
 /** Renders millicores the way kubectl shows requests: "250m", "2". */

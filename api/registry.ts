@@ -8,6 +8,14 @@ export type KObject = Record<string, any> & {
   metadata?: Record<string, any>;
 };
 
+/** The authenticated user of a request, as upstream's user.Info. */
+export interface RequestUser {
+  name: string;
+  groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
+}
+
 /** One invalid field, Kubernetes' StatusCause shape: reason FieldValueInvalid etc. */
 export interface FieldError {
   type:
@@ -43,8 +51,15 @@ export interface ResourceDef {
   subresources: string[];
   /** Fill defaults in place (create and update), as Kubernetes' SetDefaults_* do. */
   defaults(obj: KObject): void;
-  /** Validate the whole object; on update `old` is the stored object (immutable fields). */
-  validate(obj: KObject, old?: KObject): FieldError[];
+  /**
+   * Validate the whole object; on update `old` is the stored object (immutable fields) and
+   * `subresource` the one the write came through, if any.
+   */
+  validate(obj: KObject, old?: KObject, subresource?: string): FieldError[];
+  /** Upstream's PrepareForCreate where it depends on who asks (a CSR's spec.username). */
+  prepareForCreate?(obj: KObject, user: RequestUser | undefined): void;
+  /** Upstream's PrepareForUpdate beyond the generic rules, per subresource (undefined: the main resource). */
+  prepareForUpdate?(obj: KObject, old: KObject, subresource: string | undefined): void;
   /** Server-side printing for `kubectl get` (Table). now is for ages. */
   table: { columns: TableColumn[]; row(obj: KObject, now: Date): unknown[] };
   /** Extra field selector keys beyond metadata.name/metadata.namespace. */

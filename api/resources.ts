@@ -1,6 +1,12 @@
 // The table of served resources. The apiserver serves exactly what RESOURCES lists, and uses
 // the per-resource defaults, validation, printing and field selectors declared here.
-import type { FieldError, KObject, ResourceDef, ScaleAccess } from './registry.js';
+import type { FieldError, KObject, RequestUser, ResourceDef, ScaleAccess } from './registry.js';
+import {
+  certificateSigningRequestTable,
+  prepareCSRForCreate,
+  prepareCSRForUpdate,
+  validateCertificateSigningRequest,
+} from './certificates.js';
 import {
   defaultDaemonSet,
   defaultDeployment,
@@ -55,7 +61,9 @@ interface Spec {
   categories?: string[];
   subresources?: string[];
   defaults?: (o: KObject) => void;
-  validate?: (o: KObject, old?: KObject) => FieldError[];
+  validate?: (o: KObject, old?: KObject, subresource?: string) => FieldError[];
+  prepareForCreate?: (o: KObject, user: RequestUser | undefined) => void;
+  prepareForUpdate?: (o: KObject, old: KObject, subresource: string | undefined) => void;
   table?: T.TableDef;
   fieldSelectors?: Record<string, (o: KObject) => string | undefined>;
   hasStatus?: boolean;
@@ -83,6 +91,8 @@ function def(s: Spec): ResourceDef {
   if (s.categories) d.categories = s.categories;
   if (s.fieldSelectors) d.fieldSelectors = s.fieldSelectors;
   if (s.returnDeletedObject) d.returnDeletedObject = true;
+  if (s.prepareForCreate) d.prepareForCreate = s.prepareForCreate;
+  if (s.prepareForUpdate) d.prepareForUpdate = s.prepareForUpdate;
   return d;
 }
 
@@ -268,6 +278,20 @@ export const RESOURCES: ResourceDef[] = [
     hasStatus: true,
   }),
   def({ group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, validate: validateLease, table: T.leaseTable }),
+  def({
+    group: 'certificates.k8s.io',
+    kind: 'CertificateSigningRequest',
+    plural: 'certificatesigningrequests',
+    namespaced: false,
+    shortNames: ['csr'],
+    subresources: ['status', 'approval'],
+    validate: validateCertificateSigningRequest,
+    prepareForCreate: prepareCSRForCreate,
+    prepareForUpdate: prepareCSRForUpdate,
+    table: certificateSigningRequestTable,
+    fieldSelectors: { 'spec.signerName': (o) => str(o.spec?.signerName) },
+    hasStatus: true,
+  }),
   def({
     group: 'discovery.k8s.io',
     kind: 'EndpointSlice',

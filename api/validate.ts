@@ -219,7 +219,8 @@ function validateEnv(env: unknown, path: string): FieldError[] {
 }
 
 interface ContainerCtx {
-  volumes: Set<string>;
+  /** Declared volumes by name (a mount's source decides what it may use). */
+  volumes: Map<string, Obj>;
   names: Set<string>;
 }
 
@@ -280,20 +281,7 @@ function validateContainer(c: unknown, path: string, ctx: ContainerCtx, requireI
       });
   }
   errs.push(...validateEnv(c.env, `${path}.env`));
-  // Volume mounts must reference declared volumes.
-  const mountPaths = new Set<string>();
-  list(c.volumeMounts).forEach((vm: unknown, i: number) => {
-    const p = `${path}.volumeMounts[${i}]`;
-    if (!isObj(vm)) {
-      errs.push(invalidField(p, vm, 'must be an object'));
-      return;
-    }
-    if (!vm.name) errs.push(requiredField(`${p}.name`));
-    else if (!ctx.volumes.has(vm.name)) errs.push({ type: 'FieldValueInvalid', field: `${p}.name`, message: `${p}.name: Not found: ${formatValue(vm.name)}` });
-    if (!vm.mountPath) errs.push(requiredField(`${p}.mountPath`));
-    else if (mountPaths.has(vm.mountPath)) errs.push(invalidField(`${p}.mountPath`, vm.mountPath, 'must be unique'));
-    else mountPaths.add(vm.mountPath);
-  });
+  errs.push(...validateVolumeMounts(c.volumeMounts, `${path}.volumeMounts`, ctx, c));
   errs.push(...validateProbe(c.livenessProbe, `${path}.livenessProbe`));
   errs.push(...validateProbe(c.readinessProbe, `${path}.readinessProbe`));
   errs.push(...validateProbe(c.startupProbe, `${path}.startupProbe`));
@@ -316,11 +304,169 @@ const VOLUME_SOURCES = [
   'scaleIO', 'storageos', 'csi', 'ephemeral', 'image',
 ];
 
-function validateVolumes(vols: unknown, path: string): { errs: FieldError[]; names: Set<string> } {
-  const names = new Set<string>();
+const FILE_MODE_MSG = 'must be a number between 0 and 0777 (octal), both inclusive';
+const HOST_PATH_TYPES = ['', 'BlockDevice', 'CharDevice', 'Directory', 'DirectoryOrCreate', 'File', 'FileOrCreate', 'Socket'];
+const MOUNT_PROPAGATIONS = ['Bidirectional', 'HostToContainer', 'None'];
+const RECURSIVE_READ_ONLY = ['Disabled', 'Enabled', 'IfPossible'];
+
+/** validatePathNoBacksteps: no `..` element (one error however many there are). */
+function validatePathNoBacksteps(p: string, field: string): FieldError[] {
+  return p.split('/').includes('..') ? [invalidField(field, p, "must not contain '..'")] : [];
+}
+
+/** validateLocalDescendingPath: relative, no `..` element. */
+function validateLocalDescendingPath(p: string, field: string): FieldError[] {
   const errs: FieldError[] = [];
-  if (vols === undefined || vols === null) return { errs, names };
-  if (!Array.isArray(vols)) return { errs: [invalidField(path, vols, 'must be a list')], names };
+  if (p.startsWith('/')) errs.push(invalidField(field, p, 'must be a relative path'));
+  errs.push(...validatePathNoBacksteps(p, field));
+  return errs;
+}
+
+/** ValidateLocalNonReservedPath: a local descending path that does not start with `..` either. */
+function validateLocalNonReservedPath(p: string, field: string): FieldError[] {
+  const errs = validateLocalDescendingPath(p, field);
+  // `../x` is already reported as a backstep.
+  if (p.startsWith('..') && !p.startsWith('../')) errs.push(invalidField(field, p, "must not start with '..'"));
+  return errs;
+}
+
+function validateFileMode(mode: unknown, field: string): FieldError[] {
+  if (mode === undefined || mode === null) return [];
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) return [invalidField(field, mode, FILE_MODE_MSG)];
+  return [];
+}
+
+/** A path given as something other than a string is reported as such, never coerced. */
+function pathString(v: unknown, field: string, errs: FieldError[]): string | undefined {
+  if (v === undefined || v === null || v === '') return '';
+  if (typeof v !== 'string') {
+    errs.push(invalidField(field, v, 'must be a string'));
+    return undefined;
+  }
+  return v;
+}
+
+function validateKeyToPath(kp: unknown, path: string): FieldError[] {
+  if (!isObj(kp)) return [invalidField(path, kp, 'must be an object')];
+  const errs: FieldError[] = [];
+  if (!kp.key) errs.push(requiredField(`${path}.key`));
+  const p = pathString(kp.path, `${path}.path`, errs);
+  if (p === '') errs.push(requiredField(`${path}.path`));
+  else if (p !== undefined) errs.push(...validateLocalNonReservedPath(p, `${path}.path`));
+  errs.push(...validateFileMode(kp.mode, `${path}.mode`));
+  return errs;
+}
+
+/**
+ * validateDownwardAPIVolumeFile. Upstream reports its items under the volume source's path
+ * without the item index (`spec.volumes[0].downwardAPI.path`); so do we, for the same text.
+ */
+function validateDownwardAPIFile(f: unknown, path: string): FieldError[] {
+  if (!isObj(f)) return [invalidField(path, f, 'must be an object')];
+  const errs: FieldError[] = [];
+  const p = pathString(f.path, `${path}.path`, errs);
+  if (p === '') errs.push(requiredField(`${path}.path`));
+  else if (p !== undefined) errs.push(...validateLocalNonReservedPath(p, `${path}.path`));
+  if (f.fieldRef) {
+    if (f.resourceFieldRef) errs.push(invalidField(path, 'resource', 'fieldRef and resourceFieldRef can not be specified simultaneously'));
+  } else if (!f.resourceFieldRef) errs.push(requiredField(path, 'one of fieldRef and resourceFieldRef is required'));
+  errs.push(...validateFileMode(f.mode, `${path}.mode`));
+  return errs;
+}
+
+function validateProjected(pr: Obj, path: string): FieldError[] {
+  const errs = validateFileMode(pr.defaultMode, `${path}.defaultMode`);
+  const seen = new Set<string>();
+  const claim = (p: unknown, value: unknown) => {
+    if (typeof p !== 'string' || p === '') return;
+    if (seen.has(p)) errs.push(invalidField(path, value, 'conflicting duplicate paths'));
+    seen.add(p);
+  };
+  list(pr.sources).forEach((src: unknown, i: number) => {
+    const sp = `${path}.sources[${i}]`;
+    if (!isObj(src)) {
+      errs.push(invalidField(sp, src, 'must be an object'));
+      return;
+    }
+    let n = 0;
+    for (const kind of ['secret', 'configMap'] as const) {
+      const s = src[kind];
+      if (!isObj(s)) continue;
+      n++;
+      if (!s.name) errs.push(requiredField(`${sp}.${kind}.name`));
+      list(s.items).forEach((kp: unknown, j: number) => {
+        errs.push(...validateKeyToPath(kp, `${sp}.${kind}.items[${j}]`));
+        if (isObj(kp)) claim(kp.path, s.name ?? '');
+      });
+    }
+    if (isObj(src.downwardAPI)) {
+      n++;
+      for (const f of list(src.downwardAPI.items)) {
+        errs.push(...validateDownwardAPIFile(f, `${sp}.downwardAPI`));
+        if (isObj(f)) claim(f.path, f.path);
+      }
+    }
+    if (isObj(src.serviceAccountToken)) {
+      n++;
+      const t = src.serviceAccountToken;
+      // Unset means upstream's default of one hour.
+      const exp = t.expirationSeconds ?? 3600;
+      const ep = `${sp}.serviceAccountToken.expirationSeconds`;
+      if (typeof exp !== 'number') errs.push(invalidField(ep, exp, 'must be an integer'));
+      else if (exp < 600) errs.push(invalidField(ep, exp, 'may not specify a duration less than 10 minutes'));
+      else if (exp > 2 ** 32) errs.push(invalidField(ep, exp, 'may not specify a duration larger than 2^32 seconds'));
+      const p = pathString(t.path, `${path}.path`, errs);
+      if (p === '') errs.push(requiredField(`${path}.path`));
+      else if (p !== undefined) errs.push(...validateLocalNonReservedPath(p, `${path}.path`));
+    }
+    if (n > 1) errs.push(forbiddenField(sp, 'may not specify more than 1 volume type per source'));
+  });
+  return errs;
+}
+
+function validateVolumeSource(v: Obj, p: string): FieldError[] {
+  const errs: FieldError[] = [];
+  if (isObj(v.hostPath)) {
+    const hp = pathString(v.hostPath.path, `${p}.hostPath.path`, errs);
+    if (hp === '') errs.push(requiredField(`${p}.hostPath.path`));
+    else if (hp !== undefined) {
+      errs.push(...validatePathNoBacksteps(hp, `${p}.hostPath.path`));
+      const t = v.hostPath.type;
+      if (t !== undefined && t !== null && !HOST_PATH_TYPES.includes(t)) errs.push(notSupportedField(`${p}.hostPath.type`, t, HOST_PATH_TYPES));
+    }
+  }
+  if (isObj(v.configMap)) {
+    if (!v.configMap.name) errs.push(requiredField(`${p}.configMap.name`));
+    errs.push(...validateFileMode(v.configMap.defaultMode, `${p}.configMap.defaultMode`));
+    list(v.configMap.items).forEach((kp: unknown, j: number) => errs.push(...validateKeyToPath(kp, `${p}.configMap.items[${j}]`)));
+  }
+  if (isObj(v.secret)) {
+    if (!v.secret.secretName) errs.push(requiredField(`${p}.secret.secretName`));
+    errs.push(...validateFileMode(v.secret.defaultMode, `${p}.secret.defaultMode`));
+    list(v.secret.items).forEach((kp: unknown, j: number) => errs.push(...validateKeyToPath(kp, `${p}.secret.items[${j}]`)));
+  }
+  if (isObj(v.downwardAPI)) {
+    errs.push(...validateFileMode(v.downwardAPI.defaultMode, `${p}.downwardAPI.defaultMode`));
+    for (const f of list(v.downwardAPI.items)) errs.push(...validateDownwardAPIFile(f, `${p}.downwardAPI`));
+  }
+  if (isObj(v.projected)) errs.push(...validateProjected(v.projected, `${p}.projected`));
+  if (isObj(v.gitRepo)) {
+    if (!v.gitRepo.repository) errs.push(requiredField(`${p}.gitRepo.repository`));
+    const d = pathString(v.gitRepo.directory, `${p}.gitRepo.directory`, errs);
+    if (d) errs.push(...validateLocalDescendingPath(d, `${p}.gitRepo.directory`));
+  }
+  if (isObj(v.persistentVolumeClaim) && !v.persistentVolumeClaim.claimName) errs.push(requiredField(`${p}.persistentVolumeClaim.claimName`));
+  if (isObj(v.emptyDir) && v.emptyDir.medium !== undefined && !['', 'Memory', 'HugePages'].includes(v.emptyDir.medium) && !String(v.emptyDir.medium).startsWith('HugePages-')) {
+    errs.push(notSupportedField(`${p}.emptyDir.medium`, v.emptyDir.medium, ['', 'Memory', 'HugePages']));
+  }
+  return errs;
+}
+
+function validateVolumes(vols: unknown, path: string): { errs: FieldError[]; byName: Map<string, Obj> } {
+  const byName = new Map<string, Obj>();
+  const errs: FieldError[] = [];
+  if (vols === undefined || vols === null) return { errs, byName };
+  if (!Array.isArray(vols)) return { errs: [invalidField(path, vols, 'must be a list')], byName };
   vols.forEach((v, i) => {
     const p = `${path}[${i}]`;
     if (!isObj(v)) {
@@ -330,23 +476,65 @@ function validateVolumes(vols: unknown, path: string): { errs: FieldError[]; nam
     if (!v.name) errs.push(requiredField(`${p}.name`));
     else if (typeof v.name === 'string') {
       for (const m of isDNS1123Label(v.name)) errs.push(invalidField(`${p}.name`, v.name, m));
-      if (names.has(v.name)) errs.push(duplicateField(`${p}.name`, v.name));
-      names.add(v.name);
+      if (byName.has(v.name)) errs.push(duplicateField(`${p}.name`, v.name));
+      byName.set(v.name, v);
     }
     const sources = VOLUME_SOURCES.filter((s) => v[s] !== undefined && v[s] !== null);
     if (sources.length === 0) errs.push(requiredField(p, 'must specify a volume type'));
     else if (sources.length > 1) errs.push(forbiddenField(`${p}.${sources[1]}`, 'may not specify more than 1 volume type'));
-    if (isObj(v.hostPath)) {
-      if (!v.hostPath.path) errs.push(requiredField(`${p}.hostPath.path`));
+    errs.push(...validateVolumeSource(v, p));
+  });
+  return { errs, byName };
+}
+
+/**
+ * ValidateVolumeMounts. Upstream reports subPath and subPathExpr path errors under
+ * `volumeMounts.subPath` (no index) and the mutual exclusion under `volumeMounts[i]`;
+ * the texts here are the same.
+ */
+function validateVolumeMounts(mounts: unknown, path: string, ctx: ContainerCtx, c: Obj): FieldError[] {
+  const errs: FieldError[] = [];
+  const mountPaths = new Set<string>();
+  const privileged = isObj(c.securityContext) && c.securityContext.privileged === true;
+  list(mounts).forEach((vm: unknown, i: number) => {
+    const p = `${path}[${i}]`;
+    if (!isObj(vm)) {
+      errs.push(invalidField(p, vm, 'must be an object'));
+      return;
     }
-    if (isObj(v.configMap) && !v.configMap.name) errs.push(requiredField(`${p}.configMap.name`));
-    if (isObj(v.secret) && !v.secret.secretName) errs.push(requiredField(`${p}.secret.secretName`));
-    if (isObj(v.persistentVolumeClaim) && !v.persistentVolumeClaim.claimName) errs.push(requiredField(`${p}.persistentVolumeClaim.claimName`));
-    if (isObj(v.emptyDir) && v.emptyDir.medium !== undefined && !['', 'Memory', 'HugePages'].includes(v.emptyDir.medium) && !String(v.emptyDir.medium).startsWith('HugePages-')) {
-      errs.push(notSupportedField(`${p}.emptyDir.medium`, v.emptyDir.medium, ['', 'Memory', 'HugePages']));
+    if (!vm.name) errs.push(requiredField(`${p}.name`));
+    else if (!ctx.volumes.has(vm.name)) errs.push({ type: 'FieldValueInvalid', field: `${p}.name`, message: `${p}.name: Not found: ${formatValue(vm.name)}` });
+    if (!vm.mountPath) errs.push(requiredField(`${p}.mountPath`));
+    else if (typeof vm.mountPath !== 'string') errs.push(invalidField(`${p}.mountPath`, vm.mountPath, 'must be a string'));
+    else if (mountPaths.has(vm.mountPath)) errs.push(invalidField(`${p}.mountPath`, vm.mountPath, 'must be unique'));
+    else mountPaths.add(vm.mountPath);
+    const sub = pathString(vm.subPath, `${p}.subPath`, errs);
+    const expr = pathString(vm.subPathExpr, `${p}.subPathExpr`, errs);
+    const src = typeof vm.name === 'string' ? ctx.volumes.get(vm.name) : undefined;
+    if (src && isObj(src.image)) {
+      if (sub) errs.push(invalidField(`${p}.subPath`, sub, 'not allowed in image volume sources'));
+      if (expr) errs.push(invalidField(`${p}.subPathExpr`, expr, 'not allowed in image volume sources'));
+    }
+    if (sub) errs.push(...validateLocalDescendingPath(sub, `${path}.subPath`));
+    if (expr) {
+      if (sub) errs.push(invalidField(`${p}.subPathExpr`, expr, 'subPathExpr and subPath are mutually exclusive'));
+      errs.push(...validateLocalDescendingPath(expr, `${path}.subPathExpr`));
+    }
+    const prop = vm.mountPropagation;
+    if (prop !== undefined && prop !== null) {
+      if (!MOUNT_PROPAGATIONS.includes(prop)) errs.push(notSupportedField(`${path}.mountPropagation`, prop, MOUNT_PROPAGATIONS));
+      else if (prop === 'Bidirectional' && !privileged) errs.push(forbiddenField(`${path}.mountPropagation`, 'Bidirectional mount propagation is available only to privileged containers'));
+    }
+    const rro = vm.recursiveReadOnly;
+    if (rro !== undefined && rro !== null) {
+      if (!RECURSIVE_READ_ONLY.includes(rro)) errs.push(notSupportedField(`${path}.recursiveReadOnly`, rro, RECURSIVE_READ_ONLY));
+      else if (rro !== 'Disabled') {
+        if (vm.readOnly !== true) errs.push(forbiddenField(`${path}.recursiveReadOnly`, 'may only be specified when readOnly is true'));
+        if (prop !== undefined && prop !== null && prop !== 'None') errs.push(forbiddenField(`${path}.recursiveReadOnly`, 'may only be specified when mountPropagation is None or not specified'));
+      }
     }
   });
-  return { errs, names };
+  return errs;
 }
 
 // ---------- tolerations ----------
@@ -389,7 +577,7 @@ export function validatePodSpec(spec: unknown, path: string, opts: PodSpecOption
   const errs: FieldError[] = [];
   const vol = validateVolumes(spec.volumes, `${path}.volumes`);
   errs.push(...vol.errs);
-  const ctx: ContainerCtx = { volumes: vol.names, names: new Set() };
+  const ctx: ContainerCtx = { volumes: vol.byName, names: new Set() };
   if (!Array.isArray(spec.containers) || spec.containers.length === 0) {
     if (spec.containers !== undefined && spec.containers !== null && !Array.isArray(spec.containers))
       errs.push(invalidField(`${path}.containers`, spec.containers, 'must be a list'));
@@ -466,7 +654,8 @@ function validatePodUpdate(pod: KObject, old: KObject): FieldError[] {
   const newSpec: Obj = isObj(pod.spec) ? JSON.parse(JSON.stringify(pod.spec)) : {};
   // Compare against the stored pod as today's defaults would read it, so a pod stored before a
   // default was added is not "changed" by every later update (upstream defaults on decode).
-  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ spec: isObj(old.spec) ? old.spec : {} }));
+  // The metadata goes along: mirror pods are defaulted differently (no service account).
+  const oldDefaulted: KObject = JSON.parse(JSON.stringify({ metadata: isObj(old.metadata) ? old.metadata : {}, spec: isObj(old.spec) ? old.spec : {} }));
   defaultPod(oldDefaulted);
   const oldSpec: Obj = oldDefaulted.spec;
   // Munge the allowed changes back to the old values, then anything left is forbidden.
@@ -712,37 +901,8 @@ export function validateDaemonSet(ds: KObject, old?: KObject): FieldError[] {
 // ---------- Service ----------
 
 const SERVICE_TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
-/** The NodePort range validation checks against; the apiserver sets it from --service-node-port-range. */
-export const NODE_PORT_RANGE = { base: 30000, size: 2768 };
-
-/** Sets NODE_PORT_RANGE from "30000-32767" (upstream's flag syntax); throws on a malformed range. */
-export function setNodePortRange(spec: string): void {
-  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(spec);
-  if (!m || Number(m[2]) < Number(m[1])) throw new Error(`invalid port range ${JSON.stringify(spec)}`);
-  NODE_PORT_RANGE.base = Number(m[1]);
-  NODE_PORT_RANGE.size = Number(m[2]) - Number(m[1]) + 1;
-}
-
 function servicePortRepr(protocol: unknown, port: unknown): string {
   return `core.ServicePort{Name:"", Protocol:${formatValue(protocol ?? '')}, AppProtocol:(*string)(nil), Port:${Number(port) || 0}, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}`;
-}
-
-/** The allocator's range error, reported by upstream as a field error on create/update. */
-export function nodePortRangeError(index: number, port: number, range = NODE_PORT_RANGE): FieldError {
-  return invalidField(
-    `spec.ports[${index}].nodePort`,
-    port,
-    `provided port is not in the valid range. The range of valid ports is ${range.base}-${range.base + range.size - 1}`,
-  );
-}
-
-/** The allocator's collision error. */
-export function nodePortAllocatedError(index: number, port: number): FieldError {
-  return invalidField(`spec.ports[${index}].nodePort`, port, 'provided port is already allocated');
-}
-
-export function clusterIPAllocatedError(ip: string): FieldError {
-  return invalidField('spec.clusterIPs', [ip], `failed to allocate IP ${ip}: provided IP is already allocated`);
 }
 
 export function validateService(svc: KObject, old?: KObject): FieldError[] {
@@ -803,11 +963,10 @@ export function validateService(svc: KObject, old?: KObject): FieldError[] {
     if (!p.protocol) errs.push(requiredField(`${pp}.protocol`));
     else if (!PROTOCOLS.includes(p.protocol)) errs.push(notSupportedField(`${pp}.protocol`, p.protocol, PROTOCOLS));
     if (p.targetPort !== undefined) errs.push(...validatePortNumOrName(p.targetPort, `${pp}.targetPort`));
-    if (p.nodePort !== undefined && p.nodePort !== 0 && p.nodePort !== null) {
-      if (typeof p.nodePort !== 'number') errs.push(invalidField(`${pp}.nodePort`, p.nodePort, 'must be an integer'));
-      else if (type !== 'ClusterIP' && (p.nodePort < NODE_PORT_RANGE.base || p.nodePort >= NODE_PORT_RANGE.base + NODE_PORT_RANGE.size)) {
-        errs.push(nodePortRangeError(i, p.nodePort));
-      }
+    // Whether a nodePort is in --service-node-port-range is the NodePort allocator's call
+    // (as upstream): validation knows no range.
+    if (p.nodePort !== undefined && p.nodePort !== 0 && p.nodePort !== null && typeof p.nodePort !== 'number') {
+      errs.push(invalidField(`${pp}.nodePort`, p.nodePort, 'must be an integer'));
     }
   });
   if (spec.selector !== undefined && spec.selector !== null) errs.push(...validateLabels(spec.selector, 'spec.selector'));

@@ -19,7 +19,7 @@ import { EtcdStore } from '../control-plane/storage/etcd.js';
 import { measureRawCreateRate } from './store.js';
 import { startTestControlPlane, type TestControlPlane } from '../test/helpers/controlplane.js';
 import { startEtcd } from '../test/helpers/etcd.js';
-import { LeanConnection, type LoadTarget } from './httpload.js';
+import { adminTarget, cpuSeconds, LeanConnection, postAll } from './httpload.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,49 +46,15 @@ function podBody(name: string): string {
   });
 }
 
-/** Where the lean clients connect, as the admin user. */
-function leanTarget(cp: TestControlPlane): LoadTarget {
-  const u = new URL(cp.url);
-  return {
-    host: u.hostname,
-    port: Number(u.port),
-    ca: cp.caPem,
-    cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
-    key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
-  };
-}
-
 /** `pace`: creates per second offered (open loop), instead of as fast as the clients go. */
 async function createPods(cp: TestControlPlane, ns: string, prefix: string, n: number, concurrency: number, sent?: Map<string, number>, pace?: number) {
-  const target = leanTarget(cp);
-  const conns = Array.from({ length: concurrency }, () => new LeanConnection(target));
   const bodies = Array.from({ length: n }, (_, i) => podBody(`${prefix}-${i}`));
-  const path = `/api/v1/namespaces/${ns}/pods`;
-  let next = 0;
-  let failed = 0;
-  let t0 = 0;
-  const worker = async (c: LeanConnection) => {
-    for (;;) {
-      const i = next++;
-      if (i >= n) return;
-      if (pace) {
-        const wait = t0 + (i * 1000) / pace - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-      sent?.set(`${prefix}-${i}`, nowMs());
-      const code = await c.request('POST', path, bodies[i]);
-      if (code !== 201) failed++;
-    }
-  };
-  // Connected before the clock starts: 32 TLS handshakes with client certificates would
-  // otherwise hold up the first requests (and their watch events) by up to ~250 ms.
-  await Promise.all(conns.map((c) => c.connected()));
-  t0 = performance.now();
-  await Promise.all(conns.map(worker));
-  const secs = (performance.now() - t0) / 1000;
-  for (const c of conns) c.close();
+  const { rate, failed } = await postAll(adminTarget(cp), `/api/v1/namespaces/${ns}/pods`, bodies, concurrency, {
+    pace,
+    onSend: sent && ((i) => sent.set(`${prefix}-${i}`, nowMs())),
+  });
   if (failed) console.log(`  (${failed} creates failed)`);
-  return n / secs;
+  return rate;
 }
 
 /** Wall-clock milliseconds comparable across processes (parent sends, child receives). */
@@ -259,14 +225,6 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-/** CPU seconds (user+system) the process has used: a load-independent cost measure. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ=100)
-}
-
 function rssMb(pid: number | undefined): number {
   if (!pid) return NaN;
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
@@ -329,7 +287,7 @@ async function benchOne(label: string, etcd: boolean, n: number, n1: number, wat
     await new Promise((r) => setTimeout(r, 3000));
     const idle = rssMb(cp.pid());
     console.log(`idle apiserver-only RSS: ${idle.toFixed(0)} MB`);
-    const c = new LeanConnection(leanTarget(cp));
+    const c = new LeanConnection(adminTarget(cp));
     for (const ns of ['warm', 'bench1', 'bench0', 'bench32', 'benchpaced']) await c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } }));
     c.close();
     // Untimed warm-up: the first few hundred requests run while V8 still compiles the hot

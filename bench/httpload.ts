@@ -3,6 +3,8 @@
 // as far as the status line and the body's framing (Content-Length or chunked). It exists
 // because the benchmarks run their load on the same 2 cores as the server under test, and
 // node's https.request costs about as much CPU per request as the apiserver's whole create.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import tls from 'node:tls';
 
 export interface LoadTarget {
@@ -91,4 +93,64 @@ export class LeanConnection {
   close(): void {
     this.sock.destroy();
   }
+}
+
+/** Where lean clients connect to a control plane started by the test helper, as its admin user. */
+export function adminTarget(cp: { url: string; caPem: string; dataDir: string }): LoadTarget {
+  const u = new URL(cp.url);
+  return {
+    host: u.hostname,
+    port: Number(u.port),
+    ca: cp.caPem,
+    cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
+    key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
+  };
+}
+
+/**
+ * POSTs every body once to `path` from `concurrency` connections (each request waits for
+ * its answer) and returns the creates per second and the non-201 count. `pace`: requests
+ * per second offered (open loop) instead of as fast as the server answers; `onSend(i)` is
+ * called as body i goes out.
+ */
+export async function postAll(
+  target: LoadTarget,
+  path: string,
+  bodies: string[],
+  concurrency: number,
+  opts: { pace?: number; onSend?: (i: number) => void } = {},
+): Promise<{ rate: number; failed: number }> {
+  const conns = Array.from({ length: concurrency }, () => new LeanConnection(target));
+  let next = 0;
+  let failed = 0;
+  let t0 = 0;
+  const worker = async (c: LeanConnection) => {
+    for (;;) {
+      const i = next++;
+      if (i >= bodies.length) return;
+      if (opts.pace) {
+        const wait = t0 + (i * 1000) / opts.pace - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      opts.onSend?.(i);
+      const code = await c.request('POST', path, bodies[i]!);
+      if (code !== 201) failed++;
+    }
+  };
+  // Connected before the clock starts: 32 TLS handshakes with client certificates would
+  // otherwise hold up the first requests (and their watch events) by up to ~250 ms.
+  await Promise.all(conns.map((c) => c.connected()));
+  t0 = performance.now();
+  await Promise.all(conns.map(worker));
+  const secs = (performance.now() - t0) / 1000;
+  for (const c of conns) c.close();
+  return { rate: bodies.length / secs, failed };
+}
+
+/** CPU seconds (user+system) the process has used: a load-independent cost measure. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ=100)
 }

@@ -16,7 +16,7 @@ import { startControlPlane } from '../control-plane/apiserver/index.js';
 import { createRuntime } from '../agent/runtime/index.js';
 import { KubeClient, credentialsFromKubeconfig } from '../agent/kubelet/client.js';
 import type { Pod } from '../agent/kubelet/types.js';
-import { startTestAgent } from '../test/helpers/agent.js';
+import { joinControllers, startTestAgent } from '../test/helpers/agent.js';
 import { startTestRegistry } from '../test/helpers/podnet.js';
 import { measureRuntimeFloor, StageRecorder, type PodStartSample } from './runtime.js';
 
@@ -79,9 +79,9 @@ async function deleteAll(client: KubeClient, names: string[]): Promise<void> {
   }
 }
 
-function scrape(port: number, cert: { certPem: string; keyPem: string }, ca: string): Promise<string> {
+function scrape(host: string, port: number, cert: { certPem: string; keyPem: string }, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port, path: '/metrics', ca, cert: cert.certPem, key: cert.keyPem }, (res) => {
+    https.get({ host, port, path: '/metrics', ca, cert: cert.certPem, key: cert.keyPem }, (res) => {
       let b = '';
       res.on('data', (d) => (b += d));
       res.on('end', () => resolve(b));
@@ -113,7 +113,7 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
   // Absolute latencies on a shared 2-core machine follow its load: print it with them.
   const load0 = fmtLoad();
   const cpDir = await mkdtemp(join(tmpdir(), 'k8ts-bench-cp-'));
-  const cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1' });
+  const cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', components: [joinControllers()] });
   await cp.ready;
   const reg = await startTestRegistry(['pause', 'busybox']);
   const node = `bench-${runtime}`;
@@ -151,7 +151,7 @@ async function benchRuntime(runtime: 'cri' | 'docker'): Promise<void> {
       const f = await measureRuntimeFloor(rt, { count: 1, mode: 'sequential', image: IMAGE, logRoot: join(floorDir, 'logs'), stages, tag: `s${i}` });
       floorSamples.push(...f.samples);
     }
-    const stagesSeq = stageMeans(await scrape(agent.kubeletPort, cp.apiserver.pki.kubeletClient, cp.caPem));
+    const stagesSeq = stageMeans(await scrape(agent.nodeIP, agent.kubeletPort, cp.apiserver.pki.kubeletClient, cp.caPem));
     await deleteAll(client, seqNames);
     lat.sort((a, b) => a - b);
     const floorTotals = floorSamples.map((x) => x.totalMs).sort((a, b) => a - b);

@@ -1,28 +1,8 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { setLogLevel, logger } from '../api/log.js';
+import { durationFlag, flag, formatPortRange, intFlag, logLevelFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
-import { DurationError, parseDuration } from '../api/duration.js';
-
-function badFlag(msg: string): never {
-  process.stderr.write(`k8ts control-plane: ${msg}\n`);
-  process.exit(2);
-}
-
-function nonNegativeInt(v: string, flag: string): number {
-  if (!/^\d+$/.test(v)) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must be a non-negative integer`);
-  return Number(v);
-}
-
-function durationFlag(v: string, flag: string): number {
-  try {
-    const ms = parseDuration(v);
-    if (ms < 0) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: must not be negative`);
-    return ms;
-  } catch (err) {
-    if (err instanceof DurationError) badFlag(`invalid argument ${JSON.stringify(v)} for ${flag}: ${err.message}`);
-    throw err;
-  }
-}
 
 export function register(program: Command): void {
   program
@@ -31,21 +11,25 @@ export function register(program: Command): void {
     .requiredOption('--data-dir <dir>', 'state directory (PKI, embedded store, tokens)')
     .option('--etcd-servers <urls>', 'comma-separated etcd URLs (default: embedded SQLite store in the data dir)')
     .option('--etcd-prefix <prefix>', 'prefix of every key in etcd (store keys /registry/... go below it)', '/k8ts')
-    .option('--bind-address <ip>', 'address to listen on', '0.0.0.0')
-    .option('--advertise-address <ip>', 'address other nodes reach the apiserver at', '127.0.0.1')
-    .option('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443')
-    .option('--service-cluster-ip-range <cidr>', 'ClusterIP range', '10.96.0.0/12')
-    .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
+    .addOption(flag('--bind-address <ip>', 'address to listen on', parseIPFlag, '0.0.0.0'))
+    .addOption(flag('--advertise-address <ip>', 'address other nodes reach the apiserver at', parseIPFlag, '127.0.0.1'))
+    .addOption(portFlag('--secure-port <port>', 'HTTPS port (0 = any free port)', '6443', true))
+    .addOption(flag('--service-cluster-ip-range <cidr>', 'ClusterIP range', parseCIDRFlag, '10.96.0.0/12'))
+    .addOption(flag('--service-node-port-range <range>', 'NodePort range', (v) => formatPortRange(parsePortRange(v)), '30000-32767'))
     .option('--tls-san <names>', 'extra serving certificate SANs (comma-separated)', '')
-    .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', '10.244.0.0/16')
-    .option('--node-monitor-grace-period <seconds>', 'a node whose Lease is older than this goes Ready=Unknown', '40')
-    .option('--pod-eviction-timeout <seconds>', 'default NoExecute toleration of pods on unreachable nodes', '300')
-    .option('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400')
-    .option('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200')
-    .option('--request-timeout <duration>', 'non-long-running requests taking longer get a 504 (Go duration)', '1m0s')
+    .option('--encryption-provider-config <file>', 'EncryptionConfiguration (apiserver.config.k8s.io/v1) saying how resources are encrypted in the store')
+    .option('--encryption-provider-config-automatic-reload', 'reload --encryption-provider-config when the file changes (default: read once at start)')
+    .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the cluster; a /24 per node is allocated from it', parseCIDRFlag, '10.244.0.0/16'))
+    .addOption(durationFlag('--node-monitor-grace-period <duration>', 'a node whose Lease is older than this goes Ready=Unknown', '40s'))
+    .addOption(durationFlag('--pod-eviction-timeout <duration>', 'default NoExecute toleration of pods on unreachable nodes', '5m0s'))
+    .addOption(intFlag('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400', 0))
+    .addOption(intFlag('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200', 0))
+    .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
+    .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s'))
+    .addOption(durationFlag('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
@@ -73,25 +57,38 @@ export function register(program: Command): void {
             kubeConfig: await adminKubeConfig(cp.adminKubeconfig),
             leaderElect: true,
             clusterCIDR: o.clusterCidr,
-            nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
-            podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+            nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,
+            podEvictionTimeoutMs: o.podEvictionTimeout,
+            clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'),
+            clusterSigningKeyFile: join(cp.pkiDir, 'ca.key'),
+            clusterSigningDurationMs: o.clusterSigningDuration,
+            serviceClusterIPRange: o.serviceClusterIpRange,
           });
         });
       }
+      const { EncryptionConfigError } = await import('../control-plane/storage/encryption/config.js');
       const cp = await startControlPlane({
         dataDir: o.dataDir,
         etcdServers: o.etcdServers ? String(o.etcdServers).split(',').filter(Boolean) : undefined,
         etcdPrefix: o.etcdPrefix || undefined,
         bindAddress: o.bindAddress,
         advertiseAddress: o.advertiseAddress,
-        securePort: Number(o.securePort),
+        securePort: o.securePort,
         serviceClusterIPRange: o.serviceClusterIpRange,
         serviceNodePortRange: o.serviceNodePortRange,
         tlsSans: String(o.tlsSan).split(',').filter(Boolean),
-        maxRequestsInflight: nonNegativeInt(o.maxRequestsInflight, '--max-requests-inflight'),
-        maxMutatingRequestsInflight: nonNegativeInt(o.maxMutatingRequestsInflight, '--max-mutating-requests-inflight'),
-        requestTimeoutMs: durationFlag(o.requestTimeout, '--request-timeout'),
+        encryptionProviderConfig: o.encryptionProviderConfig,
+        encryptionProviderConfigAutomaticReload: !!o.encryptionProviderConfigAutomaticReload,
+        maxRequestsInflight: o.maxRequestsInflight,
+        maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
+        requestTimeoutMs: o.requestTimeout,
+        tokenTtlMs: o.tokenTtl,
         components,
+      }).catch((err: unknown) => {
+        if (!(err instanceof EncryptionConfigError)) throw err;
+        // As kube-apiserver: the configuration's own message, and no start.
+        process.stderr.write(`k8ts control-plane: --encryption-provider-config: ${err.message}\n`);
+        process.exit(1);
       });
       await cp.ready;
       // One line on stdout that scripts and tests wait for.

@@ -3,6 +3,7 @@
 // crictl, nsenter, iptables-save and conntrack; here one tool knows pod and runtime both.
 import type { Command } from 'commander';
 import { PassThrough } from 'node:stream';
+import { intFlag } from './flags.js';
 
 type Fmt = 'table' | 'json';
 
@@ -137,15 +138,14 @@ export function register(program: Command): void {
     .option('-c, --container <name>', 'container name')
     .option('-f, --follow', 'keep printing as the container writes')
     .option('-p, --previous', 'the previous (terminated) instance of the container')
-    .option('--tail <n>', 'only the last n lines')
+    .addOption(intFlag('--tail <n>', 'only the last n lines (-1: all)', undefined, -1))
     .option('--timestamps', 'prefix each line with its timestamp')
     .action(
-      action(async (pod: string, ctrArg: string | undefined, o: { container?: string; follow?: boolean; previous?: boolean; tail?: string; timestamps?: boolean }, cmd: Command) => {
+      action(async (pod: string, ctrArg: string | undefined, o: { container?: string; follow?: boolean; previous?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const nd = await import('../agent/nodedebug/index.js');
         const t = await target(g);
-        const tail = o.tail !== undefined ? Number(o.tail) : undefined;
-        if (tail !== undefined && !Number.isInteger(tail)) fail(`--tail must be a whole number, not "${o.tail}"`, 2);
+        const tail = o.tail;
         const req = { pod, container: o.container ?? ctrArg, previous: o.previous, follow: o.follow, tail, timestamps: o.timestamps };
         // The files are enough when the runtime is down; the runtime only says which is current.
         let nr: ReturnType<typeof nd.openRuntime> | undefined;

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
+import { durationFlag, flag, parseCIDRFlag, portFlag } from './flags.js';
+import { requireRoot } from './preflight.js';
 
 export function register(program: Command): void {
   program
@@ -8,9 +10,9 @@ export function register(program: Command): void {
     .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver', process.env.KUBECONFIG)
     .option('--node-name <name>', 'this node', hostname())
     .option('--proxy-mode <mode>', 'iptables | nftables | ipvs', 'iptables')
-    .option('--cluster-cidr <cidr>', 'pod CIDR of the cluster (traffic from outside it to a ClusterIP is masqueraded)', '10.244.0.0/16')
-    .option('--min-sync-period <ms>', 'shortest time between two syncs, in ms', '1000')
-    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port> (0 = off)', '0')
+    .addOption(flag('--cluster-cidr <cidr>', 'pod CIDR of the cluster (traffic from outside it to a ClusterIP is masqueraded)', parseCIDRFlag, '10.244.0.0/16'))
+    .addOption(durationFlag('--min-sync-period <duration>', 'shortest time between two syncs', '1s'))
+    .addOption(portFlag('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port> (0 = off)', '0', true))
     .option('--cleanup', 'remove every rule, chain, table, ipset and IPVS service the proxy wrote, then exit')
     .action(async (o) => {
       const mode = String(o.proxyMode);
@@ -18,6 +20,7 @@ export function register(program: Command): void {
         process.stderr.write(`k8ts proxy: --proxy-mode must be iptables, nftables or ipvs, not "${mode}"\n`);
         process.exit(2);
       }
+      requireRoot('k8ts proxy', 'it writes iptables, nftables and IPVS rules');
       const { startProxy, cleanup } = await import('../agent/proxy/index.js');
       if (o.cleanup) {
         await cleanup();
@@ -34,9 +37,9 @@ export function register(program: Command): void {
         nodeName: o.nodeName,
         mode: mode as 'iptables' | 'nftables' | 'ipvs',
         clusterCIDR: o.clusterCidr,
-        minSyncPeriodMs: Number(o.minSyncPeriod),
+        minSyncPeriodMs: o.minSyncPeriod,
       });
-      const port = Number(o.metricsPort);
+      const port: number = o.metricsPort;
       if (port > 0) {
         const { createServer } = await import('node:http');
         const { register } = await import('prom-client');

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { logger, setLogLevel } from '../api/log.js';
+import { boolFlag, intFlag, logLevelFlag } from './flags.js';
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -7,11 +8,11 @@ export function register(program: Command): void {
     .command('scheduler')
     .description('Run the scheduler as its own process against an apiserver')
     .requiredOption('--kubeconfig <file>', 'kubeconfig of the apiserver to schedule for')
-    .option('--leader-elect <bool>', 'hold kube-system/kube-scheduler before scheduling', 'true')
+    .addOption(boolFlag('--leader-elect <bool>', 'hold kube-system/kube-scheduler before scheduling', 'true'))
     .option('--scheduler-name <name>', 'pods with this spec.schedulerName are ours', 'default-scheduler')
-    .option('--bind-concurrency <n>', 'binds in flight at once', '64')
-    .option('--percentage-of-nodes-to-score <n>', '0 = adaptive, as upstream', '0')
-    .option('--log-level <level>', 'log level', process.env.K8TS_LOG_LEVEL ?? 'info')
+    .addOption(intFlag('--bind-concurrency <n>', 'binds in flight at once', '64', 1))
+    .addOption(intFlag('--percentage-of-nodes-to-score <n>', '0 = adaptive, as upstream', '0', 0, 100))
+    .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
       const { KubeConfig } = await import('@kubernetes/client-node');
@@ -20,10 +21,10 @@ export function register(program: Command): void {
       kc.loadFromFile(o.kubeconfig);
       const s = startScheduler({
         kubeConfig: kc,
-        leaderElect: o.leaderElect !== 'false',
+        leaderElect: o.leaderElect,
         schedulerName: o.schedulerName,
-        bindConcurrency: Number(o.bindConcurrency),
-        percentageOfNodesToScore: Number(o.percentageOfNodesToScore),
+        bindConcurrency: o.bindConcurrency,
+        percentageOfNodesToScore: o.percentageOfNodesToScore,
       });
       exitOnSignal(logger('scheduler'), () => s.stop());
     });

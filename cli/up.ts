@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { up, down, DEFAULT_STATE_DIR, DEFAULT_RUN_DIR } from './cluster/local.js';
 import { topology } from './cluster/topology.js';
+import { intFlag } from './flags.js';
+import { requireRoot } from './preflight.js';
 
 export function register(program: Command): void {
   program
     .command('up')
     .description('bring up a local cluster: a control plane and workers in network namespaces (the Vagrantfile topology)')
-    .option('--workers <n>', 'number of worker nodes', '2')
+    .addOption(intFlag('--workers <n>', 'number of worker nodes', '2', 0))
     .option('--runtime <kind>', 'container runtime on the workers: cri (containerd) or docker', 'cri')
     .option('--proxy-mode <mode>', 'kube-proxy mode: iptables, nftables or ipvs', 'iptables')
     .option('--state-dir <dir>', 'where the cluster keeps its files', DEFAULT_STATE_DIR)
@@ -15,8 +17,9 @@ export function register(program: Command): void {
       const runtime = o.runtime as string;
       if (runtime !== 'cri' && runtime !== 'docker') fail(`--runtime must be cri or docker (got ${runtime})`);
       if (!['iptables', 'nftables', 'ipvs'].includes(o.proxyMode)) fail(`--proxy-mode must be iptables, nftables or ipvs (got ${o.proxyMode})`);
+      requireRoot('k8ts up', 'it creates network namespaces, links and iptables rules');
       try {
-        const workers = Number(o.workers);
+        const workers: number = o.workers;
         topology(workers);
         const state = await up({ workers, runtime: runtime as 'cri' | 'docker', proxyMode: o.proxyMode, stateDir: o.stateDir, runDir: o.runDir });
         console.log(`
@@ -36,6 +39,7 @@ The cluster is up. Next:
     .option('--state-dir <dir>', 'the cluster state dir', DEFAULT_STATE_DIR)
     .option('--run-dir <dir>', 'sockets and runtime state', DEFAULT_RUN_DIR)
     .action(async (o) => {
+      requireRoot('k8ts down', 'it removes network namespaces, links, mounts and iptables rules');
       try {
         await down(o.stateDir, o.runDir);
       } catch (err) {

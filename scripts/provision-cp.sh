@@ -61,9 +61,16 @@ start=$SECONDS
 log "images ready in $((SECONDS - start))s"
 
 # --- control plane ------------------------------------------------------------------------
-# The join token and an admin token were made on the host by the Vagrantfile so that the
-# workers know them without reading anything back from this VM. The control plane keeps a
-# join-token file it finds in its data dir; tokens.csv is its static token file.
+# The join token, an admin token and the cluster CA were made on the host by the Vagrantfile
+# so that the workers know the token and the CA's pin without reading anything back from
+# this VM. The control plane keeps a CA and a join-token file it finds in its data dir (the
+# token becomes a bootstrap token Secret, 24 h from when the file was written);
+# tokens.csv is its static token file.
+if [ -n "${K8TS_CA_CRT:-}" ] && [ -n "${K8TS_CA_KEY:-}" ] && [ ! -f "$DATA_DIR/pki/ca.crt" ]; then
+  install -d -m 0700 "$DATA_DIR/pki"
+  printf '%s\n' "$K8TS_CA_CRT" >"$DATA_DIR/pki/ca.crt"
+  (umask 077; printf '%s\n' "$K8TS_CA_KEY" >"$DATA_DIR/pki/ca.key")
+fi
 if [ -n "${K8TS_JOIN_TOKEN:-}" ] && [ ! -f "$DATA_DIR/join-token" ]; then
   (umask 077; echo "$K8TS_JOIN_TOKEN" >"$DATA_DIR/join-token")
 fi
@@ -72,6 +79,7 @@ if [ -n "${K8TS_ADMIN_TOKEN:-}" ]; then
 fi
 
 log "k8ts-control-plane on ${CP_IP}:6443"
+ensure_encryption_config "$DATA_DIR/encryption-config.yaml"
 # --advertise-address and --bind-address are the private-network address: the serving
 # certificate, the kubernetes Service endpoint and every URL handed to the nodes use it.
 # Left to defaults it would be 10.0.2.15 (NAT, identical on every VM) or 127.0.0.1.
@@ -83,7 +91,7 @@ Wants=network-online.target
 
 [Service]
 Environment=K8TS_LOG_LEVEL=info
-ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js control-plane --data-dir ${DATA_DIR} --advertise-address ${CP_IP} --bind-address ${CP_IP}${K8TS_CP_EXTRA_ARGS:+ ${K8TS_CP_EXTRA_ARGS}}
+ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js control-plane --data-dir ${DATA_DIR} --advertise-address ${CP_IP} --bind-address ${CP_IP} --encryption-provider-config ${DATA_DIR}/encryption-config.yaml${K8TS_CP_EXTRA_ARGS:+ ${K8TS_CP_EXTRA_ARGS}}
 Restart=always
 RestartSec=2
 LimitNOFILE=65536
@@ -105,7 +113,10 @@ if [ -w /vagrant/.k8ts ]; then
   chmod 0600 /vagrant/.k8ts/admin.kubeconfig /vagrant/.k8ts/join-token
 fi
 if [ -n "${K8TS_JOIN_TOKEN:-}" ] && [ "$(cat "$DATA_DIR/join-token")" != "$K8TS_JOIN_TOKEN" ]; then
-  log "WARNING: $DATA_DIR/join-token differs from the Vagrantfile's .k8ts/join-token; workers use the latter"
+  log "WARNING: $DATA_DIR/join-token differs from the Vagrantfile's .k8ts/join-token; workers use the latter (make it valid again: k8ts token create $K8TS_JOIN_TOKEN)"
+fi
+if [ -n "${K8TS_CA_CRT:-}" ] && [ "$(cat "$DATA_DIR/pki/ca.crt")" != "$K8TS_CA_CRT" ]; then
+  log "WARNING: $DATA_DIR/pki/ca.crt is not the Vagrantfile's .k8ts/pki/ca.crt; workers pin the latter and will refuse this control plane"
 fi
 install -d -m 0700 /root/.kube
 k8ts kubeconfig --data-dir "$DATA_DIR" --server "$K8TS_APISERVER" >/root/.kube/config

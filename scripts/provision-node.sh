@@ -96,8 +96,11 @@ else
   die "no join token: neither $TOKEN_FILE nor K8TS_JOIN_TOKEN"
 fi
 
-install -d -m 0755 /etc/k8ts
-(umask 077; echo "K8TS_JOIN_TOKEN=$(cat /var/lib/k8ts/join-token)" >/etc/k8ts/agent.env)
+# The pin of the cluster CA: the agent trusts cp only if its CA matches (kubeadm's
+# --discovery-token-ca-cert-hash).
+: "${K8TS_CA_CERT_HASH:?no K8TS_CA_CERT_HASH (the Vagrantfile computes it from .k8ts/pki/ca.crt)}"
+# The token used to reach the agent through an environment file; it is read from its 0600 file now.
+rm -f /etc/k8ts/agent.env
 
 # --- the agent ----------------------------------------------------------------------------------
 log "k8ts-agent as ${NODE_NAME} (${NODE_IP}) -> ${K8TS_APISERVER}"
@@ -113,9 +116,9 @@ Wants=network-online.target
 
 [Service]
 Environment=K8TS_LOG_LEVEL=info
-# K8TS_JOIN_TOKEN, from a root-only file rather than the world-readable unit.
-EnvironmentFile=/etc/k8ts/agent.env
-ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js agent --node-name ${NODE_NAME} --server ${K8TS_APISERVER} --token \${K8TS_JOIN_TOKEN} --runtime ${K8TS_RUNTIME:-cri} --runtime-endpoint ${RUNTIME_ENDPOINT} --node-ip ${NODE_IP} --address ${NODE_IP}${K8TS_AGENT_EXTRA_ARGS:+ ${K8TS_AGENT_EXTRA_ARGS}}
+# The bootstrap token stays in its root-only file: never on the command line, where any
+# user of the node could read it in the process list.
+ExecStart=/usr/bin/env node ${K8TS_HOME}/bin/k8ts.js agent --node-name ${NODE_NAME} --server ${K8TS_APISERVER} --token-file /var/lib/k8ts/join-token --discovery-token-ca-cert-hash ${K8TS_CA_CERT_HASH} --runtime ${K8TS_RUNTIME:-cri} --runtime-endpoint ${RUNTIME_ENDPOINT} --node-ip ${NODE_IP} --address ${NODE_IP}${K8TS_AGENT_EXTRA_ARGS:+ ${K8TS_AGENT_EXTRA_ARGS}}
 Restart=always
 RestartSec=2
 # Pods' containers belong to containerd's shims, not to this unit: stopping the agent must

@@ -326,6 +326,32 @@ export function storeContractSuite(name: string, open: OpenStore, cleanup?: (sto
       expect(ev[2]!.prevKv?.modRevision).toBe(b2.modRevision);
     });
 
+    it('values starting with k8s:enc: are bytes: every byte value survives get, list, watch, update and delete', async () => {
+      // All 256 byte values, NUL and invalid UTF-8 included, as the encryption layer writes them.
+      const bytes = (seed: number) => Buffer.concat([Buffer.from('k8s:enc:aescbc:v1:key1:'), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7 + seed) % 256))]);
+      const v1 = bytes(0).toString('latin1');
+      const v2 = bytes(3).toString('latin1');
+      const text = '{"data":"ünïcødé ✓ \u{1F600}"}';
+      const from = await store.currentRevision();
+      const live = collect(store, `${P}/`, from);
+      await store.create(`${P}/bin`, v1);
+      await store.create(`${P}/text`, text);
+      expect((await store.get(`${P}/bin`))!.value).toBe(v1);
+      expect((await store.get(`${P}/text`))!.value).toBe(text);
+      expect((await store.list(`${P}/`)).items.map((i) => i.value)).toEqual([v1, text]);
+      await store.update(`${P}/bin`, v2);
+      const d = await store.delete(`${P}/bin`);
+      expect(d.value).toBe(v2);
+      const ev = await live.until(d.modRevision);
+      live.stop();
+      expect(ev.map((e) => [e.type, e.kv.value, e.prevKv?.value])).toEqual([
+        ['PUT', v1, undefined],
+        ['PUT', text, undefined],
+        ['PUT', v2, v1],
+        ['DELETE', v2, v2],
+      ]);
+    });
+
     it('compaction: list at and watch from before the compacted revision fail with Compacted', async () => {
       const a = await store.create(`${P}/a`, 'v0');
       for (let i = 1; i <= 5; i++) await store.update(`${P}/a`, `v${i}`);

@@ -14,7 +14,7 @@ export interface KubeCredentials {
   clientCertPem?: string;
   clientKeyPem?: string;
   token?: string;
-  /** Only for bootstrap before the CA is known. */
+  /** A kubeconfig's insecure-skip-tls-verify. */
   insecureSkipVerify?: boolean;
 }
 
@@ -37,21 +37,46 @@ export interface WatchEvent<T> {
 
 export class KubeClient {
   private agent: https.Agent;
+  private retired = new Set<https.Agent>();
   private url: URL;
   constructor(readonly creds: KubeCredentials) {
     this.url = new URL(creds.server);
-    this.agent = new https.Agent({
+    this.agent = this.makeAgent();
+  }
+
+  private makeAgent(): https.Agent {
+    return new https.Agent({
       keepAlive: true,
       maxSockets: 32,
-      ca: creds.caPem,
-      cert: creds.clientCertPem,
-      key: creds.clientKeyPem,
-      rejectUnauthorized: !creds.insecureSkipVerify,
+      ca: this.creds.caPem,
+      cert: this.creds.clientCertPem,
+      key: this.creds.clientKeyPem,
+      rejectUnauthorized: !this.creds.insecureSkipVerify,
     });
+  }
+
+  /**
+   * A rotated client certificate: new requests use it at once; the connections of the old
+   * one (watches included, which then restart) are closed a little later, once the requests
+   * in flight on them are done, so nothing goes on as the old identity for long (client-go
+   * closes them at once).
+   */
+  setClientCertificate(certPem: string, keyPem: string): void {
+    this.creds.clientCertPem = certPem;
+    this.creds.clientKeyPem = keyPem;
+    const old = this.agent;
+    this.agent = this.makeAgent();
+    this.retired.add(old);
+    setTimeout(() => {
+      old.destroy();
+      this.retired.delete(old);
+    }, 35_000).unref();
   }
 
   close(): void {
     this.agent.destroy();
+    for (const a of this.retired) a.destroy();
+    this.retired.clear();
   }
 
   private options(method: string, path: string, headers: Record<string, string>): https.RequestOptions {

@@ -3,7 +3,7 @@
 // against what's defined so far. Lookups of ConfigMaps and Secrets come in through `refs`
 // so this stays pure and testable.
 import type { Container, EnvVar, Pod, Service } from './types.js';
-import { parseQuantity } from './quantity.js';
+import { intValue, milliValue } from '../../api/quantity.js';
 
 export interface EnvRefs {
   configMap(namespace: string, name: string): Record<string, string> | undefined;
@@ -152,9 +152,10 @@ export function resourceFieldValue(
   let q = kind === 'limits' ? c.resources?.limits?.[res] : c.resources?.requests?.[res];
   if (q === undefined && kind === 'limits') q = (allocatable as Record<string, string> | undefined)?.[res];
   if (q === undefined) q = '0';
-  const value = parseQuantity(q);
-  const div = parseQuantity(divisor && divisor !== '0' ? divisor : '1');
-  return String(Math.ceil(value / div));
+  const div = divisor && divisor !== '0' ? divisor : '1';
+  // As upstream's ExtractContainerResourceValue: CPU in millicores, the rest in whole units.
+  if (res === 'cpu') return String(Math.ceil(milliValue(q) / milliValue(div)));
+  return String(Math.ceil(intValue(q) / intValue(div)));
 }
 
 function lookupKey(

@@ -35,6 +35,8 @@ import { parseManifests, readManifestDir, staticPod, type SourceName } from './s
 import { computePodStatus, containerResources, statusEqual } from './status.js';
 import type { ConfigMap, Container, Handler, Pod, PodStatusK8s, Secret, Service } from './types.js';
 import { VolumeError, VolumeManager } from './volumes.js';
+import { SubPathError } from './subpath.js';
+import { ContainerLogManager, DEFAULT_CONTAINER_LOG_MAX_FILES, DEFAULT_CONTAINER_LOG_MAX_SIZE, DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS, logRotatePolicy, removeContainerLogs, type LogRotatePolicy } from './logrotate.js';
 
 export interface KubeletOptions {
   nodeName: string;
@@ -55,6 +57,8 @@ export interface KubeletOptions {
   imagePullBackoffMs?: number;
   /** Full resync of every pod (catches anything an event missed). */
   resyncMs?: number;
+  /** Container log rotation (--container-log-max-size/-files/-monitor-interval); upstream's defaults when unset. */
+  containerLogs?: { policy: LogRotatePolicy; monitorIntervalMs: number };
   log?: Logger;
 }
 
@@ -130,6 +134,7 @@ export class Kubelet {
   async start(): Promise<void> {
     await fsp.mkdir(this.opts.rootDir, { recursive: true });
     await fsp.mkdir(this.opts.logDir, { recursive: true });
+    this.startLogRotation();
     this.stops.push(
       this.runtime.onEvent((e) => {
         const uid = this.containerToPod.get(e.containerId) ?? (e.sandboxId ? this.containerToPod.get(e.sandboxId) : undefined);
@@ -217,6 +222,16 @@ export class Kubelet {
       }, resync),
     );
     this.maybeCleanupOrphans();
+  }
+
+  private startLogRotation(): void {
+    const cfg = this.opts.containerLogs ?? {
+      policy: logRotatePolicy(DEFAULT_CONTAINER_LOG_MAX_SIZE, DEFAULT_CONTAINER_LOG_MAX_FILES, DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS),
+      monitorIntervalMs: DEFAULT_CONTAINER_LOG_MONITOR_INTERVAL_MS,
+    };
+    const m = new ContainerLogManager(this.runtime, cfg.policy, this.log.child({ sub: 'logs' }));
+    m.start(cfg.monitorIntervalMs);
+    this.stops.push(() => m.stop());
   }
 
   async stop(): Promise<void> {
@@ -673,6 +688,8 @@ export class Kubelet {
     } catch (e) {
       const reason = e instanceof VolumeError ? 'FailedMount' : 'CreateContainerConfigError';
       const msg = (e as Error).message;
+      // The user sees upstream's terse message; the host paths behind it go to our log only.
+      if (e instanceof SubPathError) this.log.warn({ pod: podFullName(pod), container: c.name, err: e.detail }, msg);
       if (e instanceof VolumeError) {
         this.event(pod, 'Warning', 'FailedMount', msg);
         rec.waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
@@ -898,7 +915,9 @@ export class Kubelet {
       await this.runtime.stopPodSandbox(s.id).catch(() => undefined);
       await this.metrics.timed('remove_podsandbox', () => this.runtime.removePodSandbox(s.id)).catch(() => undefined);
     }
-    await this.volumes.teardown(uid).catch(() => undefined);
+    await this.volumes.teardown(uid).catch((e: Error) => this.log.warn({ uid, err: e.message }, 'pod volumes not torn down'));
+    // The pod's log directory goes with it (upstream's evictPodLogsDirectories).
+    for (const s of rt.sandboxes) await fsp.rm(path.join(this.opts.logDir, `${s.namespace}_${s.name}_${s.uid}`), { recursive: true, force: true });
     for (const c of rt.containers) this.forgetContainer(c.id);
     for (const s of rt.sandboxes) {
       this.containerToPod.delete(s.id);
@@ -923,6 +942,7 @@ export class Kubelet {
       for (const c of list.slice(2)) {
         if (c.state === 'running') continue;
         await this.metrics.timed('remove_container', () => this.runtime.removeContainer(c.id)).catch(() => undefined);
+        await removeContainerLogs(c.logPath);
         this.forgetContainer(c.id);
       }
     }
@@ -947,7 +967,7 @@ export class Kubelet {
     for (const uid of await this.volumes.podsOnDisk()) {
       if (this.pods.has(uid) || this.workers.has(uid)) continue;
       if (!this.allSourcesReady()) continue;
-      await this.volumes.teardown(uid).catch(() => undefined);
+      await this.volumes.teardown(uid).catch((e: Error) => this.log.warn({ uid, err: e.message }, 'pod volumes not torn down'));
     }
     this.maybeCleanupOrphans();
   }

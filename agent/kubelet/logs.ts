@@ -119,11 +119,20 @@ export async function readLogs(
   const w = new LogWriter(out, opts);
   let offset = opts.tailLines !== undefined ? await tailOffset(path, opts.tailLines) : 0;
   let rest = Buffer.alloc(0);
+  let ino: number | undefined;
   const drain = async (): Promise<boolean> => {
-    const fh = await fsp.open(path, 'r');
+    // Between a rotation's rename and the runtime's reopen there is no file: wait for it.
+    const fh = await fsp.open(path, 'r').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' && ino !== undefined ? undefined : Promise.reject(e)));
+    if (!fh) return true;
     try {
-      const { size } = await fh.stat();
-      if (size < offset) offset = 0; // rotated / truncated
+      const st = await fh.stat();
+      const size = st.size;
+      // Rotated (a new file under the name) or truncated: read the new one from its start.
+      if ((ino !== undefined && st.ino !== ino) || size < offset) {
+        offset = 0;
+        rest = Buffer.alloc(0);
+      }
+      ino = st.ino;
       while (offset < size) {
         const len = Math.min(size - offset, 1 << 20);
         const buf = Buffer.alloc(len);

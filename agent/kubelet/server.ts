@@ -1,5 +1,5 @@
 // The kubelet's HTTPS server (port 10250): health, pods, container logs, exec/attach/
-// port-forward over WebSocket, stats, metrics, and the authenticated pod-manifest source.
+// port-forward over WebSocket or SPDY/3.1, stats, metrics, and the authenticated pod-manifest source.
 // Only clients with a certificate from the cluster CA that identifies the apiserver's
 // kubelet client (or the system:masters group) get in; anonymous requests get 401.
 import https from 'node:https';
@@ -14,6 +14,7 @@ import type { Kubelet } from './kubelet.js';
 import { readLogs } from './logs.js';
 import { PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, remoteCommandOptions, selectProtocol, serveRemoteCommand, servePortForwardWs } from './streaming.js';
 import { handleSpdyPortForward, isSpdyUpgrade, SPDY_PORTFORWARD_WS_PROTOCOL } from './spdy.js';
+import { negotiate, offeredProtocols, serveSpdyRemoteCommand, type StartCommand } from './spdy-remotecommand.js';
 
 export interface KubeletServerOptions {
   kubelet: Kubelet;
@@ -56,6 +57,9 @@ export class KubeletServer {
     this.wssInstance ??= new Wss({
       noServer: true,
       perMessageDeflate: false,
+      // One message is one frame of stdin or port-forward data (kubectl sends 32 KiB at most):
+      // ws would otherwise buffer up to 100 MiB of a single message.
+      maxPayload: 16 << 20,
       handleProtocols: (offered) => selectProtocol(offered, [...REMOTE_COMMAND_PROTOCOLS, ...PORT_FORWARD_PROTOCOLS, SPDY_PORTFORWARD_WS_PROTOCOL]),
     });
     return this.wssInstance;
@@ -80,6 +84,11 @@ export class KubeletServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
+  }
+
+  /** A rotated serving certificate: new TLS handshakes present it. */
+  setCertificate(certPem: string, keyPem: string): void {
+    this.server.setSecureContext({ ca: this.opts.caPem, cert: certPem, key: keyPem });
   }
 
   async listen(): Promise<number> {
@@ -206,17 +215,21 @@ export class KubeletServer {
         const found = await this.kubelet.findContainer(ns, podName, container);
         if (!found.status) return fail(found.pod ? 400 : 404, found.error ?? 'not found');
         if (found.status.state !== 'running') return fail(400, `container ${found.containerName} is not valid for pod ${podName}`);
-        if (!isWs) return fail(400, 'only WebSocket streaming is supported for exec/attach; use a v4/v5 channel.k8s.io client');
         const opts = remoteCommandOptions(url.searchParams);
+        if (!opts.stdin && !opts.stdout && !opts.stderr) return fail(400, 'you must specify at least 1 of stdin, stdout, stderr');
         const command = url.searchParams.getAll('command');
         const id = found.status.id;
-        this.wss.handleUpgrade(req, socket, head, (ws) => {
-          void serveRemoteCommand(ws, opts, (io) =>
-            kind === 'exec'
-              ? this.kubelet.runtime.exec(id, command, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, tty: io.tty })
-              : this.kubelet.runtime.attach(id, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, tty: io.tty }),
-          );
-        });
+        const start: StartCommand = (io) =>
+          kind === 'exec'
+            ? this.kubelet.runtime.exec(id, command, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, tty: io.tty })
+            : this.kubelet.runtime.attach(id, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, tty: io.tty });
+        if (isSpdyUpgrade(req)) {
+          const n = negotiate(offeredProtocols(req));
+          if ('code' in n) return fail(n.code, n.message);
+          return serveSpdyRemoteCommand(socket, head, n.protocol, opts, start);
+        }
+        if (!isWs) return fail(400, 'unsupported upgrade: use WebSocket (v5/v4.channel.k8s.io) or SPDY/3.1');
+        this.wss.handleUpgrade(req, socket, head, (ws) => void serveRemoteCommand(ws, opts, start));
         return;
       }
       if (kind === 'portForward') {

@@ -4,7 +4,7 @@
 import type { ContainerStatus } from '../runtime/types.js';
 import { attemptOf, computeInitContainerActions, findContainerStatus, type RuntimePodStatus } from './actions.js';
 import { A_CONTAINER_TYPE, canonical } from './labels.js';
-import { milliCPU, parseQuantity } from './quantity.js';
+import { compareQuantity, intValue, milliValue } from '../../api/quantity.js';
 import type { Container, ContainerStatusK8s, Pod, PodCondition, PodStatusK8s } from './types.js';
 
 export interface KubeletPodInfo {
@@ -27,11 +27,11 @@ export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
     const lim = c.resources?.limits ?? {};
     const req = { ...lim, ...(c.resources?.requests ?? {}) };
     for (const r of ['cpu', 'memory']) {
-      if (req[r] !== undefined && parseQuantity(req[r]!) !== 0) any = true;
-      if (lim[r] !== undefined && parseQuantity(lim[r]!) !== 0) any = true;
+      if (req[r] !== undefined && compareQuantity(req[r]!, 0) !== 0) any = true;
+      if (lim[r] !== undefined && compareQuantity(lim[r]!, 0) !== 0) any = true;
     }
     for (const r of ['cpu', 'memory']) {
-      if (lim[r] === undefined || req[r] === undefined || parseQuantity(lim[r]!) !== parseQuantity(req[r]!)) guaranteed = false;
+      if (lim[r] === undefined || req[r] === undefined || compareQuantity(lim[r]!, req[r]!) !== 0) guaranteed = false;
     }
   }
   if (!any) return 'BestEffort';
@@ -41,8 +41,9 @@ export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
 /** cgroup settings for a container, as upstream's linux container config computes them. */
 export function containerResources(c: Container): { cpuPeriod?: number; cpuQuota?: number; cpuShares?: number; memoryLimitBytes?: number } {
   const out: { cpuPeriod?: number; cpuQuota?: number; cpuShares?: number; memoryLimitBytes?: number } = {};
-  const reqCPU = milliCPU(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu);
-  const limCPU = milliCPU(c.resources?.limits?.cpu);
+  const cpuReq = c.resources?.requests?.cpu ?? c.resources?.limits?.cpu;
+  const reqCPU = cpuReq === undefined ? undefined : milliValue(cpuReq);
+  const limCPU = c.resources?.limits?.cpu === undefined ? undefined : milliValue(c.resources.limits.cpu);
   // shares = milli * 1024 / 1000, minimum 2 (the kernel's floor)
   out.cpuShares = reqCPU === undefined ? 2 : Math.max(2, Math.floor((reqCPU * 1024) / 1000));
   if (limCPU !== undefined && limCPU > 0) {
@@ -50,7 +51,7 @@ export function containerResources(c: Container): { cpuPeriod?: number; cpuQuota
     out.cpuQuota = Math.max(1000, Math.floor((limCPU * 100_000) / 1000));
   }
   const mem = c.resources?.limits?.memory;
-  if (mem !== undefined) out.memoryLimitBytes = Math.floor(parseQuantity(mem));
+  if (mem !== undefined) out.memoryLimitBytes = intValue(mem);
   return out;
 }
 

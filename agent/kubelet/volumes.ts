@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Mount } from '../runtime/types.js';
 import { expand, formatMap, podFieldValue, resourceFieldValue } from './env.js';
+import { cleanSubPaths, mountsUnder, prepareSubPath, safeMakeDir, SubPathError } from './subpath.js';
 import type { Container, Pod, Volume } from './types.js';
 
 // execa (~100 ESM modules, ~10 MB of RSS) only for Memory-medium emptyDirs: loaded then.
@@ -42,8 +43,33 @@ function pluginOf(v: Volume): string | undefined {
   return undefined;
 }
 
+const MAX_PATH_LENGTH = 4096;
+const MAX_FILE_NAME_LENGTH = 255;
+
+/**
+ * AtomicWriter's validatePath: the kubelet checks every payload path itself (static pods
+ * and stored objects never went through today's API validation), so none can name a file
+ * outside the volume or collide with the writer's own `..data` and `..<timestamp>` entries.
+ */
+export function validatePayloadPath(p: string): string | undefined {
+  if (p === '') return `invalid path: must not be empty: "${p}"`;
+  if (p.startsWith('/')) return `invalid path: must be relative path: ${p}`;
+  if (p.length > MAX_PATH_LENGTH) return `invalid path: must be less than or equal to ${MAX_PATH_LENGTH} characters`;
+  const items = p.split('/');
+  for (const item of items) {
+    if (item === '..') return `invalid path: must not contain '..': ${p}`;
+    if (item.length > MAX_FILE_NAME_LENGTH) return `invalid path: filenames must be less than or equal to ${MAX_FILE_NAME_LENGTH} characters`;
+  }
+  if (items[0]!.startsWith('..') && items[0]!.length > 2) return `invalid path: must not start with '..': ${p}`;
+  return undefined;
+}
+
 /** Files of a key->content map written with AtomicWriter semantics. */
 export async function atomicWrite(dir: string, files: Map<string, { data: Buffer; mode: number }>): Promise<boolean> {
+  for (const rel of files.keys()) {
+    const bad = validatePayloadPath(rel);
+    if (bad) throw new VolumeError(bad);
+  }
   await fsp.mkdir(dir, { recursive: true });
   const dataLink = path.join(dir, '..data');
   // Skip the write when nothing changed, so watchers of the files see no spurious updates.
@@ -202,36 +228,47 @@ export class VolumeManager {
   async mountsFor(pod: Pod, c: Container, env: { name: string; value: string }[]): Promise<Mount[]> {
     const uid = pod.metadata.uid!;
     const vols = new Map((pod.spec.volumes ?? []).map((v) => [v.name, v]));
-    const envMap = new Map(env.map((e) => [e.name, e.value]));
     const out: Mount[] = [];
-    for (const m of c.volumeMounts ?? []) {
+    for (const [index, m] of (c.volumeMounts ?? []).entries()) {
       const v = vols.get(m.name);
       if (!v) throw new VolumeError(`cannot find volume "${m.name}" to mount into container "${c.name}"`);
       let hostPath = this.volumeDir(uid, v);
-      const sub = m.subPathExpr ? expand(m.subPathExpr, (n) => envMap.get(n)) : m.subPath;
+      const sub = m.subPathExpr ? expandSubPathExpr(m.subPathExpr, env) : m.subPath;
       if (sub) {
-        if (path.isAbsolute(sub) || sub.split('/').includes('..')) throw new VolumeError(`subPath "${sub}" must be a relative path without '..'`);
-        hostPath = path.join(hostPath, sub);
-        // Like upstream, a missing subPath in a writable volume becomes a directory.
-        const exists = await fsp.lstat(hostPath).then(() => true, () => false);
-        if (!exists) await fsp.mkdir(hostPath, { recursive: true, mode: 0o777 });
-        // Resolve ..data symlinks: a bind mount of a symlink must land on the real file.
-        hostPath = await fsp.realpath(hostPath);
+        if (path.isAbsolute(sub)) throw new Error(`error SubPath \`${sub}\` must not be an absolute path`);
+        if (sub.split('/').includes('..')) throw new Error(`unable to provision SubPath \`${sub}\`: must not contain '..'`);
+        const volumePath = hostPath;
+        // Like upstream, a missing subPath becomes a directory with the volume root's mode.
+        if (!(await fsp.lstat(path.join(volumePath, sub)).then(() => true, () => false))) {
+          const mode = (await fsp.stat(volumePath)).mode & 0o7777;
+          await safeMakeDir(sub, volumePath, mode).catch((e: Error) => {
+            throw new SubPathError(`failed to create subPath directory for volumeMount "${m.name}" of container "${c.name}"`, e.message);
+          });
+        }
+        hostPath = await prepareSubPath({ podDir: this.podDir(uid), volumeName: m.name, containerName: c.name, index, volumePath, subPath: sub });
       }
       const readonly = !!m.readOnly || !!v.configMap || !!v.secret || !!v.downwardAPI;
-      out.push({ containerPath: m.mountPath, hostPath, readonly });
+      // The kubelet roots a relative mountPath, as upstream (MakeAbsolutePath) does on Linux.
+      out.push({ containerPath: path.posix.normalize('/' + m.mountPath), hostPath, readonly });
     }
     return out;
   }
 
-  /** Unmount tmpfs volumes and remove the pod's directory. */
+  /**
+   * Unmount subPath binds and tmpfs volumes, then remove the pod's directory. Whatever is
+   * still mounted below it stops the removal: deleting through a mount deletes its source.
+   */
   async teardown(uid: string): Promise<void> {
-    const vdir = path.join(this.podDir(uid), 'volumes', PLUGIN.emptyDir!);
+    const podDir = this.podDir(uid);
+    await cleanSubPaths(podDir);
+    const vdir = path.join(podDir, 'volumes', PLUGIN.emptyDir!);
     for (const e of await fsp.readdir(vdir).catch(() => [] as string[])) {
       const p = path.join(vdir, e);
       if (await isMountpoint(p)) await (await execaLazy())('umount', [p]).catch(() => undefined);
     }
-    await fsp.rm(this.podDir(uid), { recursive: true, force: true });
+    const left = await mountsUnder(podDir);
+    if (left.length) throw new Error(`not removing ${podDir}: still mounted: ${left.join(', ')}`);
+    await fsp.rm(podDir, { recursive: true, force: true });
   }
 
   /** Pod UIDs with a directory here (for cleanup of pods that are gone). */
@@ -273,6 +310,19 @@ async function setupHostPath(v: Volume): Promise<void> {
     default:
       return; // unset: no checks, like upstream
   }
+}
+
+/** ExpandContainerVolumeMounts: every variable must have a non-empty value. */
+function expandSubPathExpr(expr: string, env: { name: string; value: string }[]): string {
+  const values = new Map(env.map((e) => [e.name, e.value]));
+  const missing = new Set<string>();
+  const out = expand(expr, (n) => {
+    const v = values.get(n);
+    if (!v) missing.add(n);
+    return v ?? '';
+  });
+  if (missing.size) throw new Error(`missing value for ${[...missing].sort().join(', ')}`);
+  return out;
 }
 
 export { formatMap };

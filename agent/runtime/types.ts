@@ -167,6 +167,8 @@ export interface ContainerRuntime {
   removeContainer(id: string): Promise<void>;
   listContainers(filter?: { podSandboxId?: string; labels?: KeyValueMap; state?: ContainerState }): Promise<ContainerStatus[]>;
   containerStatus(id: string): Promise<ContainerStatus>;
+  /** CRI ReopenContainerLog: start writing the container's log file anew (after a rotation renamed it). */
+  reopenContainerLog(id: string): Promise<void>;
 
   execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }>;
   exec(id: string, cmd: string[], opts: ExecOptions): Promise<StreamSession>;

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { BRIDGE, BRIDGE_IP, CLUSTER_CIDR, REGISTRY_PORT, APISERVER_PORT, topology, controlPlane, type NodeSpec } from './topology.js';
 import { spawnInNetns, alive, stopProcess, waitFor, pidsMatching, processTree, sleep } from './daemons.js';
 import { runtimeDirs, writeContainerdConfig, containerdArgs, dockerdArgs } from './nodedaemons.js';
+import { caCertHash } from '../../api/csr.js';
+import { ensureEncryptionConfig } from '../../control-plane/storage/encryption/config.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../..').replace(/\/dist$/, '');
 const K8TS_BIN = join(REPO_ROOT, 'bin', 'k8ts.js');
@@ -190,10 +192,12 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   // The control plane.
   const cpDir = join(opts.stateDir, 'cp');
   if (!alive(state.pids.controlPlane)) {
+    // Secrets are encrypted at rest under a key made once for this cluster (docs/encryption-at-rest.md).
+    const encryptionConfig = ensureEncryptionConfig(cpDir);
     state.pids.controlPlane = spawnInNetns(
       cp.netns,
       process.execPath,
-      [K8TS_BIN, 'control-plane', '--data-dir', cpDir, '--advertise-address', cp.ip, '--bind-address', cp.ip, '--cluster-cidr', CLUSTER_CIDR],
+      [K8TS_BIN, 'control-plane', '--data-dir', cpDir, '--advertise-address', cp.ip, '--bind-address', cp.ip, '--cluster-cidr', CLUSTER_CIDR, '--encryption-provider-config', encryptionConfig],
       join(logs, 'control-plane.log'),
     );
     saveState(state);
@@ -226,7 +230,9 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   await waitFor('the apiserver', 30_000, async () => (await httpsGet(`${apiserver}/readyz`).catch(() => 0)) === 200, join(logs, 'control-plane.log'));
   const kubeconfig = await execa(process.execPath, [K8TS_BIN, 'kubeconfig', '--data-dir', cpDir, '--server', apiserver]);
   writeFileSync(state.kubeconfig, kubeconfig.stdout + '\n', { mode: 0o600 });
+  // What `k8ts token create --print-join-command` gives a node: the token and the CA's pin.
   const token = readFileSync(join(cpDir, 'join-token'), 'utf8').trim();
+  const caHash = caCertHash(readFileSync(join(cpDir, 'pki', 'ca.crt'), 'utf8'));
   step(`control plane ready at ${apiserver}`);
 
   for (const w of workers) {
@@ -235,6 +241,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     const key = `agent:${w.name}`;
     if (!alive(state.pids[key])) {
       const nodeDir = join(opts.stateDir, w.name);
+      // The token reaches the agent in a 0600 file: an argument would show in every user's ps.
+      const tokenFile = join(nodeDir, 'join-token');
+      mkdirSync(nodeDir, { recursive: true });
+      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
       state.pids[key] = spawnInNetns(
         w.netns,
         process.execPath,
@@ -242,7 +252,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           K8TS_BIN, 'agent',
           '--node-name', w.name,
           '--server', apiserver,
-          '--token', token,
+          '--token-file', tokenFile,
+          '--discovery-token-ca-cert-hash', caHash,
           '--runtime', opts.runtime,
           '--runtime-endpoint', `unix://${dirs.socket}`,
           '--node-ip', w.ip,

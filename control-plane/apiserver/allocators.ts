@@ -107,13 +107,21 @@ export class ClusterIPAllocator {
   }
 }
 
+/**
+ * The one owner of --service-node-port-range: validation leaves the range to it, and a
+ * nodePort outside it is the 422 upstream's allocator gives.
+ */
 export class NodePortAllocator {
   private used = new Set<number>();
 
   constructor(
     readonly min = 30000,
     readonly max = 32767,
-  ) {}
+  ) {
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || max < min) {
+      throw new Error(`invalid NodePort range ${min}-${max}`);
+    }
+  }
 
   allocateSpecific(port: number, field: string): void {
     if (!Number.isInteger(port) || port < this.min || port > this.max) {

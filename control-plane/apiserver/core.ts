@@ -30,6 +30,8 @@ import type { KeyValue, Store } from '../storage/store.js';
 import { StoreError } from '../storage/store.js';
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from './allocators.js';
 import { notVerbatim, WatchCache, withResourceVersion } from './watchcache.js';
+import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js';
+import type { UserInfo } from './auth.js';
 
 export { withResourceVersion };
 import { logger } from '../../api/log.js';
@@ -125,10 +127,14 @@ export interface DeleteOpts {
   orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  /** The requesting user: the admission chain runs for requests that carry one. */
+  user?: UserInfo;
 }
 
 export interface WriteOpts {
   dryRun?: boolean;
+  /** The requesting user: the admission chain runs for requests that carry one (and a CSR records it). */
+  user?: UserInfo;
 }
 
 interface ContinueToken {
@@ -201,6 +207,8 @@ export class ApiCore {
   readonly nodePorts: NodePortAllocator;
   readonly nsDef: ResourceDef;
   private svcDef?: ResourceDef;
+  /** The admission chain, in order (server.ts fills it). */
+  readonly admission: AdmissionPlugin[] = [];
 
   constructor(private opts: CoreOptions) {
     this.store = opts.store;
@@ -228,6 +236,14 @@ export class ApiCore {
     if (!obj.apiVersion) obj.apiVersion = apiVersionOf(def);
     if (!obj.kind) obj.kind = def.kind;
     return obj;
+  }
+
+  /** Runs the admission chain; a plugin refuses by throwing. */
+  async admit(a: AdmissionAttributes): Promise<void> {
+    for (const p of this.admission) {
+      const r = p.admit(a);
+      if (r) await r;
+    }
   }
 
   cache(def: ResourceDef): WatchCache {
@@ -424,7 +440,9 @@ export class ApiCore {
     md.creationTimestamp = nowRfc3339();
     if (def.hasStatus) md.generation = 1;
     this.prepareForCreate(def, obj);
+    def.prepareForCreate?.(obj, o.user);
     def.defaults(obj);
+    if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
     const release = this.allocateFor(def, obj, undefined).rollback;
@@ -469,8 +487,8 @@ export class ApiCore {
     if (def.kind === 'Pod' && !def.group) obj.status = { phase: 'Pending', ...(obj.status ?? {}) };
   }
 
-  private validate(def: ResourceDef, obj: KObject, old?: KObject): FieldError[] {
-    const errs = def.validate(obj, old) ?? [];
+  private validate(def: ResourceDef, obj: KObject, old?: KObject, subresource?: string): FieldError[] {
+    const errs = def.validate(obj, old, subresource) ?? [];
     const name = obj.metadata?.name;
     if (!old && !name && !errs.some((e) => e.field === 'metadata.name')) {
       errs.push({ type: 'FieldValueRequired', field: 'metadata.name', message: 'metadata.name: Required value: name or generateName is required' });
@@ -591,16 +609,21 @@ export class ApiCore {
       const precondition = wmd.resourceVersion !== undefined && wmd.resourceVersion !== '' ? String(wmd.resourceVersion) : undefined;
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
+      def.prepareForUpdate?.(obj, old, o.subresource);
+      if (!o.skipValidation) def.defaults(obj);
+      if (o.user && this.admission.length) {
+        await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
+      }
       if (!o.skipValidation) {
-        def.defaults(obj);
-        const errs = this.validate(def, obj, old);
+        const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);
       const { rollback: release, releaseAfter: releasePorts } = this.allocateFor(def, obj, old);
       obj.metadata!.resourceVersion = curRv;
       const newJson = encodeObject(obj);
-      if (newJson === oldJson) {
+      // A stale value (not encrypted as the configuration now says) is written anyway.
+      if (newJson === oldJson && !cur.stale) {
         release();
         return old; // no-op: no write, same resourceVersion (as upstream)
       }
@@ -733,6 +756,7 @@ export class ApiCore {
           conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${md.resourceVersion}`),
         );
       }
+      if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'DELETE', def, namespace: ns, name, old, dryRun: !!o.dryRun });
       const key = keyFor(def, ns, name);
       let next: KObject | undefined; // set when the object stays, marked for deletion
       if (def === this.nsDef) {
@@ -804,7 +828,7 @@ export class ApiCore {
   }
 
   /** POST pods/<name>/binding: sets spec.nodeName once. */
-  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject): Promise<void> {
+  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject, o: WriteOpts = {}): Promise<void> {
     const target = binding?.target;
     if (!target?.name) {
       throw new StatusError(
@@ -832,7 +856,7 @@ export class ApiCore {
         delete pod.metadata!.resourceVersion;
         return pod;
       },
-      { subresource: 'binding', skipValidation: true, retry: true },
+      { subresource: 'binding', skipValidation: true, retry: true, user: o.user },
     );
   }
 

@@ -10,12 +10,13 @@ import type { KObject } from '../../api/registry.js';
 import { hasOwn, isPlainObject } from '../../api/object.js';
 import { StatusError, badRequest, invalid } from '../../api/status.js';
 
-type Models = typeof import('./models.gen.js');
+import { ARRAY, MAP, loadModels, type Models } from './schema.js';
+
 let models: Models | undefined;
 
 /** Loads the schemas; the apiserver awaits this once before serving. */
 export async function loadDecoder(): Promise<void> {
-  models ??= await import('./models.gen.js');
+  models ??= await loadModels();
 }
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
@@ -68,8 +69,6 @@ export function checkValueDepth(v: unknown): void {
   }
 }
 
-const ARRAY = /^Array<(.+)>$/;
-const MAP = /^\{ \[key: string\]: (.+); \}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 

@@ -23,7 +23,9 @@ import {
 } from '../../api/status.js';
 import { applyPatch, PatchError } from '../../api/patch.js';
 import { logger } from '../../api/log.js';
-import { authorize, BOOTSTRAPPERS, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import { authorize, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import type { NodeAuthorizer } from './authz/node.js';
+import { requiredFieldValue } from '../../api/selectors.js';
 import { apiVersionOf, jsonOf, parseSelectors, type ApiCore, type DeleteOpts } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { kubeletProxy } from './kubelet-proxy.js';
@@ -51,11 +53,10 @@ async function loadYaml(): Promise<typeof YAMLNs> {
 export interface HandlerContext {
   core: ApiCore;
   authn: Authenticator;
+  nodeAuthorizer: NodeAuthorizer;
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
-  /** Issues node credentials for POST /apis/bootstrap.k8ts.io/v1/nodecredentials. */
-  issueNodeCredentials(nodeName: string, nodeIP: string): Promise<Record<string, string>>;
   metrics: ApiServerMetrics;
   limiter: InflightLimiter;
   /** --request-timeout: non-long-running requests get a 504 after this (0 = none). */
@@ -381,7 +382,6 @@ export function createHandler(ctx: HandlerContext) {
       return true;
     }
     if (segs[0] === 'apis' && segs.length === 3) {
-      if (segs[1] === 'bootstrap.k8ts.io') return false;
       const l = ctx.discovery.resourceLists.get(`${segs[1]}/${segs[2]}`);
       l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
       return true;
@@ -419,56 +419,22 @@ export function createHandler(ctx: HandlerContext) {
       writeStatus(res, NOT_FOUND);
       return true;
     }
-    if (segs[0] === 'apis' && segs[1] === 'bootstrap.k8ts.io' && segs[2] === 'v1' && segs[3] === 'nodecredentials' && segs.length === 4) {
-      if (req.method !== 'POST') {
-        writeStatus(res, methodNotSupported('nodecredentials.bootstrap.k8ts.io', req.method ?? ''));
-        return true;
-      }
-      if (!user.groups.includes(BOOTSTRAPPERS) && !user.groups.includes(MASTERS)) {
-        writeStatus(res, forbidden(user.name, 'create', 'nodecredentials', undefined, { group: 'bootstrap.k8ts.io' }));
-        return true;
-      }
-      const body = parseObjectBody(await readBody(req), req);
-      const nodeName = String(body.nodeName ?? '');
-      const nodeIP = String(body.nodeIP ?? '');
-      const errs = [];
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(nodeName) || nodeName.length > 253) {
-        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeName', message: `nodeName: Invalid value: ${JSON.stringify(nodeName)}: must be a lowercase RFC 1123 subdomain` });
-      }
-      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(nodeIP)) {
-        errs.push({ type: 'FieldValueInvalid' as const, field: 'nodeIP', message: `nodeIP: Invalid value: ${JSON.stringify(nodeIP)}: must be a valid IPv4 address` });
-      }
-      if (errs.length) {
-        const { invalid } = await import('../../api/status.js');
-        writeStatus(res, invalid('NodeCredentials', nodeName, errs, 'bootstrap.k8ts.io'));
-        return true;
-      }
-      const creds = await ctx.issueNodeCredentials(nodeName, nodeIP);
-      writeBody(res, 201, { apiVersion: 'bootstrap.k8ts.io/v1', kind: 'NodeCredentials', nodeName, nodeIP, ...creds });
-      return true;
-    }
     return false;
   }
 
   async function checkAuthz(user: UserInfo, a: RequestAttributes): Promise<void> {
-    const d = authorize(user, a);
-    if (d.allowed && d.needsBoundPod) {
-      const podDef = core.find('', 'v1', 'pods')!;
-      let bound: string | undefined;
+    const d = await authorize(user, a, ctx.nodeAuthorizer);
+    if (d.allowed && d.needsRequestor !== undefined) {
+      // Requestors may read only what they asked for (their own CertificateSigningRequests).
+      const def = core.find(a.group, 'v1', a.resource);
+      let owner: string | undefined;
       try {
-        bound = (await core.get(podDef, a.namespace, a.name!)).spec?.nodeName;
+        owner = def && a.name ? (await core.get(def, a.namespace, a.name)).spec?.username : undefined;
       } catch (err) {
         if (!(err instanceof StatusError && err.code === 404)) throw err;
       }
-      if (bound === d.needsBoundPod) return;
-      throw new StatusError(
-        forbidden(user.name, a.verb, a.resource, a.namespace, {
-          group: a.group,
-          name: a.name,
-          subresource: a.subresource,
-          reason: `node "${d.needsBoundPod}" can only ${a.verb} pods bound to it`,
-        }),
-      );
+      if (owner === d.needsRequestor) return;
+      throw new StatusError(forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource }));
     }
     if (d.allowed) return;
     throw new StatusError(
@@ -488,7 +454,7 @@ export function createHandler(ctx: HandlerContext) {
       const podDef = core.find('', 'v1', 'pods')!;
       const body = parseObjectBody(await readBody(req), req);
       await checkAuthz(user, { verb: 'create', group: '', resource: 'bindings', namespace: ns, name: body.metadata?.name });
-      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body);
+      await core.bind(podDef, ns, String(body.metadata?.name ?? ''), body, { user });
       writeBody(res, 201, statusSuccess().body, neg.yaml);
       return;
     }
@@ -528,7 +494,9 @@ export function createHandler(ctx: HandlerContext) {
         return;
     }
     if (['log', 'exec', 'attach', 'portforward', 'proxy'].includes(sub ?? '')) {
-      await checkAuthz(user, { verb: verb === 'get' ? 'get' : 'create', group: def.group, resource: def.plural, subresource: sub, namespace: ns, name });
+      // proxy takes the verb of its HTTP method (as upstream's RequestInfo); the others get or create.
+      const connectVerb = sub === 'proxy' ? verb : verb === 'get' ? 'get' : 'create';
+      await checkAuthz(user, { verb: connectVerb, group: def.group, resource: def.plural, subresource: sub, namespace: ns, name });
       await proxyToKubelet(req, res, def, ns, name!, sub!, r.rest, q, undefined);
       return;
     }
@@ -539,6 +507,7 @@ export function createHandler(ctx: HandlerContext) {
       if (verb === 'list' || verb === 'watch') {
         const fs = q.get('fieldSelector');
         const selectors = parseSelectors(def, q.get('labelSelector'), name ? `metadata.name=${name}${fs ? ',' + fs : ''}` : fs);
+        if (!attrs.name && selectors.field) attrs.name = requiredFieldValue(selectors.field, 'metadata.name');
         await checkAuthz(user, attrs);
         if (verb === 'watch') {
           const table = neg.table;
@@ -598,7 +567,7 @@ export function createHandler(ctx: HandlerContext) {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
         decodeBody(res, body, '', 'v1', 'Binding', fieldValidationOf(q, 'CreateOptions'));
-        await core.bind(def, ns!, name!, body);
+        await core.bind(def, ns!, name!, body, { user });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
       }
@@ -606,6 +575,8 @@ export function createHandler(ctx: HandlerContext) {
         const body = parseObjectBody(await readBody(req), req);
         await checkAuthz(user, attrs);
         decodeBody(res, body, 'policy', 'v1', 'Eviction', fieldValidationOf(q, 'CreateOptions'));
+        // Admission sees the eviction; the delete it causes is the apiserver's own (as upstream).
+        await core.admit({ user, operation: 'CREATE', def, namespace: ns, name: name!, subresource: sub, obj: body, dryRun });
         await core.delete(def, ns, name!, { ...deleteOptsFrom(body.deleteOptions ?? {}, q), dryRun });
         writeBody(res, 201, statusSuccess().body, neg.yaml);
         return;
@@ -617,10 +588,9 @@ export function createHandler(ctx: HandlerContext) {
       const body = parseObjectBody(await readBody(req), req);
       checkTypeMeta(def, body);
       attrs.name = body.metadata?.name;
-      attrs.object = body;
       await checkAuthz(user, attrs);
       decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(q, 'CreateOptions'), decodePrefix(def.kind, def.version));
-      const created = await core.create(def, ns, body, { dryRun });
+      const created = await core.create(def, ns, body, { dryRun, user });
       writeBody(res, 201, neg.yaml ? created : jsonOf(created), neg.yaml);
       return;
     }
@@ -636,13 +606,13 @@ export function createHandler(ctx: HandlerContext) {
       if (sub === 'scale') {
         checkTypeMeta(def, body, 'Scale', 'autoscaling/v1');
         decodeBody(res, body, 'autoscaling', 'v1', 'Scale', mode, decodePrefix('Scale', 'v1'));
-        const scale = await core.updateScale(def, ns, name, () => body, { dryRun });
+        const scale = await core.updateScale(def, ns, name, () => body, { dryRun, user });
         writeBody(res, 200, scale, neg.yaml);
         return;
       }
       checkTypeMeta(def, body);
       decodeBody(res, body, def.group, def.version, def.kind, mode, decodePrefix(def.kind, def.version));
-      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub });
+      const updated = await core.update(def, ns, name, body, { dryRun, subresource: sub, user });
       writeBody(res, 200, updated, neg.yaml);
       return;
     }
@@ -705,7 +675,7 @@ export function createHandler(ctx: HandlerContext) {
             warnings = decodeObject(out, { gvk: 'autoscaling/v1/Scale', mode, prefix: decodePrefix('Scale', 'v1') });
             return out;
           },
-          { dryRun },
+          { dryRun, user },
         );
         addWarnings(res, warnings);
         writeBody(res, 200, scale, neg.yaml);
@@ -716,7 +686,7 @@ export function createHandler(ctx: HandlerContext) {
       const decode = (obj: KObject) => {
         warnings = decodeObject(obj, { gvk, mode, prefix: decodePrefix(def.kind, def.version) });
       };
-      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode });
+      const patched = await core.patch(def, ns, name, ct, patch, raw, { dryRun, subresource: sub, decode, user });
       addWarnings(res, warnings);
       writeBody(res, 200, patched, neg.yaml);
       return;
@@ -727,7 +697,7 @@ export function createHandler(ctx: HandlerContext) {
     const body = buf.length ? parseObjectBody(buf, req) : {};
     await checkAuthz(user, attrs);
     decodeBody(res, body, 'meta', 'v1', 'DeleteOptions', 'Ignore');
-    const opts = { ...deleteOptsFrom(body, q), dryRun };
+    const opts = { ...deleteOptsFrom(body, q), dryRun, user };
     if (verb === 'deletecollection') {
       const fs = q.get('fieldSelector');
       const selectors = parseSelectors(def, q.get('labelSelector'), fs);
@@ -758,21 +728,6 @@ export function createHandler(ctx: HandlerContext) {
     q: URLSearchParams,
     upgrade: { socket: Duplex; head: Buffer } | undefined,
   ): Promise<StatusResult | undefined> {
-    let pod: KObject | undefined;
-    let node: KObject | undefined;
-    const nodeDef = core.find('', 'v1', 'nodes');
-    if (def.plural === 'pods') {
-      pod = await core.get(def, ns, name);
-      if (pod.spec?.nodeName && nodeDef) {
-        try {
-          node = await core.get(nodeDef, undefined, pod.spec.nodeName);
-        } catch {
-          node = undefined; // the kubelet proxy reports the missing node itself
-        }
-      }
-    } else if (def.plural === 'nodes') {
-      node = await core.get(def, undefined, name);
-    }
     const status = await kubeletProxy(req, res, {
       resource: def.plural,
       subresource: sub,
@@ -780,8 +735,7 @@ export function createHandler(ctx: HandlerContext) {
       name,
       rest: rest.join('/'),
       query: q,
-      pod,
-      node,
+      get: (plural, namespace, n) => core.get(core.find('', 'v1', plural)!, namespace, n),
       caPem: ctx.pki.ca.certPem,
       kubeletClient: ctx.pki.kubeletClient,
       upgrade,
@@ -877,7 +831,7 @@ export function createHandler(ctx: HandlerContext) {
         res.end(await ctx.metrics.registry.metrics());
         return;
       }
-      if (route && !(route.group === 'bootstrap.k8ts.io')) {
+      if (route) {
         await handleResource(req, res, route, q, user);
         return;
       }

@@ -4,7 +4,7 @@
 import { startApiServer, type ApiServer, type ApiServerOptions } from './server.js';
 
 export type { ApiServer, ApiServerOptions } from './server.js';
-export { startApiServer, ensureJoinToken } from './server.js';
+export { startApiServer } from './server.js';
 export { ensurePki, type ClusterPki, type KeyPairPem } from './pki.js';
 export { renderKubeconfig, adminKubeconfig } from './kubeconfig.js';
 
@@ -17,6 +17,8 @@ export interface ControlPlane {
   url: string;
   caPem: string;
   adminKubeconfig: string; // path
+  /** <data-dir>/pki: the cluster CA (ca.crt, ca.key) the CSR signer uses */
+  pkiDir: string;
   joinToken: string;
   apiserver: ApiServer;
   /** Resolves when the apiserver serves requests and every component has started. */
@@ -31,6 +33,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     url: apiserver.url,
     caPem: apiserver.caPem,
     adminKubeconfig: apiserver.adminKubeconfigPath,
+    pkiDir: apiserver.pki.dir,
     joinToken: apiserver.joinToken,
     apiserver,
     ready: Promise.resolve(),

@@ -1,7 +1,7 @@
 // The cluster PKI: a CA and the certificates signed by it, generated into <data-dir>/pki on
 // first start and reused afterwards. ECDSA P-256 through WebCrypto: generating a key pair
 // takes about a millisecond, so first start stays fast.
-import { webcrypto, randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, webcrypto, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,11 +15,6 @@ async function lib(): Promise<typeof X509> {
     x509mod.cryptoProvider.set(webcrypto as unknown as Crypto);
   }
   return x509mod;
-}
-
-function pemToDer(pem: string): ArrayBuffer {
-  const b = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
 function derToPem(der: ArrayBuffer, label: string): string {
@@ -72,7 +67,9 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 }
 
 async function importKeyPem(pem: string): Promise<CryptoKey> {
-  return subtle.importKey('pkcs8', pemToDer(pem), ALG, true, ['sign']);
+  // PKCS#8 or SEC1 ("EC PRIVATE KEY", as a CA made by openssl or Ruby's OpenSSL is stored).
+  const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+  return subtle.importKey('pkcs8', der, ALG, true, ['sign']);
 }
 
 async function createCa(): Promise<KeyPairPem> {
@@ -136,7 +133,7 @@ async function readPair(dir: string, name: string): Promise<KeyPairPem | undefin
 }
 
 async function writePair(dir: string, name: string, p: KeyPairPem): Promise<void> {
-  await writeFile(join(dir, `${name}.crt`), p.certPem, { mode: 0o644 });
+  await writeFile(join(dir, `${name}.crt`), p.certPem, { mode: 0o600 });
   await writeFile(join(dir, `${name}.key`), p.keyPem, { mode: 0o600 });
 }
 

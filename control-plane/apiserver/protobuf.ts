@@ -57,6 +57,19 @@ const MESSAGES: Record<string, Schema> = {
   NamespaceSpec: { 1: ['finalizers', 's', 'r'] },
   NamespaceStatus: { 1: ['phase', 's'] },
   ConfigMap: { 1: ['metadata', 'm:ObjectMeta'], 2: ['data', 'M:s'], 3: ['binaryData', 'M:y'], 4: ['immutable', 'b', 'z'] },
+  // kubectl certificate approve|deny sends the whole request back through the approval subresource.
+  CertificateSigningRequest: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:CertificateSigningRequestSpec'], 3: ['status', 'm:CertificateSigningRequestStatus'] },
+  CertificateSigningRequestSpec: {
+    1: ['request', 'y'],
+    2: ['username', 's'],
+    3: ['uid', 's'],
+    4: ['groups', 's', 'r'],
+    5: ['usages', 's', 'r'],
+    7: ['signerName', 's'],
+    8: ['expirationSeconds', 'i', 'z'],
+  },
+  CertificateSigningRequestStatus: { 1: ['conditions', 'm:CertificateSigningRequestCondition', 'r'], 2: ['certificate', 'y'] },
+  CertificateSigningRequestCondition: { 1: ['type', 's'], 6: ['status', 's'], 2: ['reason', 's'], 3: ['message', 's'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'] },
   Secret: { 1: ['metadata', 'm:ObjectMeta'], 2: ['data', 'M:y'], 3: ['type', 's'], 4: ['stringData', 'M:s'], 5: ['immutable', 'b', 'z'] },
   ServiceAccount: {
     1: ['metadata', 'm:ObjectMeta'],
@@ -150,7 +163,7 @@ const MESSAGES: Record<string, Schema> = {
 };
 
 /** Kinds whose protobuf bodies are understood. */
-export const PROTOBUF_KINDS = new Set(['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Deployment']);
+export const PROTOBUF_KINDS = new Set(['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Deployment', 'CertificateSigningRequest']);
 
 export class ProtobufError extends Error {}
 

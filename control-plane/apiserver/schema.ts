@@ -1,10 +1,10 @@
-// Object schemas (from models.gen.ts, loaded on first use): strict field validation
-// (unknown fields, as upstream's strict decoder reports them) and the OpenAPI v3 documents
-// kubectl reads to learn that the server validates fields itself (so it sends
-// fieldValidation=Strict instead of validating client-side) and for `kubectl explain`.
+// The OpenAPI v3 documents (from models.gen.ts, loaded on first use) kubectl reads to learn
+// that the server validates fields itself (so it sends fieldValidation=Strict instead of
+// validating client-side) and for `kubectl explain`. The decode stage (decode.ts) uses the
+// same schemas.
 import type { KObject, ResourceDef } from '../../api/registry.js';
 
-type Models = typeof import('./models.gen.js');
+export type Models = typeof import('./models.gen.js');
 let models: Models | undefined;
 
 export async function loadModels(): Promise<Models> {
@@ -12,53 +12,12 @@ export async function loadModels(): Promise<Models> {
   return models;
 }
 
+/** Type expressions in the models: `Array<T>` and `{ [key: string]: T; }`. */
+export const ARRAY = /^Array<(.+)>$/;
+export const MAP = /^\{ \[key: string\]: (.+); \}$/;
+
 function modelFor(m: Models, group: string, version: string, kind: string): string | undefined {
   return m.ROOTS[group ? `${group}/${version}/${kind}` : `${version}/${kind}`];
-}
-
-const ARRAY = /^Array<(.+)>$/;
-const MAP = /^\{ \[key: string\]: (.+); \}$/;
-
-/** Unknown field paths ("spec.foo", "spec.containers[0].bar"), as upstream's strict decoding names them. */
-export async function unknownFields(def: Pick<ResourceDef, 'group' | 'version' | 'kind'>, obj: KObject): Promise<string[]> {
-  const m = await loadModels();
-  const root = modelFor(m, def.group, def.version, def.kind);
-  if (!root) return [];
-  const out: string[] = [];
-  walk(m, obj, root, '', out);
-  return out;
-}
-
-export function unknownFieldsSync(kindModel: string, obj: unknown): string[] {
-  if (!models) return [];
-  const out: string[] = [];
-  walk(models, obj, kindModel, '', out);
-  return out;
-}
-
-function walk(m: Models, v: unknown, type: string, path: string, out: string[]): void {
-  if (v === null || v === undefined || out.length > 20) return;
-  const arr = ARRAY.exec(type);
-  if (arr) {
-    if (Array.isArray(v)) v.forEach((x, i) => walk(m, x, arr[1], `${path}[${i}]`, out));
-    return;
-  }
-  const map = MAP.exec(type);
-  if (map) {
-    if (typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(m, x, map[1], `${path}[${k}]`, out);
-    return;
-  }
-  const model = m.MODELS[type];
-  if (!model || typeof v !== 'object' || Array.isArray(v)) return;
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const p = path ? `${path}.${k}` : k;
-    const prop = Object.prototype.hasOwnProperty.call(model.p, k) ? model.p[k] : undefined;
-    if (!prop) {
-      out.push(p);
-      continue;
-    }
-    walk(m, x, prop.t, p, out);
-  }
 }
 
 // ---------------------------------------------------------------- OpenAPI v3

@@ -1,14 +1,18 @@
 // Starts the apiserver: PKI, store, ApiCore (allocators, default objects), HTTPS listener.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SqliteStore } from '../storage/sqlite.js';
 import type { Store } from '../storage/store.js';
+import { loadEncryptionConfig } from '../storage/encryption/config.js';
+import { encryptingStore } from '../storage/encryption/store.js';
 import { logger } from '../../api/log.js';
-import { Authenticator, BOOTSTRAPPERS } from './auth.js';
+import { Authenticator } from './auth.js';
+import { BootstrapTokenAuthenticator, FailedTokenLimiter, ensureJoinTokenSecret } from './bootstrap-tokens.js';
+import { NodeRestriction } from './admission/noderestriction.js';
+import { NodeAuthorizer } from './authz/node.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
@@ -18,8 +22,11 @@ import { DEFAULT_LIMITS, InflightLimiter } from './limits.js';
 import { toStatus } from '../../api/status.js';
 import { ensurePki, type ClusterPki } from './pki.js';
 import { adminKubeconfig } from './kubeconfig.js';
+import { secureDataDir } from './datadir.js';
 
 const log = logger('apiserver');
+
+export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
 
 export interface ApiServerOptions {
   dataDir: string;
@@ -32,8 +39,14 @@ export interface ApiServerOptions {
   serviceClusterIPRange?: string; // default 10.96.0.0/12
   serviceNodePortRange?: string; // default 30000-32767
   tlsSans?: string[];
+  /** Lifetime of the data dir's join token (kubeadm init's --token-ttl, 24h); 0: it never expires. */
+  tokenTtlMs?: number;
   /** A ready store (tests, benchmarks); otherwise opened from dataDir / etcdServers. */
   store?: Store;
+  /** upstream's --encryption-provider-config: an EncryptionConfiguration file. */
+  encryptionProviderConfig?: string;
+  /** upstream's --encryption-provider-config-automatic-reload. */
+  encryptionProviderConfigAutomaticReload?: boolean;
   /** --max-requests-inflight / --max-mutating-requests-inflight (0 = no limit). */
   maxRequestsInflight?: number;
   maxMutatingRequestsInflight?: number;
@@ -49,21 +62,12 @@ export interface ApiServer {
   pki: ClusterPki;
   core: ApiCore;
   store: Store;
+  metrics: ApiServerMetrics;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
+  /** The data dir's join token, a bootstrap token (see bootstrap-tokens.ts). */
   joinToken: string;
   stop(): Promise<void>;
-}
-
-/** The node join token (<6 chars>.<16 chars>, kubeadm's shape), created on first start. */
-export async function ensureJoinToken(dataDir: string): Promise<string> {
-  const p = join(dataDir, 'join-token');
-  if (existsSync(p)) return (await readFile(p, 'utf8')).trim();
-  const alpha = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const pick = (n: number) => [...randomBytes(n)].map((b) => alpha[b % alpha.length]).join('');
-  const tok = `${pick(6)}.${pick(16)}`;
-  await writeFile(p, tok + '\n', { mode: 0o600 });
-  return tok;
 }
 
 /** Static tokens from <data-dir>/tokens.csv: token,user,uid,"group1,group2" (upstream's --token-auth-file). */
@@ -91,14 +95,18 @@ async function openConfiguredStore(opts: ApiServerOptions): Promise<Store> {
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const dataDir = opts.dataDir;
-  await mkdir(dataDir, { recursive: true });
+  // An unusable encryption configuration stops the start before anything is written.
+  const encryption = opts.encryptionProviderConfig
+    ? loadEncryptionConfig(opts.encryptionProviderConfig, { automaticReload: opts.encryptionProviderConfigAutomaticReload, log })
+    : undefined;
+  secureDataDir(dataDir, log);
   const advertise = opts.advertiseAddress ?? '127.0.0.1';
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
   const metrics = new ApiServerMetrics();
-  const store = metrics.instrument(opts.store ?? (await openConfiguredStore(opts)));
-  const joinToken = await ensureJoinToken(dataDir);
-  const authn = new Authenticator();
-  authn.addToken(joinToken, { name: `system:bootstrap:${joinToken.split('.')[0]}`, groups: [BOOTSTRAPPERS, 'system:authenticated'] });
+  // Encryption above the metrics: the store's latency figures are the backend's own.
+  const backend = metrics.instrument(opts.store ?? (await openConfiguredStore(opts)));
+  const store = encryption ? encryptingStore(backend, encryption.transformers) : backend;
+  const authn = new Authenticator(new FailedTokenLimiter());
   await loadTokenFile(dataDir, authn);
 
   await loadDecoder();
@@ -106,7 +114,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   // The port must be known before the default objects (kubernetes Endpoints) are written.
   const server = https.createServer({
     key: pki.serving.keyPem,
-    cert: pki.serving.certPem,
+    // The CA goes along in the handshake: a joining node learns it there and checks it
+    // against its --discovery-token-ca-cert-hash before trusting this server.
+    cert: `${pki.serving.certPem.trimEnd()}\n${pki.ca.certPem}`,
     ca: pki.ca.certPem,
     requestCert: true,
     rejectUnauthorized: false, // anonymous TLS is allowed; requests without identity get 401
@@ -135,12 +145,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     advertiseAddress: advertise,
     securePort: port,
   });
+  core.admission.push(new NodeRestriction(core));
+  const nodeAuthorizer = new NodeAuthorizer(core);
   let ready = false;
   const serverAddress = `${advertise}:${port}`;
   const discovery = buildDiscovery(core.defs, serverAddress);
   const { handle, handleUpgrade } = createHandler({
     core,
     authn,
+    nodeAuthorizer,
     discovery,
     pki,
     metrics,
@@ -150,18 +163,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     ),
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     isReady: () => ready,
-    async issueNodeCredentials(nodeName, nodeIP) {
-      const client = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], client: true });
-      const serving = await pki.issue({ cn: `system:node:${nodeName}`, orgs: ['system:nodes'], server: true, ips: [nodeIP], dnsNames: [nodeName] });
-      log.info({ node: nodeName, nodeIP }, 'issued node credentials');
-      return {
-        caPem: pki.ca.certPem,
-        clientCertPem: client.certPem,
-        clientKeyPem: client.keyPem,
-        servingCertPem: serving.certPem,
-        servingKeyPem: serving.keyPem,
-      };
-    },
   });
   // handle() answers every error itself; this catches what escapes it (an error while writing
   // the error), so that no request can end the process.
@@ -194,10 +195,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.on('tlsClientError', () => {
     /* scanners and aborted handshakes: nothing to do */
   });
+  let joinToken: string;
   try {
     await core.init();
+    authn.addTokenAuthenticator(BootstrapTokenAuthenticator.forCore(core));
+    joinToken = await ensureJoinTokenSecret(core, dataDir, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
+    // Bootstrap tokens are looked up in the Secrets watch cache: it must be filled first.
+    await core.cache(core.find('', 'v1', 'secrets')!).ready();
   } catch (err) {
     server.close();
+    nodeAuthorizer.stop();
+    encryption?.stop();
     if (!opts.store) await store.close();
     throw err;
   }
@@ -205,7 +213,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const url = `https://${advertise === '0.0.0.0' ? '127.0.0.1' : advertise}:${port}`;
   const adminKubeconfigPath = join(dataDir, 'admin.kubeconfig');
   await writeFile(adminKubeconfigPath, adminKubeconfig(pki, url), { mode: 0o600 });
-  log.info({ url, store: opts.etcdServers?.length ? 'etcd' : 'sqlite' }, 'apiserver ready');
+  log.info({ url, store: opts.etcdServers?.length ? 'etcd' : 'sqlite', encryptionProviderConfig: opts.encryptionProviderConfig }, 'apiserver ready');
 
   let stopped = false;
   return {
@@ -214,12 +222,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     caPem: pki.ca.certPem,
     pki,
     core,
+    metrics,
     store,
     adminKubeconfigPath,
     joinToken,
     async stop() {
       if (stopped) return;
       stopped = true;
+      nodeAuthorizer.stop();
+      encryption?.stop();
       core.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

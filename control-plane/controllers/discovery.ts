@@ -2,7 +2,7 @@
 // in which group/version, namespaced or not, with which verbs. The namespace controller
 // and the garbage collector work over every served resource, not a fixed list.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { rawRequest } from './base/clients.js';
+import { errorMessage, rawRequest } from './base/clients.js';
 
 export interface DiscoveredResource {
   groupVersion: string; // "v1", "apps/v1"
@@ -16,8 +16,14 @@ export interface DiscoveredResource {
   prefix: string;
 }
 
-export async function discoverResources(kc: KubeConfig): Promise<DiscoveredResource[]> {
+/**
+ * Every resource the apiserver serves, and the group/versions whose document could not be
+ * read (upstream's ErrGroupDiscoveryFailed): callers that can work with a partial list
+ * (the namespace controller) use what was found and report the rest.
+ */
+export async function discover(kc: KubeConfig): Promise<{ resources: DiscoveredResource[]; failed: Map<string, string> }> {
   const out: DiscoveredResource[] = [];
+  const failed = new Map<string, string>();
   const gvs: string[] = [];
   const core = await rawRequest<{ versions?: string[] }>(kc, 'GET', '/api');
   for (const v of core.versions ?? ['v1']) gvs.push(v);
@@ -29,7 +35,13 @@ export async function discoverResources(kc: KubeConfig): Promise<DiscoveredResou
   await Promise.all(
     gvs.map(async (gv) => {
       const prefix = gv.includes('/') ? `/apis/${gv}` : `/api/${gv}`;
-      const list = await rawRequest<{ resources?: Array<{ name: string; kind: string; namespaced: boolean; verbs?: string[] }> }>(kc, 'GET', prefix);
+      let list: { resources?: Array<{ name: string; kind: string; namespaced: boolean; verbs?: string[] }> };
+      try {
+        list = await rawRequest(kc, 'GET', prefix);
+      } catch (err) {
+        failed.set(gv, errorMessage(err));
+        return;
+      }
       const [group, version] = gv.includes('/') ? (gv.split('/') as [string, string]) : ['', gv];
       for (const r of list.resources ?? []) {
         if (r.name.includes('/')) continue; // subresource
@@ -37,7 +49,17 @@ export async function discoverResources(kc: KubeConfig): Promise<DiscoveredResou
       }
     }),
   );
-  return out;
+  return { resources: out, failed };
+}
+
+/** Every served resource; throws when any group/version could not be read. */
+export async function discoverResources(kc: KubeConfig): Promise<DiscoveredResource[]> {
+  const { resources, failed } = await discover(kc);
+  if (failed.size > 0) {
+    const [gv, err] = [...failed][0]!;
+    throw new Error(`discovery of ${gv} failed: ${err}`);
+  }
+  return resources;
 }
 
 /** Finds the resource for an ownerReference's apiVersion + kind. */

@@ -2,7 +2,7 @@
 // pkg/controller/endpoint and endpointslice): ready and not-ready addresses from each
 // pod's Ready condition, named targetPorts resolved per pod, nodeName and targetRef.
 // Services without a selector (the apiserver's own `kubernetes`, or hand-made endpoints)
-// are left alone.
+// are left alone here; endpointslicemirroring.ts gives their Endpoints slices.
 import type { V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { labelSelectorFromMap, matches } from '../../api/selectors.js';
 import { errorCode, rawRequest } from './base/clients.js';

@@ -2,6 +2,8 @@
 // this instance holds the kube-system/kube-controller-manager Lease (or at once without
 // leader election).
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { logger } from '../../api/log.js';
 import { makeClients } from './base/clients.js';
 import type { Controller, ControllerContext } from './base/controller.js';
@@ -10,12 +12,18 @@ import { runWhileLeader } from './base/leader.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
+import { EndpointSliceMirroringController } from './endpointslicemirroring.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NodeIpamController } from './ipam.js';
 import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
+import { RootCACertPublisher } from './rootcacertpublisher.js';
+import { CSRApprovingController } from './certificates/approver.js';
+import { CSRCleaner } from './certificates/cleaner.js';
+import { CSRSigningController } from './certificates/signer.js';
+import { TokenCleaner } from './tokencleaner.js';
 
 export const ALL_CONTROLLERS = [
   'replicationcontroller',
@@ -23,11 +31,17 @@ export const ALL_CONTROLLERS = [
   'deployment',
   'daemonset',
   'endpoints',
+  'endpointslicemirroring',
   'nodelifecycle',
   'nodeipam',
   'namespace',
   'garbagecollector',
   'podgc',
+  'root-ca-cert-publisher',
+  'csrapproving',
+  'csrsigning',
+  'csrcleaner',
+  'tokencleaner',
 ] as const;
 export type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
@@ -47,8 +61,17 @@ export interface ControllerManagerOptions {
   podEvictionTimeoutMs?: number;
   terminatedPodGCThreshold?: number;
   podGCPeriodMs?: number;
+  /** PEM published as kube-root-ca.crt in every namespace (upstream --root-ca-file); default: the kubeconfig's CA */
+  rootCA?: string;
   /** subset of ALL_CONTROLLERS to run (default: all) */
   controllers?: ControllerName[];
+  /** the CA that signs kubelet and client certificates (upstream --cluster-signing-{cert,key}-file); no signer without them */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
+  /** upstream --cluster-signing-duration (8760h) */
+  clusterSigningDurationMs?: number;
+  /** Service ClusterIP range, whose addresses no kubelet serving certificate may name */
+  serviceClusterIPRange?: string;
 }
 
 export interface ControllerManager {
@@ -62,6 +85,7 @@ interface Running {
   informers: InformerFactory;
   controllers: Controller[];
   podgc?: PodGCController;
+  csrCleaner?: CSRCleaner;
 }
 
 async function runControllers(o: ControllerManagerOptions): Promise<Running> {
@@ -75,6 +99,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('deployment')) controllers.push(new DeploymentController(ctx));
   if (want.has('daemonset')) controllers.push(new DaemonSetController(ctx));
   if (want.has('endpoints')) controllers.push(new EndpointsController(ctx));
+  if (want.has('endpointslicemirroring')) controllers.push(new EndpointSliceMirroringController(ctx));
   if (want.has('nodelifecycle')) {
     controllers.push(
       new NodeLifecycleController(ctx, {
@@ -87,6 +112,25 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('nodeipam') && o.clusterCIDR) controllers.push(new NodeIpamController(ctx, o.clusterCIDR, o.nodeCIDRMaskSize ?? 24));
   if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
   if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
+  if (want.has('root-ca-cert-publisher')) {
+    const rootCA = o.rootCA ?? kubeconfigCA(o.kubeConfig);
+    if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
+    else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
+  }
+  if (want.has('csrapproving')) controllers.push(new CSRApprovingController(ctx, { serviceClusterIPRange: o.serviceClusterIPRange }));
+  if (want.has('csrsigning')) {
+    if (o.clusterSigningCertFile && o.clusterSigningKeyFile) {
+      controllers.push(new CSRSigningController(ctx, { certFile: o.clusterSigningCertFile, keyFile: o.clusterSigningKeyFile, durationMs: o.clusterSigningDurationMs }));
+    } else {
+      logger('controller-manager').warn('skipping the CSR signer: no --cluster-signing-cert-file and --cluster-signing-key-file');
+    }
+  }
+  if (want.has('tokencleaner')) controllers.push(new TokenCleaner(ctx));
+  let csrCleaner: CSRCleaner | undefined;
+  if (want.has('csrcleaner')) {
+    csrCleaner = new CSRCleaner(ctx);
+    csrCleaner.register();
+  }
   let podgc: PodGCController | undefined;
   if (want.has('podgc')) {
     podgc = new PodGCController(ctx, { terminatedPodThreshold: o.terminatedPodGCThreshold, periodMs: o.podGCPeriodMs });
@@ -99,12 +143,22 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   await informers.waitForSync();
   for (const c of controllers) c.run();
   podgc?.run();
-  return { informers, controllers, podgc };
+  csrCleaner?.run();
+  return { informers, controllers, podgc, csrCleaner };
+}
+
+/** The CA the kubeconfig trusts for its apiserver, as upstream's controller manager falls back to. */
+function kubeconfigCA(kc: KubeConfig): string | undefined {
+  const c = kc.getCurrentCluster();
+  if (c?.caData) return Buffer.from(c.caData, 'base64').toString('utf8');
+  if (c?.caFile) return readFileSync(c.caFile, 'utf8');
+  return undefined;
 }
 
 async function stopControllers(r: Running): Promise<void> {
   r.informers.stop();
   await r.podgc?.stop();
+  await r.csrCleaner?.stop();
   await Promise.all(r.controllers.map((c) => c.stop()));
 }
 
@@ -130,12 +184,14 @@ export function startControllerManager(o: ControllerManagerOptions): ControllerM
  */
 export function controllerManagerComponent(
   o: Omit<ControllerManagerOptions, 'kubeConfig'> = { leaderElect: true, clusterCIDR: '10.244.0.0/16' },
-): (cp: { adminKubeconfig: string }) => Promise<{ stop(): Promise<void> }> {
+): (cp: { adminKubeconfig: string; pkiDir?: string }) => Promise<{ stop(): Promise<void> }> {
   return async (cp) => {
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
-    const m = startControllerManager({ ...o, kubeConfig: kc });
+    // In the control plane's process the signer uses its CA, as kubeadm points kube-controller-manager at pki/ca.{crt,key}.
+    const signing = cp.pkiDir ? { clusterSigningCertFile: join(cp.pkiDir, 'ca.crt'), clusterSigningKeyFile: join(cp.pkiDir, 'ca.key') } : {};
+    const m = startControllerManager({ ...signing, ...o, kubeConfig: kc });
     return { stop: () => m.stop() };
   };
 }

@@ -2,7 +2,7 @@
 // has "assumed" (decided, bind in flight) so the next decision already counts them instead
 // of waiting for the informer to echo the binding back.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { milliCPU, parseQuantity } from './quantity.js';
+import { intValue, milliValue } from '../../api/quantity.js';
 import { makePodInfo } from './podinfo.js';
 import type { ClusterSnapshot, HostPort, NodeInfo, PodInfo } from './types.js';
 
@@ -72,9 +72,9 @@ export class SchedulerCache implements ClusterSnapshot {
     ni.unschedulable = !!node.spec?.unschedulable;
     const alloc = node.status?.allocatable ?? node.status?.capacity ?? {};
     ni.allocatable = {
-      milliCPU: milliCPU(alloc['cpu'] as string | undefined),
-      memory: parseQuantity(alloc['memory'] as string | undefined),
-      pods: parseQuantity(alloc['pods'] as string | undefined),
+      milliCPU: alloc['cpu'] === undefined ? 0 : milliValue(alloc['cpu'] as string),
+      memory: alloc['memory'] === undefined ? 0 : intValue(alloc['memory'] as string),
+      pods: alloc['pods'] === undefined ? 0 : intValue(alloc['pods'] as string),
     };
     ni.generation++;
   }
@@ -103,7 +103,7 @@ export class SchedulerCache implements ClusterSnapshot {
     ni.nonZeroRequested.memory += info.nonZero.memory;
     if (info.requiredAntiAffinity.length) ni.podsWithRequiredAntiAffinity++;
     for (const p of info.hostPorts) ni.usedPorts.push(p);
-    if (info.ownerUID) ni.ownerCounts.set(info.ownerUID, (ni.ownerCounts.get(info.ownerUID) ?? 0) + 1);
+    if (info.ownerUID && !info.terminating) ni.ownerCounts.set(info.ownerUID, (ni.ownerCounts.get(info.ownerUID) ?? 0) + 1);
     ni.generation++;
   }
 
@@ -120,7 +120,7 @@ export class SchedulerCache implements ClusterSnapshot {
       const drop = new Set<HostPort>(info.hostPorts);
       ni.usedPorts = ni.usedPorts.filter((p) => !drop.has(p));
     }
-    if (info.ownerUID) {
+    if (info.ownerUID && !info.terminating) {
       const c = (ni.ownerCounts.get(info.ownerUID) ?? 1) - 1;
       if (c <= 0) ni.ownerCounts.delete(info.ownerUID);
       else ni.ownerCounts.set(info.ownerUID, c);

@@ -2,12 +2,15 @@
 // queue or the cache, so Filter stays allocation-free in the hot loop.
 import type { V1Container, V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
 import { labelSelectorFromSpec, type MetaLabelSelector } from '../../api/selectors.js';
-import { milliCPU, parseQuantity } from './quantity.js';
+import { intValue, milliValue } from '../../api/quantity.js';
 import type { AffinityTerm, HostPort, PodInfo, Resources } from './types.js';
 
 // upstream's DefaultMilliCPURequest / DefaultMemoryRequest, used only for scoring
 export const DEFAULT_MILLI_CPU = 100;
 export const DEFAULT_MEMORY = 200 * 1024 * 1024;
+
+const millis = (q: string | undefined) => (q === undefined ? 0 : milliValue(q));
+const units = (q: string | undefined) => (q === undefined ? 0 : intValue(q));
 
 function containerRequest(c: V1Container, res: 'cpu' | 'memory'): string | undefined {
   // Defaulting copies limits into unset requests; do the same in case the apiserver didn't.
@@ -19,7 +22,7 @@ export function podRequests(pod: V1Pod): { requests: Resources; nonZero: { milli
   for (const c of pod.spec?.containers ?? []) {
     const rc = containerRequest(c, 'cpu');
     const rm = containerRequest(c, 'memory');
-    const ccpu = milliCPU(rc), cmem = parseQuantity(rm);
+    const ccpu = millis(rc), cmem = units(rm);
     cpu += ccpu;
     mem += cmem;
     nzCPU += rc === undefined ? DEFAULT_MILLI_CPU : ccpu;
@@ -27,8 +30,8 @@ export function podRequests(pod: V1Pod): { requests: Resources; nonZero: { milli
   }
   // Init containers run one at a time before the app containers: the pod needs the max.
   for (const c of pod.spec?.initContainers ?? []) {
-    const icpu = milliCPU(containerRequest(c, 'cpu'));
-    const imem = parseQuantity(containerRequest(c, 'memory'));
+    const icpu = millis(containerRequest(c, 'cpu'));
+    const imem = units(containerRequest(c, 'memory'));
     cpu = Math.max(cpu, icpu);
     mem = Math.max(mem, imem);
     nzCPU = Math.max(nzCPU, icpu);
@@ -36,8 +39,8 @@ export function podRequests(pod: V1Pod): { requests: Resources; nonZero: { milli
   }
   const oh = pod.spec?.overhead;
   if (oh) {
-    cpu += milliCPU(oh['cpu'] as string | undefined);
-    mem += parseQuantity(oh['memory'] as string | undefined);
+    cpu += millis(oh['cpu'] as string | undefined);
+    mem += units(oh['memory'] as string | undefined);
   }
   return { requests: { milliCPU: cpu, memory: mem, pods: 1 }, nonZero: { milliCPU: nzCPU, memory: nzMem } };
 }
@@ -77,5 +80,6 @@ export function makePodInfo(pod: V1Pod): PodInfo {
     tolerations: pod.spec?.tolerations ?? [],
     requiredAntiAffinity: affinityTerms(pod, pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution),
     ownerUID: owner?.uid,
+    terminating: !!pod.metadata?.deletionTimestamp,
   };
 }

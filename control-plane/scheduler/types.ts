@@ -35,6 +35,8 @@ export interface PodInfo {
   requiredAntiAffinity: AffinityTerm[];
   /** uid of the controller ownerReference, for spreading replicas. */
   ownerUID?: string;
+  /** has a deletionTimestamp: still holds its resources, but no longer counts for spreading */
+  terminating: boolean;
 }
 
 export interface NodeInfo {
@@ -49,7 +51,7 @@ export interface NodeInfo {
   pods: Map<string, PodInfo>; // by uid
   podsWithRequiredAntiAffinity: number;
   usedPorts: HostPort[];
-  /** how many pods of each owner uid run here */
+  /** how many pods of each owner uid run here, terminating ones left out (as upstream's spreading) */
   ownerCounts: Map<string, number>;
   generation: number;
 }

@@ -6,7 +6,7 @@ import { Etcd3, GRPCInvalidArgumentError, type IOptions, type Watcher as EtcdWat
 import type * as RPC from 'etcd3/lib/rpc.js';
 import { logger } from '../../api/log.js';
 import { Compactor, type CompactionOptions } from './compactor.js';
-import { keyAfter, prefixEnd } from './keys.js';
+import { keyAfter, prefixEnd, valueFromBytes, valueToBytes } from './keys.js';
 import {
   StoreError,
   type KeyValue,
@@ -83,7 +83,7 @@ export class EtcdStore implements Store {
   private toKv(kv: RPC.IKeyValue): KeyValue {
     return {
       key: kv.key.toString().slice(this.prefix.length),
-      value: kv.value.toString(),
+      value: valueFromBytes(kv.value),
       createRevision: Number(kv.create_revision),
       modRevision: Number(kv.mod_revision),
     };
@@ -144,7 +144,7 @@ export class EtcdStore implements Store {
     const res = await this.call(() =>
       this.client.kv.txn({
         compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: k, value: Buffer.from(value) } }],
+        success: [{ request_put: { key: k, value: valueToBytes(value) } }],
         failure: [],
       }),
     );
@@ -178,7 +178,7 @@ export class EtcdStore implements Store {
   async update(key: string, value: string, expectedModRevision?: number): Promise<KeyValue> {
     const res = await this.guarded(
       key,
-      { request_put: { key: this.k(key), value: Buffer.from(value), prev_kv: true } },
+      { request_put: { key: this.k(key), value: valueToBytes(value), prev_kv: true } },
       expectedModRevision,
     );
     const rev = Number(res.header.revision);

@@ -17,12 +17,12 @@
 // WAL commit for many concurrent requests); each is still atomic and acknowledged only
 // after its commit.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../api/log.js';
 import { Checkpointer } from './checkpointer.js';
 import { Compactor, type CompactionOptions } from './compactor.js';
-import { keyAfter, prefixEnd } from './keys.js';
+import { ENCRYPTED_PREFIX, keyAfter, prefixEnd, valueFromBytes } from './keys.js';
 import {
   StoreError,
   type KeyValue,
@@ -59,7 +59,8 @@ type WriteOutcome = { ev: WatchEvent; err?: undefined } | { ev?: undefined; err:
 interface LogRow {
   revision: number;
   key: string;
-  value: string;
+  /** TEXT, or a BLOB (a Buffer here) for encrypted values: see ENCRYPTED_PREFIX. */
+  value: string | Buffer;
   create_revision: number;
   prev_revision: number;
   deleted: number;
@@ -153,7 +154,7 @@ export class SqliteStore implements Store {
 
   private readonly stmt: {
     get: Database.Statement<[string], LogRow>;
-    insertLog: Database.Statement<[number, string, string, number, number, number]>;
+    insertLog: Database.Statement<[number, string, string | Buffer, number, number, number]>;
     rowAt: Database.Statement<[number], LogRow>;
     listAt: Database.Statement<[string, string, number, number], LogRow>;
     countAt: Database.Statement<[string, string, number], { n: number }>;
@@ -170,8 +171,11 @@ export class SqliteStore implements Store {
   private readonly txCompactChunk: (lo: number, hi: number) => void;
 
   constructor(opts: SqliteStoreOptions) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     this.path = join(opts.dataDir, 'state.db');
+    // Created owner-only before SQLite opens them (it would make them 0644); the WAL, the
+    // shared-memory file and the journals SQLite makes later take the database's mode.
+    for (const f of [this.path, join(opts.dataDir, 'state.lock')]) closeSync(openSync(f, 'a', 0o600));
     this.compactBatch = opts.compactBatch ?? 5000;
     this.groupCommit = opts.groupCommit ?? true;
     // One writer per data dir: the revision counter lives in this process, so a second
@@ -303,7 +307,7 @@ export class SqliteStore implements Store {
     const cur = this.stmt.get.get(key);
     if (cur && !cur.deleted) throw new StoreError('AlreadyExists', `key ${key} already exists`, this.rev);
     const rev = this.rev + 1;
-    this.stmt.insertLog.run(rev, key, value, rev, 0, 0);
+    this.stmt.insertLog.run(rev, key, toColumn(value), rev, 0, 0);
     return { type: 'PUT', kv: { key, value, createRevision: rev, modRevision: rev } };
   }
 
@@ -314,7 +318,7 @@ export class SqliteStore implements Store {
       throw new StoreError('Conflict', `key ${key} is at revision ${row.revision}, not ${expected}`, this.rev);
     }
     const rev = this.rev + 1;
-    this.stmt.insertLog.run(rev, key, value, row.create_revision, row.revision, 0);
+    this.stmt.insertLog.run(rev, key, toColumn(value), row.create_revision, row.revision, 0);
     return {
       type: 'PUT',
       kv: { key, value, createRevision: row.create_revision, modRevision: rev },
@@ -332,7 +336,7 @@ export class SqliteStore implements Store {
     this.stmt.insertLog.run(rev, key, row.value, row.create_revision, row.revision, 1);
     return {
       type: 'DELETE',
-      kv: { key, value: row.value, createRevision: row.create_revision, modRevision: rev },
+      kv: { key, value: fromColumn(row.value), createRevision: row.create_revision, modRevision: rev },
       prevKv: toKv(row),
     };
   }
@@ -493,7 +497,7 @@ export class SqliteStore implements Store {
       return {
         type: 'DELETE',
         kv,
-        prevKv: { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.prev_revision },
+        prevKv: { key: row.key, value: kv.value, createRevision: row.create_revision, modRevision: row.prev_revision },
       };
     }
     if (row.prev_revision > 0) {
@@ -555,5 +559,14 @@ export class SqliteStore implements Store {
 }
 
 function toKv(row: LogRow): KeyValue {
-  return { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.revision };
+  return { key: row.key, value: fromColumn(row.value), createRevision: row.create_revision, modRevision: row.revision };
+}
+
+// Encrypted values are bytes: stored as BLOBs, so the file holds upstream's exact layout.
+function toColumn(value: string): string | Buffer {
+  return value.startsWith(ENCRYPTED_PREFIX) ? Buffer.from(value, 'latin1') : value;
+}
+
+function fromColumn(v: string | Buffer): string {
+  return typeof v === 'string' ? v : valueFromBytes(v);
 }

@@ -1,12 +1,19 @@
 // The Store contract the apiserver relies on (etcd's): one cluster-wide revision that grows
 // with every write; every object's metadata.resourceVersion is its modRevision.
-// Values are opaque strings (the apiserver stores JSON without resourceVersion).
+// Values are opaque strings (the apiserver stores JSON without resourceVersion); values
+// starting with `k8s:enc:` are bytes carried as latin1 (keys.ts ENCRYPTED_PREFIX).
 
 export interface KeyValue {
   key: string;
   value: string;
   createRevision: number;
   modRevision: number;
+  /**
+   * Set by the encryption layer when the value was read with a provider or key other than
+   * the one that writes (or unencrypted): an update must then write even when nothing
+   * changed, which is how rewriting an object re-encrypts it (upstream's stale flag).
+   */
+  stale?: boolean;
 }
 
 export interface WatchEvent {

@@ -51,3 +51,30 @@ ensure_kubectl() {
   log "installing Debian's kubernetes-client"
   apt-get install -y -qq kubernetes-client >/dev/null || die "no kubectl available"
 }
+
+# The EncryptionConfiguration the control plane reads with --encryption-provider-config:
+# Secrets encrypted with aescbc under one random 32-byte key made here once, identity as
+# the fallback for Secrets stored before (the same file `k8ts up` writes; docs/encryption-at-rest.md).
+# An existing file is kept: a new key would leave the Secrets under the old one unreadable.
+ensure_encryption_config() {
+  local file=$1 key
+  [ -f "$file" ] && return 0
+  key=$(head -c 32 /dev/urandom | base64 -w0)
+  (
+    umask 077
+    cat >"${file}.tmp" <<YAML
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources:
+      - secrets
+    providers:
+      - aescbc:
+          keys:
+            - name: key1
+              secret: ${key}
+      - identity: {}
+YAML
+    mv "${file}.tmp" "$file"
+  )
+}

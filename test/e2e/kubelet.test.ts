@@ -3,7 +3,7 @@
 // spec.nodeName (no scheduler needed).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import YAML from 'yaml';
 import { startControlPlane, type ControlPlane } from '../../control-plane/apiserver/index.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -74,10 +74,11 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
 
   beforeAll(async () => {
     cpDir = await mkdtemp(join(tmpdir(), 'k8ts-kl-cp-'));
-    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1' });
+    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1', components: [joinControllers()] });
     await cp.ready;
     reg = await startTestRegistry(['pause', 'busybox']);
-    agent = await startTestAgent({ controlPlane: cp, runtime, nodeName: node, registryMirror: reg.url, crashLoopBackoffMs: 1000 });
+    await mkdir(join(cpDir, 'manifests'));
+    agent = await startTestAgent({ controlPlane: cp, runtime, nodeName: node, registryMirror: reg.url, crashLoopBackoffMs: 1000, podManifestPath: join(cpDir, 'manifests') });
   });
 
   afterAll(async () => {
@@ -354,6 +355,18 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     const gone = await kubectl(['get', 'pod', 'slowstop']);
     expect(gone.exitCode).not.toBe(0);
     expect(gone.all).toContain('NotFound');
+  });
+
+  it('a static pod runs and its mirror pod passes NodeRestriction: bound to and owned by the Node, no service account', async () => {
+    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'static-web', namespace: 'default' }, spec: { containers: [{ name: 'c', image: BUSYBOX, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] } };
+    await writeFile(join(cpDir, 'manifests', 'static-web.json'), JSON.stringify(manifest));
+    const mirror = await running(`static-web-${node}`);
+    expect(mirror.metadata.annotations['kubernetes.io/config.mirror']).toBeTruthy();
+    const uid = JSON.parse((await kubectl(['get', 'node', node, '-o', 'json'])).stdout).metadata.uid;
+    expect(mirror.metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Node', name: node, uid, controller: true }]);
+    expect(mirror.spec.nodeName).toBe(node);
+    expect(mirror.spec.serviceAccountName).toBeUndefined();
+    await rm(join(cpDir, 'manifests', 'static-web.json'));
   });
 
   it('env (Service links, fieldRef, configMap/secret refs, envFrom) and volumes (configMap, secret, downwardAPI, emptyDir, subPath)', async () => {

@@ -3,7 +3,10 @@
 // child process against a control plane. The Node's podCIDR is set here (the test control
 // plane may run without the node IPAM controller). kill9()/restart() exercise restart safety.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { caCertHash } from '../../api/csr.js';
+import { controllerManagerComponent } from '../../control-plane/controllers/index.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
@@ -17,8 +20,35 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface TestControlPlaneLike {
   url: string;
+  caPem: string;
   joinToken: string;
   adminKubeconfig: string;
+}
+
+/**
+ * The controllers a node needs to join (CSR approver and signer, token cleaner), for control
+ * planes started in-process without the rest: `startControlPlane({ ..., components: [joinControllers()] })`.
+ */
+export function joinControllers() {
+  return controllerManagerComponent({ leaderElect: false, controllers: ['csrapproving', 'csrsigning', 'tokencleaner'] });
+}
+
+/**
+ * A node address of its own on a link-less bridge: a kubelet serving certificate may not name
+ * 127.0.0.1 (no kubelet may pose as the local host), so test nodes are not on loopback.
+ */
+async function nodeAddress(): Promise<{ ip: string; cleanup(): Promise<void> }> {
+  const link = `k8n${Math.random().toString(16).slice(2, 9)}`;
+  const ip = `10.251.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+  await execa('ip', ['link', 'add', link, 'type', 'bridge']);
+  try {
+    await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', link]);
+    await execa('ip', ['link', 'set', link, 'up']);
+  } catch (err) {
+    await execa('ip', ['link', 'del', link], { reject: false });
+    throw err;
+  }
+  return { ip, cleanup: async () => void (await execa('ip', ['link', 'del', link], { reject: false })) };
 }
 
 export interface StartTestAgentOptions {
@@ -125,7 +155,19 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
     throw e;
   }
   const kubeletPort = await freePort();
-  const nodeIP = o.nodeIP ?? '127.0.0.1';
+  let address: { ip: string; cleanup(): Promise<void> } | undefined;
+  try {
+    if (!o.nodeIP) address = await nodeAddress();
+  } catch (e) {
+    await containerd?.stop();
+    await dockerd?.stop();
+    await net.cleanup();
+    throw e;
+  }
+  const nodeIP = o.nodeIP ?? address!.ip;
+  // The join token goes in a 0600 file, never on the agent's command line.
+  const tokenFile = join(dir, 'join-token');
+  await writeFile(tokenFile, o.controlPlane.joinToken + '\n', { mode: 0o600 });
   let proc: ChildProcess | undefined;
   let out = '';
   const entry = o.compiled ? [join(ROOT, 'bin', 'k8ts.js')] : ['--import', 'tsx', join(ROOT, 'cli', 'main.ts')];
@@ -134,7 +176,8 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
     'agent',
     '--node-name', o.nodeName,
     '--server', o.controlPlane.url,
-    '--token', o.controlPlane.joinToken,
+    '--token-file', tokenFile,
+    '--discovery-token-ca-cert-hash', caCertHash(o.controlPlane.caPem),
     '--runtime', o.runtime,
     '--runtime-endpoint', endpoint!,
     '--node-ip', nodeIP,
@@ -195,6 +238,7 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
     await containerd?.stop();
     await dockerd?.stop();
     await net.cleanup();
+    await address?.cleanup();
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
     throw e;
@@ -219,6 +263,7 @@ export async function startTestAgent(o: StartTestAgentOptions): Promise<TestAgen
       await containerd?.stop();
       await dockerd?.stop();
       await net.cleanup();
+      await address?.cleanup();
       // emptyDir medium Memory volumes are tmpfs mounts the kubelet leaves for running pods
       await unmountUnder(dir);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);

@@ -140,6 +140,16 @@ export class FakeRuntime implements ContainerRuntime {
     if (!c) throw new RuntimeError('NotFound', `container ${id}`);
     return { ...c };
   }
+  reopened: string[] = [];
+  async reopenContainerLog(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (!c || c.state !== 'running') throw new RuntimeError('Unknown', `container ${id} is not running`);
+    this.reopened.push(id);
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { dirname } = await import('node:path');
+    await mkdir(dirname(c.logPath), { recursive: true });
+    await writeFile(c.logPath, '', { flag: 'a' });
+  }
   async execSync(id: string, cmd: string[]) {
     const r = this.execHandler(id, cmd);
     return { stdout: Buffer.from(r.stdout ?? ''), stderr: Buffer.from(r.stderr ?? ''), exitCode: r.exitCode };

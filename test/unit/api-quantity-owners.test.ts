@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareQuantity, cpuMillis, formatBytes, formatMillis, isValidQuantity, memoryBytes, parseQuantity, QUANTITY_FORMAT_ERROR } from '../../api/quantity.js';
+import { compareQuantity, formatBytes, formatMillis, intValue, isValidQuantity, milliValue, parseQuantity, QUANTITY_FORMAT_ERROR, quantityNanos } from '../../api/quantity.js';
+import { containerResources } from '../../agent/kubelet/status.js';
+import { podRequests } from '../../control-plane/scheduler/podinfo.js';
 import { controllerRef, isControlledBy, newControllerRef, removeOwnerRef, setControllerRef } from '../../api/owners.js';
 import { findResource, scaleAccess, toScale, RESOURCES, findResourceByKind } from '../../api/resources.js';
 
@@ -20,12 +22,12 @@ describe('quantities', () => {
   });
 
   it('helpers', () => {
-    expect(cpuMillis('100m')).toBe(100);
-    expect(cpuMillis('2')).toBe(2000);
-    expect(cpuMillis('0.25')).toBe(250);
-    expect(cpuMillis(1)).toBe(1000);
-    expect(memoryBytes('128Mi')).toBe(134217728);
-    expect(memoryBytes('1G')).toBe(1e9);
+    expect(milliValue('100m')).toBe(100);
+    expect(milliValue('2')).toBe(2000);
+    expect(milliValue('0.25')).toBe(250);
+    expect(milliValue(1)).toBe(1000);
+    expect(intValue('128Mi')).toBe(134217728);
+    expect(intValue('1G')).toBe(1e9);
     expect(formatMillis(250)).toBe('250m');
     expect(formatMillis(2000)).toBe('2');
     expect(formatBytes(134217728)).toBe('128Mi');
@@ -33,11 +35,60 @@ describe('quantities', () => {
     expect(compareQuantity('1Gi', '1G')).toBe(1);
   });
 
+  // The kubelet used to round CPU to the nearest millicore while the scheduler and the API
+  // rounded up: a pod asking for 0.0001 CPU was scheduled as 1m and given 0m of cgroup share.
+  // One parser now, with upstream's rounding: up (away from zero), never to nearest.
+  it.each([
+    ['0.0001', 1], // round-to-nearest gave 0
+    ['1.0005', 1001], // nearest gave 1000 (1000.4999... in floating point)
+    ['0.1', 100],
+    ['1.1', 1100], // 1100.0000000000002 as a float
+    ['0.3', 300],
+    ['2.675', 2675],
+    ['100u', 1],
+    ['1n', 1],
+    ['999999n', 1],
+    ['1000001n', 2],
+    ['-0.0001', -1], // away from zero, as upstream's AsScale
+    ['0', 0],
+  ])('CPU %s is %dm (MilliValue rounds up)', (q, m) => {
+    expect(milliValue(q)).toBe(m);
+  });
+
+  it('the kubelet cgroups and the scheduler read a CPU quantity as the same millicores', () => {
+    for (const [cpu, m] of [['1.0005', 1001], ['0.0001', 1], ['250m', 250]] as const) {
+      const c = { name: 'c', image: 'x', resources: { requests: { cpu }, limits: { cpu } } };
+      expect(podRequests({ spec: { containers: [c] } }).requests.milliCPU).toBe(m);
+      // upstream MilliCPUToQuota: milli * period / 1000 (at least 1000 us)
+      expect(containerResources(c).cpuQuota).toBe(Math.max(1000, (m * 100_000) / 1000));
+    }
+    expect(containerResources({ name: 'c', image: 'x', resources: { limits: { cpu: '1.0005' } } }).cpuShares).toBe(Math.floor((1001 * 1024) / 1000));
+  });
+
+  it('rounds to a whole nano when parsing and up to whole units for Value, exactly', () => {
+    expect(quantityNanos('0.000000000001Ki')).toBe(2n); // 1.024n rounds up to 2n, as upstream's parser
+    expect(quantityNanos('1e-20')).toBe(1n);
+    expect(intValue('100m')).toBe(1); // memory "100m" bytes is 1 byte to upstream
+    expect(intValue('1.5Gi')).toBe(1610612736);
+    expect(intValue('0.5Mi')).toBe(524288);
+    expect(compareQuantity('0.1', '100m')).toBe(0); // exact, no float epsilon
+    expect(compareQuantity('1.0000000001', '1')).toBe(1);
+    // capped at 2^63-1 units, as upstream, without computing 10^1000000000
+    expect(intValue('1e1000000000')).toBe(Number(2n ** 63n - 1n));
+    expect(milliValue('1e-1000000000')).toBe(1);
+  });
+
+  it('accepts what upstream ParseQuantity accepts', () => {
+    for (const ok of ['.001', '1.', '1.G', '+5k', '1E3', '1e+3', 'm', '0Ki']) expect(isValidQuantity(ok)).toBe(true);
+    expect(quantityNanos('m')).toBe(0n); // a bare suffix is zero to upstream's parser
+  });
+
   it('rejects bad input with the upstream message', () => {
-    for (const bad of ['', 'abc', '1Gb', '1.2.3', ' 1', 'm']) {
-      expect(isValidQuantity(bad)).toBe(false);
+    for (const bad of ['', 'abc', '1Gb', '1.2.3', ' 1', '1 ', '1.1.M', '1+1.0M', '0.1mi', '0.1am', 'aoeu', '.5i', '1i', '-3.01i', '-3.01e-', '1e', '1e3k']) {
+      expect(isValidQuantity(bad), bad).toBe(false);
     }
     expect(() => parseQuantity('lots')).toThrow(QUANTITY_FORMAT_ERROR);
+    expect(() => parseQuantity('1e')).toThrow("unable to parse quantity's suffix");
   });
 });
 
@@ -70,9 +121,10 @@ describe('resource table', () => {
   it('serves the expected resources with upstream short names and categories', () => {
     const byPlural = Object.fromEntries(RESOURCES.map((r) => [r.plural, r]));
     expect(Object.keys(byPlural).sort()).toEqual(
-      ['configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'secrets', 'serviceaccounts', 'services'],
+      ['certificatesigningrequests', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'secrets', 'serviceaccounts', 'services'],
     );
     expect(byPlural.pods!.shortNames).toEqual(['po']);
+    expect(byPlural.certificatesigningrequests!.shortNames).toEqual(['csr']);
     expect(byPlural.deployments!.shortNames).toEqual(['deploy']);
     expect(byPlural.endpoints!.singular).toBe('endpoints');
     const all = RESOURCES.filter((r) => r.categories?.includes('all')).map((r) => r.plural).sort();

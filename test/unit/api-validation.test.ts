@@ -213,10 +213,7 @@ describe('Service', () => {
     expect(messages('', 'services', svc({ type: 'ExternalName' }))).toEqual(['spec.externalName: Required value']);
   });
 
-  it('nodePort range, forbidden for ClusterIP, duplicates, port names, type', () => {
-    expect(createMessage('', 'services', svc({ type: 'NodePort', ports: [{ port: 80, nodePort: 80 }] }))).toBe(
-      'Service "frontend" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767',
-    );
+  it('nodePort forbidden for ClusterIP, duplicates, port names, type', () => {
     expect(messages('', 'services', svc({ ports: [{ port: 80, nodePort: 30001 }] }))).toEqual([
       "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'",
     ]);
@@ -359,18 +356,10 @@ describe('container port names', () => {
 });
 
 describe('node port range', () => {
-  it('follows the configured range', async () => {
-    const { setNodePortRange, NODE_PORT_RANGE } = await import('../../api/validate.js');
-    const saved = { ...NODE_PORT_RANGE };
-    try {
-      setNodePortRange('20000-20010');
-      const svc = { metadata: { name: 's', namespace: 'default' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30001 }] } };
-      expect(messages('', 'services', svc)).toEqual([
-        'spec.ports[0].nodePort: Invalid value: 30001: provided port is not in the valid range. The range of valid ports is 20000-20010',
-      ]);
-      expect(() => setNodePortRange('nope')).toThrow();
-    } finally {
-      Object.assign(NODE_PORT_RANGE, saved);
+  it('is not validation\'s to check: any nodePort passes, the allocator owns --service-node-port-range', () => {
+    for (const nodePort of [80, 20050, 30001, 40000]) {
+      const svc = { metadata: { name: 's', namespace: 'default' }, spec: { type: 'NodePort', sessionAffinity: 'None', ports: [{ port: 80, protocol: 'TCP', nodePort }] } };
+      expect(messages('', 'services', svc)).toEqual([]);
     }
   });
 });

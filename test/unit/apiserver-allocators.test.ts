@@ -45,6 +45,12 @@ describe('NodePortAllocator', () => {
     p.release(a);
     expect(p.allocateNext()).toBe(a);
   });
+
+  it('refuses a range that is no range', () => {
+    for (const [min, max] of [[NaN, 32767], [30000, 29999], [0, 10], [30000, 70000]]) {
+      expect(() => new NodePortAllocator(min, max)).toThrow(/invalid NodePort range/);
+    }
+  });
 });
 
 describe('WatchCache', () => {

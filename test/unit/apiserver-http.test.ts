@@ -1,6 +1,6 @@
 // The HTTPS layer in-process over an in-memory Store: authentication, discovery, Table and
-// YAML output, watch semantics (selector transitions, resume, 410), body limits, node
-// credentials and the node authorizer.
+// YAML output, watch semantics (selector transitions, resume, 410), body limits, what a
+// bootstrap token may do and the node authorizer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -93,6 +93,23 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(parseRoute(['api', 'v1'])).toBeUndefined();
   });
 
+  it('an exception in a response hook fails only that hook: the request is answered and the process goes on', async () => {
+    const inc = s.metrics.requestTotal.inc.bind(s.metrics.requestTotal);
+    s.metrics.requestTotal.inc = () => {
+      throw new Error('a throwing metrics hook');
+    };
+    try {
+      const r = await req('GET', '/api/v1/namespaces/default/configmaps');
+      expect(r.status).toBe(200);
+      expect(r.json.kind).toBe('ConfigMapList');
+      // The hook runs once the response is closed; give it that turn, then the server still answers.
+      await new Promise((res) => setTimeout(res, 50));
+      expect((await req('GET', '/api/v1/namespaces')).status).toBe(200);
+    } finally {
+      s.metrics.requestTotal.inc = inc;
+    }
+  });
+
   it('anonymous: health and version only', async () => {
     const anon: Creds = {};
     expect((await req('GET', '/healthz', { creds: anon })).text).toBe('ok');
@@ -183,26 +200,54 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(ev.object).toMatchObject({ kind: 'Status', code: 410, reason: 'Expired' });
   });
 
-  it('node join: credentials for the join token, then only node-scoped access', async () => {
-    const anonCreds = await req('POST', '/apis/bootstrap.k8ts.io/v1/nodecredentials', { creds: {}, body: JSON.stringify({ nodeName: 'n1', nodeIP: '10.0.0.5' }) });
-    expect(anonCreds.status).toBe(401);
-    const r = await req('POST', '/apis/bootstrap.k8ts.io/v1/nodecredentials', { creds: { token: s.joinToken }, body: JSON.stringify({ nodeName: 'n1', nodeIP: '10.0.0.5' }) });
-    expect(r.status).toBe(201);
-    expect(r.json.caPem).toBe(s.caPem);
-    const node: Creds = { cert: r.json.clientCertPem, key: r.json.clientKeyPem };
+  it('node join: the join token may post a CSR and read it back, nothing else; a node certificate is node-scoped', async () => {
+    // The old one-call credentials endpoint is gone.
+    expect((await req('POST', '/apis/bootstrap.k8ts.io/v1/nodecredentials', { creds: { token: s.joinToken }, body: JSON.stringify({ nodeName: 'n1', nodeIP: '10.0.0.5' }) })).status).toBe(404);
+    const { newKeyAndRequest } = await import('../../agent/kubelet/certificates.js');
+    const { csrPem } = await newKeyAndRequest({ signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'], commonName: 'system:node:n1', organizations: ['system:nodes'] });
+    const csrBody = JSON.stringify({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { generateName: 'csr-' },
+      spec: { request: Buffer.from(csrPem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'], username: 'system:admin', groups: ['system:masters'] },
+      status: { conditions: [{ type: 'Approved', status: 'True' }] },
+    });
+    expect((await req('POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', { creds: {}, body: csrBody })).status).toBe(401);
+    const created = await req('POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', { creds: { token: s.joinToken }, body: csrBody });
+    expect(created.status, created.text).toBe(201);
+    // the requestor is who sent it, never what the body claims; nothing arrives pre-approved
+    expect(created.json.spec.username).toBe(`system:bootstrap:${s.joinToken.split('.')[0]}`);
+    expect(created.json.spec.groups).toEqual(['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token', 'system:authenticated']);
+    expect(created.json.status).toBeUndefined();
+    const name = created.json.metadata.name;
+    expect((await req('GET', `/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}`, { creds: { token: s.joinToken } })).status).toBe(200);
+    const adminCsr = await req('POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', { body: csrBody });
+    expect(adminCsr.status).toBe(201);
+    const theirs = await req('GET', `/apis/certificates.k8s.io/v1/certificatesigningrequests/${adminCsr.json.metadata.name}`, { creds: { token: s.joinToken } });
+    expect(theirs.status).toBe(403);
+    expect((await req('GET', '/apis/certificates.k8s.io/v1/certificatesigningrequests', { creds: { token: s.joinToken } })).status).toBe(403);
+    const approve = { ...created.json, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Mine', message: 'self' }] } };
+    expect((await req('PUT', `/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}/approval`, { creds: { token: s.joinToken }, body: JSON.stringify(approve) })).status).toBe(403);
+    expect((await req('PUT', `/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}/status`, { creds: { token: s.joinToken }, body: JSON.stringify({ ...created.json, status: { certificate: 'eA==' } }) })).status).toBe(403);
+    expect((await req('DELETE', `/apis/certificates.k8s.io/v1/certificatesigningrequests/${name}`, { creds: { token: s.joinToken } })).status).toBe(403);
     // the join token itself can do nothing else
     expect((await req('GET', '/api/v1/pods', { creds: { token: s.joinToken } })).status).toBe(403);
 
+    const issued = await s.pki.issue({ cn: 'system:node:n1', orgs: ['system:nodes'], client: true });
+    const node: Creds = { cert: issued.certPem, key: issued.keyPem };
     const nodeBody = (name: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.5' }] } });
     expect((await req('POST', '/api/v1/nodes', { creds: node, body: nodeBody('n1') })).status).toBe(201);
     const other = await req('POST', '/api/v1/nodes', { creds: node, body: nodeBody('n2') });
     expect(other.status).toBe(403);
-    expect(other.json.message).toContain('User "system:node:n1" cannot create resource "nodes" in API group "" at the cluster scope');
+    expect(other.json.message).toBe('nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"');
     expect((await req('GET', '/api/v1/pods', { creds: node })).status).toBe(200);
-    expect((await req('GET', '/api/v1/namespaces/default/secrets', { creds: node })).status).toBe(200);
+    // Secrets only by name, and only those its pods name (test/integration/apiserver-node-authz.test.ts)
+    const secrets = await req('GET', '/api/v1/namespaces/default/secrets', { creds: node });
+    expect(secrets.status).toBe(403);
+    expect(secrets.json.message).toBe('secrets is forbidden: User "system:node:n1" cannot list resource "secrets" in API group "" in the namespace "default": No Object name found');
     const cm = await req('POST', '/api/v1/namespaces/default/configmaps', { creds: node, body: JSON.stringify({ metadata: { name: 'no' } }) });
     expect(cm.status).toBe(403);
-    expect(cm.json.message).toBe('configmaps "no" is forbidden: User "system:node:n1" cannot create resource "configmaps" in API group "" in the namespace "default"');
+    expect(cm.json.message).toBe('configmaps "no" is forbidden: User "system:node:n1" cannot create resource "configmaps" in API group "" in the namespace "default": can only read resources of this type');
     // lease: own only, in kube-node-lease
     const lease = (name: string) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: name } });
     expect((await req('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { creds: node, body: lease('n1') })).status).toBe(201);

@@ -49,9 +49,18 @@ describe('Vagrantfile and provisioning', () => {
     const node = read('scripts/provision-node.sh');
     const agent = node.split('\n').find((l) => l.startsWith('ExecStart=') && l.includes(' agent '));
     expect(agent).toBeDefined();
-    for (const flag of ['--node-name ${NODE_NAME}', '--server ${K8TS_APISERVER}', '--token', '--runtime-endpoint', '--node-ip ${NODE_IP}', '--address ${NODE_IP}']) {
+    for (const flag of ['--node-name ${NODE_NAME}', '--server ${K8TS_APISERVER}', '--token-file /var/lib/k8ts/join-token', '--discovery-token-ca-cert-hash ${K8TS_CA_CERT_HASH}', '--runtime-endpoint', '--node-ip ${NODE_IP}', '--address ${NODE_IP}']) {
       expect(agent, flag).toContain(flag);
     }
+    // the token never on a command line, nor in an environment the unit hands to the agent
+    expect(agent).not.toMatch(/--token[ =]/);
+    expect(node).not.toContain('EnvironmentFile=');
+    // the CA key goes to cp only, and is not copied into the VMs' /vagrant
+    const v = read('Vagrantfile');
+    expect(v).toContain("cp_env = env.merge('K8TS_CA_CRT' => CA[:crt], 'K8TS_CA_KEY' => CA[:key])");
+    expect(v).toMatch(/PROVISION_ENV = \{[^}]*'K8TS_CA_CERT_HASH' => CA\[:hash\]/);
+    expect(v).not.toMatch(/PROVISION_ENV = \{[^}]*K8TS_CA_KEY/);
+    expect(v).toContain("'.k8ts/pki/'");
     expect(read('scripts/vagrant/lib.sh')).toContain('K8TS_APISERVER="https://${K8TS_CP_IP}:6443"');
   });
 

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { ensurePki, type ClusterPki } from '../../control-plane/apiserver/pki.js';
+import { X509Certificate } from 'node:crypto';
 import { Kubelet } from '../../agent/kubelet/kubelet.js';
 import { KubeletServer } from '../../agent/kubelet/server.js';
 import { SPDY_DICTIONARY, decodeHeaderBlock, encodeHeaderBlock } from '../../agent/kubelet/spdy.js';
@@ -64,6 +65,23 @@ function get(path: string, cert?: { certPem: string; keyPem: string }): Promise<
 const client = () => ({ certPem: pki.kubeletClient.certPem, keyPem: pki.kubeletClient.keyPem });
 
 describe('kubelet server', () => {
+  it('a rotated serving certificate is presented on the next handshakes', async () => {
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.certPem }, () => {
+          resolve(s.getPeerCertificate().serialNumber);
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    const before = await served();
+    expect(before).toBe(new X509Certificate(nodeCert.certPem).serialNumber);
+    const next = await pki.issue({ cn: 'system:node:n1', server: true, ips: ['127.0.0.1'] } as never);
+    server.setCertificate(next.certPem, next.keyPem);
+    expect(await served()).toBe(new X509Certificate(next.certPem).serialNumber);
+    expect((await get('/healthz', client())).status).toBe(200);
+  });
+
   it('refuses anonymous (401) and other identities (403); lets the apiserver client in', async () => {
     expect((await get('/healthz')).status).toBe(401);
     expect((await get('/healthz', otherCert)).status).toBe(403);

@@ -158,6 +158,25 @@ describe('algorithm', () => {
     expect(new Set(placed).size).toBe(3);
   });
 
+  it('spreading skips terminating pods (upstream counts only pods without a deletionTimestamp)', () => {
+    const cache = new SchedulerCache();
+    for (const n of ['a', 'b']) cache.addOrUpdateNode(node(n));
+    const alg = new Algorithm(buildProfile());
+    const owner = { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'rs-uid', controller: true }] };
+    const bound = (name: string, nodeName: string, meta = {}) => withCPU(name, '1m', { nodeName }, { ...owner, ...meta });
+    const old = [bound('old-0', 'a'), bound('old-1', 'a')];
+    for (const p of [...old, bound('live', 'b')]) cache.addOrUpdatePod(p);
+    expect(alg.schedule(makePodInfo(withCPU('new', '1m', {}, owner)), cache).nodeName).toBe('b');
+    // the two on a are being deleted (a rolling update): they no longer count as siblings
+    for (const p of old) cache.addOrUpdatePod({ ...p, metadata: { ...p.metadata, deletionTimestamp: new Date() } });
+    expect(cache.getNode('a')!.ownerCounts.get('rs-uid')).toBeUndefined();
+    expect(cache.getNode('a')!.requested.pods).toBe(2); // but they still hold their resources
+    expect(alg.schedule(makePodInfo(withCPU('new', '1m', {}, owner)), cache).nodeName).toBe('a');
+    for (const p of old) cache.removePod(p);
+    expect(cache.getNode('a')!.ownerCounts.size).toBe(0);
+    expect(cache.getNode('b')!.ownerCounts.get('rs-uid')).toBe(1);
+  });
+
   it('fills a node up, then reports Insufficient cpu; forgetting an assumed pod frees room', () => {
     const cache = new SchedulerCache();
     cache.addOrUpdateNode(node('only', { cpu: '1' }));

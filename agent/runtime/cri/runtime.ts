@@ -391,6 +391,10 @@ export class CriRuntime implements ContainerRuntime {
     }
   }
 
+  async reopenContainerLog(id: string): Promise<void> {
+    await this.call(this.rt, 'ReopenContainerLog', { container_id: id });
+  }
+
   async listContainers(filter?: { podSandboxId?: string; labels?: KeyValueMap; state?: ContainerState }): Promise<ContainerStatus[]> {
     const r = await this.call(this.rt, 'ListContainers', { filter: this.containerFilter(filter) });
     return (r.containers ?? []).map((c: Msg) => containerFromCri(c));

@@ -3,8 +3,8 @@
 // so `kubectl logs` and `--previous` read one format on both runtimes. The source is Docker's
 // logs API with timestamps; after an agent restart we resume after the last line written.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 export type LogStream = 'stdout' | 'stderr';
@@ -17,6 +17,23 @@ export function criLine(ts: string, stream: LogStream, content: string): string 
   const full = content.endsWith('\n');
   const msg = full ? content.slice(0, -1) : content;
   return `${ts} ${stream} ${full ? 'F' : 'P'} ${msg.replace(/\r$/, '')}\n`;
+}
+
+/**
+ * Timestamp of the last line written for a container: in its log file, or when that is
+ * empty or missing (just rotated), in the newest rotated file, which stays uncompressed.
+ */
+export async function lastWrittenTimestamp(path: string): Promise<string> {
+  const ts = await lastTimestamp(path);
+  if (ts) return ts;
+  const dir = dirname(path);
+  const prefix = basename(path) + '.';
+  const rotated = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(prefix) && !n.endsWith('.gz') && !n.endsWith('.tmp')).sort();
+  for (let i = rotated.length - 1; i >= 0; i--) {
+    const t = await lastTimestamp(join(dir, rotated[i]!));
+    if (t) return t;
+  }
+  return '';
 }
 
 /** Timestamp of the last complete line of an existing log file ('' if none). */
@@ -50,14 +67,28 @@ export function sinceParam(ts: string): string {
   return `${Math.floor(Date.parse(m[1] + 'Z') / 1000)}.${m[2]}`;
 }
 
+/** What the runtime can ask of a running copier. */
+export interface LogPump {
+  /** ReopenContainerLog: later lines go to a new file at the log path (the old one was renamed). */
+  reopen?: () => Promise<void>;
+}
+
 /**
  * Consumes Docker's log stream (multiplexed 8-byte-header frames unless `tty`) and appends
  * CRI lines to `path`, skipping entries at or before `after` (already written). Resolves
  * when the stream ends (the container exited) and the file is flushed.
  */
-export async function pumpDockerLogs(src: Readable, path: string, tty: boolean, after: string): Promise<void> {
+export async function pumpDockerLogs(src: Readable, path: string, tty: boolean, after: string, control: LogPump = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const out: WriteStream = createWriteStream(path, { flags: 'a' });
+  let out: WriteStream = createWriteStream(path, { flags: 'a' });
+  const opened = (w: WriteStream) => new Promise<void>((resolve, reject) => (w.pending ? w.once('ready', () => resolve()).once('error', reject) : resolve()));
+  await opened(out);
+  control.reopen = async () => {
+    const old = out;
+    out = createWriteStream(path, { flags: 'a' });
+    await opened(out);
+    await new Promise<void>((resolve) => old.end(resolve));
+  };
   const emit = (stream: LogStream, entry: string) => {
     const m = TS_RE.exec(entry);
     if (!m) return;
@@ -95,6 +126,7 @@ export async function pumpDockerLogs(src: Readable, path: string, tty: boolean, 
     src.once('error', () => resolve());
   });
   if (ttyText) emit('stdout', ttyText);
+  control.reopen = undefined;
   await new Promise<void>((resolve) => out.end(resolve));
 }
 

@@ -32,7 +32,7 @@ import type {
   StreamSession,
 } from '../types.js';
 import { RuntimeError } from '../types.js';
-import { lastTimestamp, pumpDockerLogs, sinceParam } from './logs.js';
+import { lastWrittenTimestamp, pumpDockerLogs, sinceParam, type LogPump } from './logs.js';
 
 export interface DockerRuntimeOptions {
   /** unix:///var/run/docker.sock */
@@ -53,6 +53,12 @@ export interface DockerRuntimeOptions {
    * debugging tools opening the same dockerd pass false so lines are not written twice.
    */
   copyLogs?: boolean;
+  /**
+   * Docker's json-file limits for each container (the kubelet's --container-log-max-size in
+   * bytes and --container-log-max-files); unset or a negative size: Docker's defaults.
+   */
+  logMaxSizeBytes?: number;
+  logMaxFiles?: number;
 }
 
 const L = {
@@ -210,7 +216,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private eventsStream?: Readable;
   private eventsRetry?: NodeJS.Timeout;
-  private readonly followers = new Map<string, { done: Promise<void>; stream?: Readable }>();
+  private readonly followers = new Map<string, { done: Promise<void>; stream?: Readable; pump: LogPump }>();
   private closed = false;
   private readonly resumed: Promise<void>;
 
@@ -523,8 +529,9 @@ export class DockerRuntime implements ContainerRuntime {
       Mounts: config.mounts.map((m) => ({ Type: 'bind', Source: m.hostPath, Target: m.containerPath, ReadOnly: m.readonly })),
       RestartPolicy: { Name: 'no' },
       CgroupParent: sandbox.cgroupParent || undefined,
-      // json-file is what the logs API reads back; rotation is the CRI file's job.
-      LogConfig: { Type: 'json-file', Config: {} },
+      // json-file is what the logs API reads back (and our CRI copy is made from); it gets
+      // the kubelet's limits so Docker's own file is bounded too.
+      LogConfig: { Type: 'json-file', Config: this.jsonFileLimits() },
     };
     // The sandbox's resolv.conf (written by runPodSandbox for pods with their own network
     // namespace), unless the pod mounts its own.
@@ -568,6 +575,13 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  /** json-file log-opts: max-size in bytes (a bare number, which Docker reads as bytes). */
+  private jsonFileLimits(): Record<string, string> {
+    const size = this.opts.logMaxSizeBytes;
+    if (size === undefined || size < 0) return {};
+    return { 'max-size': String(Math.max(1, Math.floor(size))), ...(this.opts.logMaxFiles ? { 'max-file': String(this.opts.logMaxFiles) } : {}) };
+  }
+
   async startContainer(id: string): Promise<void> {
     const c = this.docker.getContainer(id);
     try {
@@ -582,13 +596,13 @@ export class DockerRuntime implements ContainerRuntime {
   /** Copies the container's output into its CRI log file until it exits. */
   private follow(id: string, known?: Docker.ContainerInspectInfo): void {
     if (this.followers.has(id) || this.closed) return;
-    const entry: { done: Promise<void>; stream?: Readable } = { done: Promise.resolve() };
+    const entry: { done: Promise<void>; stream?: Readable; pump: LogPump } = { done: Promise.resolve(), pump: {} };
     this.followers.set(id, entry);
     entry.done = (async () => {
       const info = known ?? (await this.docker.getContainer(id).inspect());
       const logPath = info.Config.Labels?.[L.logPath];
       if (!logPath) return;
-      const after = await lastTimestamp(logPath);
+      const after = await lastWrittenTimestamp(logPath);
       const stream = (await this.docker.getContainer(info.Id).logs({
         follow: true,
         stdout: true,
@@ -598,7 +612,7 @@ export class DockerRuntime implements ContainerRuntime {
       })) as unknown as Readable;
       entry.stream = stream;
       if (this.closed) stream.destroy();
-      await pumpDockerLogs(stream, logPath, !!info.Config.Tty, after);
+      await pumpDockerLogs(stream, logPath, !!info.Config.Tty, after, entry.pump);
     })()
       .catch(() => {})
       .finally(() => this.followers.delete(id));
@@ -610,6 +624,14 @@ export class DockerRuntime implements ContainerRuntime {
       if (c.State === 'created') continue;
       this.follow(c.Id);
     }
+  }
+
+  /** ReopenContainerLog: our copier is the writer of the CRI file, so it reopens. */
+  async reopenContainerLog(id: string): Promise<void> {
+    await this.resumed;
+    const reopen = this.followers.get(id)?.pump.reopen;
+    if (!reopen) throw new RuntimeError('Unknown', `container ${id} is not running`);
+    await reopen();
   }
 
   /** Resolves when the log copier of `id` has written everything (the container exited). */
@@ -746,11 +768,13 @@ export class DockerRuntime implements ContainerRuntime {
     tty: boolean,
     resize: (cols: number, rows: number) => Promise<unknown>,
     exitCode: () => Promise<number>,
+    /** Pass the client's stdin EOF on (exec; attach to a stdinOnce container). */
+    endStdin = true,
   ): StreamSession {
     if (tty) stream.on('data', (b: Buffer) => opts.stdout?.write(b));
     else demux(stream, opts.stdout, opts.stderr);
     if (opts.stdin) {
-      opts.stdin.pipe(stream);
+      opts.stdin.pipe(stream, { end: endStdin });
     }
     const done = new Promise<number>((resolve, reject) => {
       let settled = false;
@@ -816,6 +840,9 @@ export class DockerRuntime implements ContainerRuntime {
         const st = await c.inspect().catch(() => undefined);
         return st && !st.State.Running ? st.State.ExitCode : 0;
       },
+      // Docker ends the whole attach when its stdin half closes; the container's stdin stays
+      // open (stdinOnce false), so one attacher's EOF must not cut off the output, as with CRI.
+      !!info.Config.StdinOnce,
     );
   }
 

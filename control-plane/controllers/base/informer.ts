@@ -177,7 +177,8 @@ export type ResourceName =
   | 'daemonsets'
   | 'leases'
   | 'configmaps'
-  | 'secrets';
+  | 'secrets'
+  | 'certificatesigningrequests';
 
 /** One informer per resource, shared by every controller in a process. */
 export class InformerFactory {
@@ -185,22 +186,34 @@ export class InformerFactory {
   private started = false;
   constructor(private readonly clients: Clients) {}
 
+  /**
+   * The informer of a resource (in one namespace, or restricted by a field selector such as
+   * `metadata.name=kube-root-ca.crt`, so a controller that needs a few objects does not
+   * cache every one).
+   */
   // deno-lint-ignore no-explicit-any
-  get<T extends KubernetesObject = any>(resource: ResourceName, namespace?: string): SharedInformer<T> {
-    const id = namespace ? `${resource}@${namespace}` : resource;
+  get<T extends KubernetesObject = any>(resource: ResourceName, namespace?: string, fieldSelector?: string): SharedInformer<T> {
+    const id = `${resource}@${namespace ?? ''}?${fieldSelector ?? ''}`;
     let inf = this.informers.get(id);
     if (!inf) {
-      inf = this.make(resource, namespace) as SharedInformer<KubernetesObject>;
+      inf = this.make(resource, namespace, fieldSelector) as SharedInformer<KubernetesObject>;
       this.informers.set(id, inf);
       if (this.started) void inf.start();
     }
     return inf as unknown as SharedInformer<T>;
   }
 
-  private make(resource: ResourceName, ns?: string): SharedInformer<KubernetesObject> {
+  private make(resource: ResourceName, ns?: string, fieldSelector?: string): SharedInformer<KubernetesObject> {
     const path = resourcePath(resource, ns);
     const kc = this.clients.kc;
-    return new SharedInformer<KubernetesObject>(kc, path, () => rawRequest<KubernetesListObject<KubernetesObject>>(kc, 'GET', path));
+    const listPath = fieldSelector ? `${path}?fieldSelector=${encodeURIComponent(fieldSelector)}` : path;
+    return new SharedInformer<KubernetesObject>(
+      kc,
+      path,
+      () => rawRequest<KubernetesListObject<KubernetesObject>>(kc, 'GET', listPath),
+      undefined,
+      fieldSelector,
+    );
   }
 
   async start(): Promise<void> {
@@ -232,6 +245,7 @@ const GROUP_VERSION: Record<ResourceName, string> = {
   deployments: '/apis/apps/v1',
   daemonsets: '/apis/apps/v1',
   leases: '/apis/coordination.k8s.io/v1',
+  certificatesigningrequests: '/apis/certificates.k8s.io/v1',
 };
 
 export function resourcePath(resource: ResourceName, namespace?: string): string {
