@@ -56,10 +56,6 @@ export interface ResourceDef {
    * `subresource` the one the write came through, if any.
    */
   validate(obj: KObject, old?: KObject, subresource?: string): FieldError[];
-  /** Upstream's PrepareForCreate where it depends on who asks (a CSR's spec.username). */
-  prepareForCreate?(obj: KObject, user: RequestUser | undefined): void;
-  /** Upstream's PrepareForUpdate beyond the generic rules, per subresource (undefined: the main resource). */
-  prepareForUpdate?(obj: KObject, old: KObject, subresource: string | undefined): void;
   /** Server-side printing for `kubectl get` (Table). now is for ages. */
   table: { columns: TableColumn[]; row(obj: KObject, now: Date): unknown[] };
   /** Extra field selector keys beyond metadata.name/metadata.namespace. */

@@ -1,10 +1,8 @@
 // The table of served resources. The apiserver serves exactly what RESOURCES lists, and uses
 // the per-resource defaults, validation, printing and field selectors declared here.
-import type { FieldError, KObject, RequestUser, ResourceDef, ScaleAccess } from './registry.js';
+import type { FieldError, KObject, ResourceDef, ScaleAccess } from './registry.js';
 import {
   certificateSigningRequestTable,
-  prepareCSRForCreate,
-  prepareCSRForUpdate,
   validateCertificateSigningRequest,
 } from './certificates.js';
 import {
@@ -62,8 +60,6 @@ interface Spec {
   subresources?: string[];
   defaults?: (o: KObject) => void;
   validate?: (o: KObject, old?: KObject, subresource?: string) => FieldError[];
-  prepareForCreate?: (o: KObject, user: RequestUser | undefined) => void;
-  prepareForUpdate?: (o: KObject, old: KObject, subresource: string | undefined) => void;
   table?: T.TableDef;
   fieldSelectors?: Record<string, (o: KObject) => string | undefined>;
   hasStatus?: boolean;
@@ -91,8 +87,6 @@ function def(s: Spec): ResourceDef {
   if (s.categories) d.categories = s.categories;
   if (s.fieldSelectors) d.fieldSelectors = s.fieldSelectors;
   if (s.returnDeletedObject) d.returnDeletedObject = true;
-  if (s.prepareForCreate) d.prepareForCreate = s.prepareForCreate;
-  if (s.prepareForUpdate) d.prepareForUpdate = s.prepareForUpdate;
   return d;
 }
 
@@ -286,8 +280,6 @@ export const RESOURCES: ResourceDef[] = [
     shortNames: ['csr'],
     subresources: ['status', 'approval'],
     validate: validateCertificateSigningRequest,
-    prepareForCreate: prepareCSRForCreate,
-    prepareForUpdate: prepareCSRForUpdate,
     table: certificateSigningRequestTable,
     fieldSelectors: { 'spec.signerName': (o) => str(o.spec?.signerName) },
     hasStatus: true,
@@ -379,102 +371,3 @@ export function toScale(d: ResourceDef, obj: KObject): KObject | undefined {
   };
 }
 
-// ---------- strategy hooks (upstream's PrepareForCreate / PrepareForUpdate) ----------
-
-const GENERATION_KINDS = new Set(['replicationcontrollers', 'replicasets', 'deployments', 'daemonsets']);
-
-function sameJSON(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-/**
- * Create-time resets that upstream's strategies do: status cleared (except Node, whose kubelet
- * posts it on create), Pod status Pending with its QoS class, Namespace Active, generation 1.
- * Call after defaults().
- */
-export function prepareForCreate(d: ResourceDef, obj: KObject): void {
-  const meta = metaOf(obj);
-  if (GENERATION_KINDS.has(d.plural)) meta.generation = 1;
-  switch (d.plural) {
-    case 'pods':
-      obj.status = { phase: 'Pending', qosClass: podQOSClass(obj) };
-      break;
-    case 'namespaces': {
-      obj.status = { phase: 'Active' };
-      if (!isObj(obj.spec)) obj.spec = {};
-      const spec = obj.spec;
-      if (!Array.isArray(spec.finalizers)) spec.finalizers = [];
-      if (!spec.finalizers.includes('kubernetes')) spec.finalizers.push('kubernetes');
-      break;
-    }
-    case 'nodes':
-      break;
-    default:
-      if (d.hasStatus) obj.status = {};
-  }
-}
-
-/** Update of the main resource: status is kept from the stored object; generation bumps on spec change. */
-export function prepareForUpdate(d: ResourceDef, obj: KObject, old: KObject): void {
-  const meta = metaOf(obj);
-  if (d.hasStatus) {
-    if (old.status === undefined) delete obj.status;
-    else obj.status = old.status;
-  }
-  if (d.plural === 'namespaces') {
-    obj.spec = { ...(isObj(obj.spec) ? obj.spec : {}), finalizers: old.spec?.finalizers ?? [] };
-  }
-  const oldGen = old.metadata?.generation ?? (GENERATION_KINDS.has(d.plural) ? 1 : undefined);
-  if (GENERATION_KINDS.has(d.plural)) {
-    meta.generation = sameJSON(obj.spec, old.spec) ? oldGen : (oldGen ?? 0) + 1;
-  } else if (oldGen !== undefined) {
-    meta.generation = oldGen;
-  }
-}
-
-/** Update through /status: only status (and metadata) may change. */
-export function prepareForStatusUpdate(d: ResourceDef, obj: KObject, old: KObject): void {
-  if (old.spec === undefined) delete obj.spec;
-  else obj.spec = old.spec;
-  const meta = metaOf(obj);
-  if (old.metadata?.generation !== undefined) meta.generation = old.metadata.generation;
-  if (d.plural === 'pods') {
-    // Old kubelets corrupted ownerReferences via the status endpoint; upstream ignores them there.
-    if (old.metadata?.ownerReferences) meta.ownerReferences = old.metadata.ownerReferences;
-    else delete meta.ownerReferences;
-  }
-}
-
-/** Validation for /status updates: metadata immutability only, as upstream's status strategies mostly do. */
-export function validateStatusUpdate(_d: ResourceDef, obj: KObject, old: KObject): FieldError[] {
-  return validateObjectMetaUpdate(obj.metadata, old.metadata);
-}
-
-/** Keep what the apiserver allocated when a client replaces a Service without them (patchAllocatedValues). */
-export function patchServiceAllocatedValues(svc: KObject, old: KObject): void {
-  const ns: Obj = (svc.spec ??= {});
-  const os: Obj = old.spec ?? {};
-  const needsClusterIP = (s: Obj) => s.type !== 'ExternalName';
-  const needsNodePort = (s: Obj) => s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
-  if (needsClusterIP(os) && needsClusterIP(ns)) {
-    if (!ns.clusterIP && os.clusterIP) ns.clusterIP = os.clusterIP;
-    if ((!Array.isArray(ns.clusterIPs) || ns.clusterIPs.length === 0) && Array.isArray(os.clusterIPs) && os.clusterIPs.length) ns.clusterIPs = [...os.clusterIPs];
-  }
-  if (needsNodePort(os) && needsNodePort(ns)) {
-    const used = (s: Obj) => new Set<number>((Array.isArray(s.ports) ? s.ports : []).map((p: Obj) => p?.nodePort).filter((x: unknown) => !!x));
-    const oldUsed = used(os);
-    const newUsed = used(ns);
-    const both = new Set([...oldUsed].filter((x) => newUsed.has(x)));
-    const byName = new Map<string, number>();
-    for (const p of Array.isArray(os.ports) ? os.ports : []) byName.set(p?.name ?? '', p?.nodePort);
-    for (const p of Array.isArray(ns.ports) ? ns.ports : []) {
-      if (p && !p.nodePort) {
-        const v = byName.get(p.name ?? '');
-        if (v && !both.has(v)) p.nodePort = v;
-      }
-    }
-  }
-  if (os.healthCheckNodePort && !ns.healthCheckNodePort && ns.type === 'LoadBalancer' && ns.externalTrafficPolicy === 'Local') {
-    ns.healthCheckNodePort = os.healthCheckNodePort;
-  }
-}

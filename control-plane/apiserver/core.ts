@@ -3,7 +3,7 @@
 // values are the object's JSON without resourceVersion, which is the key's modRevision.
 import { randomUUID } from 'node:crypto';
 import type { FieldError, KObject, ResourceDef } from '../../api/registry.js';
-import { RESOURCES, scaleAccess } from '../../api/resources.js';
+import { RESOURCES, scaleAccess, toScale } from '../../api/resources.js';
 import {
   StatusError,
   alreadyExists,
@@ -28,7 +28,10 @@ import {
 import { applyPatch, PatchError } from '../../api/patch.js';
 import type { KeyValue, Store } from '../storage/store.js';
 import { StoreError } from '../storage/store.js';
-import { AllocationError, ClusterIPAllocator, NodePortAllocator } from './allocators.js';
+import { ClusterIPAllocator, NodePortAllocator } from './allocators.js';
+import { strategyFor, type Strategy } from './registry/index.js';
+import { restoreAllocations } from './registry/services.js';
+import { ensureSystemObjects } from './system-objects.js';
 import { notVerbatim, WatchCache, withResourceVersion } from './watchcache.js';
 import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js';
 import type { UserInfo } from './auth.js';
@@ -206,7 +209,7 @@ export class ApiCore {
   readonly clusterIPs: ClusterIPAllocator;
   readonly nodePorts: NodePortAllocator;
   readonly nsDef: ResourceDef;
-  private svcDef?: ResourceDef;
+  private strategies = new Map<ResourceDef, Strategy>();
   /** The admission chain, in order (server.ts fills it). */
   readonly admission: AdmissionPlugin[] = [];
 
@@ -220,7 +223,12 @@ export class ApiCore {
     const ns = this.find('', 'v1', 'namespaces');
     if (!ns) throw new Error('resource table has no namespaces');
     this.nsDef = ns;
-    this.svcDef = this.find('', 'v1', 'services');
+    for (const d of this.defs) this.strategies.set(d, strategyFor(d, this));
+  }
+
+  /** The kind's strategy (registry/): what it does beyond the generic store. */
+  strategy(def: ResourceDef): Strategy {
+    return this.strategies.get(def)!;
   }
 
   find(group: string, version: string, plural: string): ResourceDef | undefined {
@@ -258,63 +266,18 @@ export class ApiCore {
 
   /** Rebuilds allocators from the store and creates the objects every cluster has. */
   async init(): Promise<void> {
-    if (this.svcDef) {
+    const svcDef = this.find('', 'v1', 'services');
+    if (svcDef) {
       let startAfter: string | undefined;
       for (;;) {
-        const page = await this.store.list(keyPrefix(this.svcDef), { limit: 500, startAfter });
-        for (const kv of page.items) {
-          const svc = JSON.parse(kv.value) as KObject;
-          for (const ip of svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : [])) {
-            if (ip && ip !== 'None') this.clusterIPs.markUsed(ip);
-          }
-          for (const p of svc.spec?.ports ?? []) if (p.nodePort) this.nodePorts.markUsed(p.nodePort);
-        }
+        const page = await this.store.list(keyPrefix(svcDef), { limit: 500, startAfter });
+        for (const kv of page.items) restoreAllocations(this, JSON.parse(kv.value) as KObject);
         if (!page.more || page.items.length === 0) break;
         startAfter = page.items[page.items.length - 1].key;
       }
     }
-    await Promise.all([this.cache(this.nsDef).ready(), ...(this.svcDef ? [this.cache(this.svcDef).ready()] : [])]);
-    for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
-      await this.ensure(this.nsDef, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-    }
-    if (this.svcDef) {
-      const port = this.opts.securePort ?? 6443;
-      await this.ensure(this.svcDef, 'default', {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
-        spec: {
-          type: 'ClusterIP',
-          clusterIP: this.clusterIPs.firstIP(),
-          ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }],
-          sessionAffinity: 'None',
-        },
-      });
-      const epDef = this.find('', 'v1', 'endpoints');
-      if (epDef && this.opts.advertiseAddress) {
-        const want = {
-          apiVersion: 'v1',
-          kind: 'Endpoints',
-          metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
-          subsets: [{ addresses: [{ ip: this.opts.advertiseAddress }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
-        };
-        const cur = await this.store.get(keyFor(epDef, 'default', 'kubernetes'));
-        if (!cur) await this.ensure(epDef, 'default', want);
-        else if (JSON.stringify(JSON.parse(cur.value).subsets) !== JSON.stringify(want.subsets)) {
-          await this.updateWith(epDef, 'default', 'kubernetes', (old) => ({ ...old, subsets: want.subsets }), {});
-        }
-      }
-    }
-  }
-
-  private async ensure(def: ResourceDef, ns: string | undefined, obj: KObject): Promise<void> {
-    if (await this.store.get(keyFor(def, ns, obj.metadata!.name))) return;
-    try {
-      await this.create(def, ns, obj, {});
-    } catch (err) {
-      if (err instanceof StatusError && err.code === 409) return;
-      throw err;
-    }
+    await Promise.all([this.cache(this.nsDef).ready(), ...(svcDef ? [this.cache(svcDef).ready()] : [])]);
+    await ensureSystemObjects(this, { advertiseAddress: this.opts.advertiseAddress, securePort: this.opts.securePort ?? 6443 });
   }
 
   private async getKv(def: ResourceDef, ns: string | undefined, name: string): Promise<KeyValue> {
@@ -439,52 +402,31 @@ export class ApiCore {
     md.uid = randomUUID();
     md.creationTimestamp = nowRfc3339();
     if (def.hasStatus) md.generation = 1;
-    this.prepareForCreate(def, obj);
-    def.prepareForCreate?.(obj, o.user);
+    const strategy = this.strategy(def);
+    strategy.prepareForCreate(obj, o.user);
     def.defaults(obj);
     if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
-    const release = this.allocateFor(def, obj, undefined).rollback;
+    const allocation = strategy.allocate(obj, undefined);
     try {
       if (o.dryRun) {
-        release();
+        allocation.revert();
         return obj;
       }
       const value = encodeObject(obj);
       const kv = await this.store.create(keyFor(def, ns, name), value);
+      allocation.commit();
       md.resourceVersion = String(kv.modRevision);
       // The response is the stored text plus the revision: no second JSON.stringify.
       const json = withResourceVersion(obj, value, md.resourceVersion);
       if (json !== undefined) knownJson.set(obj, json);
     } catch (err) {
-      release();
+      allocation.revert();
       if (err instanceof StoreError && err.code === 'AlreadyExists') throw new StatusError(alreadyExists(def, name));
       throw err;
     }
-    if (def === this.nsDef) void this.createDefaultServiceAccount(name);
     return obj;
-  }
-
-  private async createDefaultServiceAccount(ns: string): Promise<void> {
-    const sa = this.find('', 'v1', 'serviceaccounts');
-    if (!sa) return;
-    try {
-      await this.create(sa, ns, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } }, {});
-    } catch (err) {
-      if (!(err instanceof StatusError)) log.warn({ err: String(err), namespace: ns }, 'could not create default service account');
-    }
-  }
-
-  private prepareForCreate(def: ResourceDef, obj: KObject): void {
-    if (def === this.nsDef) {
-      obj.spec = { ...(obj.spec ?? {}), finalizers: obj.spec?.finalizers ?? ['kubernetes'] };
-      obj.status = { phase: 'Active' };
-      return;
-    }
-    // Nodes report their own status on registration; everything else starts with none.
-    if (def.hasStatus && def.kind !== 'Node') delete obj.status;
-    if (def.kind === 'Pod' && !def.group) obj.status = { phase: 'Pending', ...(obj.status ?? {}) };
   }
 
   private validate(def: ResourceDef, obj: KObject, old?: KObject, subresource?: string): FieldError[] {
@@ -497,89 +439,6 @@ export class ApiCore {
       errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', message: `metadata.name: Invalid value: ${JSON.stringify(name)}: may not contain '/' or '%'` });
     }
     return errs;
-  }
-
-  /**
-   * Allocates ClusterIP/NodePorts for a Service. Returns a rollback (for a failed write) and
-   * the old NodePorts to release once the write succeeded. Throws 422 on conflicts.
-   */
-  private allocateFor(def: ResourceDef, obj: KObject, old: KObject | undefined): { rollback: () => void; releaseAfter: number[] } {
-    if (def !== this.svcDef) return { rollback: () => {}, releaseAfter: [] };
-    const undo: Array<() => void> = [];
-    const rollback = () => undo.forEach((f) => f());
-    const spec = (obj.spec ??= {});
-    const type = spec.type ?? 'ClusterIP';
-    const oldPorts: number[] = (old?.spec?.ports ?? []).map((p: KObject) => p.nodePort).filter((p: unknown) => typeof p === 'number');
-    const kept = new Set<number>();
-    try {
-      if (type === 'ExternalName') {
-        delete spec.clusterIP;
-        delete spec.clusterIPs;
-      } else if (old && old.spec?.clusterIP) {
-        if (spec.clusterIP === undefined || spec.clusterIP === '') spec.clusterIP = old.spec.clusterIP;
-        if (spec.clusterIP !== old.spec.clusterIP) {
-          throw new AllocationError({
-            type: 'FieldValueInvalid',
-            field: 'spec.clusterIPs[0]',
-            message: `spec.clusterIPs[0]: Invalid value: []string{${JSON.stringify(spec.clusterIP)}}: may not change once set`,
-          });
-        }
-        spec.clusterIPs = old.spec.clusterIPs ?? [spec.clusterIP];
-      } else if (spec.clusterIP === 'None') {
-        spec.clusterIPs = ['None'];
-      } else {
-        const requested = spec.clusterIP || spec.clusterIPs?.[0];
-        if (requested) {
-          this.clusterIPs.allocateSpecific(requested);
-          spec.clusterIP = requested;
-        } else spec.clusterIP = this.clusterIPs.allocateNext();
-        const ip = spec.clusterIP;
-        undo.push(() => this.clusterIPs.release(ip));
-        spec.clusterIPs = [spec.clusterIP];
-      }
-      if (type !== 'ExternalName') {
-        spec.ipFamilies ??= ['IPv4'];
-        spec.ipFamilyPolicy ??= 'SingleStack';
-        spec.internalTrafficPolicy ??= 'Cluster';
-      }
-      const wantsNodePorts = type === 'NodePort' || type === 'LoadBalancer';
-      (spec.ports ?? []).forEach((p: KObject, i: number) => {
-        if (!wantsNodePorts) {
-          delete p.nodePort;
-          return;
-        }
-        if (p.nodePort) {
-          if (oldPorts.includes(p.nodePort) && !kept.has(p.nodePort)) kept.add(p.nodePort);
-          else {
-            this.nodePorts.allocateSpecific(p.nodePort, `spec.ports[${i}].nodePort`);
-            const np = p.nodePort;
-            undo.push(() => this.nodePorts.release(np));
-          }
-        } else {
-          // On update, a port that lost its nodePort in the manifest keeps the old one (as upstream).
-          const prev = (old?.spec?.ports ?? []).find((q: KObject) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.nodePort;
-          if (prev && !kept.has(prev)) {
-            p.nodePort = prev;
-            kept.add(prev);
-          } else {
-            p.nodePort = this.nodePorts.allocateNext();
-            const np = p.nodePort;
-            undo.push(() => this.nodePorts.release(np));
-          }
-        }
-      });
-      if (wantsNodePorts) spec.externalTrafficPolicy ??= 'Cluster';
-    } catch (err) {
-      rollback();
-      if (err instanceof AllocationError) throw invalidOf(def, String(obj.metadata?.name ?? ''), [err.fieldError]);
-      throw err;
-    }
-    return { rollback, releaseAfter: oldPorts.filter((p) => !kept.has(p)) };
-  }
-
-  private releaseService(svc: KObject): void {
-    for (const ip of svc.spec?.clusterIPs ?? [svc.spec?.clusterIP]) if (ip && ip !== 'None') this.clusterIPs.release(ip);
-    for (const p of svc.spec?.ports ?? []) if (p.nodePort) this.nodePorts.release(p.nodePort);
   }
 
   /**
@@ -609,7 +468,6 @@ export class ApiCore {
       const precondition = wmd.resourceVersion !== undefined && wmd.resourceVersion !== '' ? String(wmd.resourceVersion) : undefined;
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
-      def.prepareForUpdate?.(obj, old, o.subresource);
       if (!o.skipValidation) def.defaults(obj);
       if (o.user && this.admission.length) {
         await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
@@ -619,32 +477,33 @@ export class ApiCore {
         if (errs.length) throw invalidOf(def, name, errs);
       }
       const oldJson = encodeObject(old);
-      const { rollback: release, releaseAfter: releasePorts } = this.allocateFor(def, obj, old);
+      const strategy = this.strategy(def);
+      const allocation = strategy.allocate(obj, old);
       obj.metadata!.resourceVersion = curRv;
       const newJson = encodeObject(obj);
       // A stale value (not encrypted as the configuration now says) is written anyway.
       if (newJson === oldJson && !cur.stale) {
-        release();
+        allocation.revert();
         return old; // no-op: no write, same resourceVersion (as upstream)
       }
       if (o.dryRun) {
-        release();
+        allocation.revert();
         return obj;
       }
       try {
-        if (this.shouldFinalize(def, obj)) {
+        if (this.readyToRemove(strategy, obj)) {
           const kv = await this.store.delete(keyFor(def, ns, name), cur.modRevision);
-          release();
-          if (def === this.svcDef) this.releaseService(old);
+          allocation.revert();
+          strategy.afterDelete(old);
           obj.metadata!.resourceVersion = String(kv.modRevision);
           return obj;
         }
         const kv = await this.store.update(keyFor(def, ns, name), newJson, cur.modRevision);
-        for (const p of releasePorts) this.nodePorts.release(p);
+        allocation.commit();
         obj.metadata!.resourceVersion = String(kv.modRevision);
         return obj;
       } catch (err) {
-        release();
+        allocation.revert();
         if (err instanceof StoreError && err.code === 'Conflict') {
           if (precondition !== undefined || o.retry === false || attempt > 50) throw new StatusError(conflict(def, name));
           continue;
@@ -662,19 +521,17 @@ export class ApiCore {
       obj = clone(old);
       obj.status = wanted.status;
       if (obj.status === undefined) delete obj.status;
-    } else if (subresource === 'finalize') {
-      obj = clone(old);
-      obj.spec = { ...(obj.spec ?? {}), finalizers: wanted.spec?.finalizers ?? [] };
     } else if (subresource) {
-      obj = wanted; // scale, binding: the caller built the whole object from `old`
+      // A kind's own subresource (finalize), or one whose caller built the whole object from `old` (scale, binding).
+      obj = this.strategy(def).mergeSubresource?.(subresource, old, wanted) ?? wanted;
     } else {
       obj = wanted;
       if (def.hasStatus) {
         if (old.status === undefined) delete obj.status;
         else obj.status = old.status;
       }
-      if (def === this.nsDef) obj.spec = { ...(obj.spec ?? {}), finalizers: old.spec?.finalizers ?? [] };
     }
+    this.strategy(def).prepareForUpdate(obj, old, subresource);
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     const md = (obj.metadata ??= {});
@@ -698,12 +555,9 @@ export class ApiCore {
   }
 
   /** An object whose deletion was waiting on finalizers (or a pod's kubelet) goes now. */
-  private shouldFinalize(def: ResourceDef, obj: KObject): boolean {
-    const md = obj.metadata ?? {};
-    if (!md.deletionTimestamp || hasFinalizers(obj)) return false;
-    if (def === this.nsDef) return !(obj.spec?.finalizers?.length > 0);
-    if (def.kind === 'Pod' && !def.group) return md.deletionGracePeriodSeconds === 0;
-    return true;
+  private readyToRemove(strategy: Strategy, obj: KObject): boolean {
+    if (!obj.metadata?.deletionTimestamp || hasFinalizers(obj)) return false;
+    return strategy.canRemove(obj);
   }
 
   async update(def: ResourceDef, ns: string | undefined, name: string, body: KObject, o: WriteOpts & { subresource?: string }): Promise<KObject> {
@@ -758,41 +612,28 @@ export class ApiCore {
       }
       if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'DELETE', def, namespace: ns, name, old, dryRun: !!o.dryRun });
       const key = keyFor(def, ns, name);
+      const strategy = this.strategy(def);
+      strategy.checkDelete?.(old);
+      // Graceful deletion (upstream's BeforeDelete): the object stays, marked, while it has
+      // finalizers, a grace period, or a lifecycle of its kind's own to finish.
+      const finalizers: string[] = [...(md.finalizers ?? [])];
+      if (o.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
+      if (o.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
+      const grace = strategy.gracePeriod(old, o.gracePeriodSeconds);
       let next: KObject | undefined; // set when the object stays, marked for deletion
-      if (def === this.nsDef) {
-        if (['default', 'kube-system', 'kube-public'].includes(name)) {
-          throw new StatusError(forbiddenStatus(def, name, 'this namespace may not be deleted'));
+      if (grace > 0 || finalizers.length > 0 || strategy.waitsOnDelete(old)) {
+        const curGrace = md.deletionGracePeriodSeconds;
+        const shorter = md.deletionTimestamp === undefined || curGrace === undefined || grace < curGrace;
+        const newFinalizers = finalizers.length !== (md.finalizers ?? []).length;
+        if (md.deletionTimestamp && !shorter && !newFinalizers) return { object: old, gone: false };
+        next = clone(old);
+        const nmd = next.metadata!;
+        if (finalizers.length) nmd.finalizers = finalizers;
+        if (shorter || !nmd.deletionTimestamp) {
+          nmd.deletionTimestamp = nowRfc3339(new Date(Date.now() + grace * 1000));
+          nmd.deletionGracePeriodSeconds = grace;
         }
-        if (old.spec?.finalizers?.length > 0 || hasFinalizers(old)) {
-          if (md.deletionTimestamp) return { object: old, gone: false };
-          next = clone(old);
-          next.metadata!.deletionTimestamp = nowRfc3339();
-          next.metadata!.deletionGracePeriodSeconds = 0;
-          next.status = { ...(next.status ?? {}), phase: 'Terminating' };
-        }
-      } else {
-        const finalizers: string[] = [...(md.finalizers ?? [])];
-        if (o.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
-        if (o.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
-        let grace = 0;
-        if (def.kind === 'Pod' && !def.group && old.spec?.nodeName && !['Succeeded', 'Failed'].includes(old.status?.phase)) {
-          grace = o.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30;
-          if (grace < 0) grace = 0;
-        }
-        if (grace > 0 || finalizers.length > 0) {
-          const curGrace = md.deletionGracePeriodSeconds;
-          const shorter = md.deletionTimestamp === undefined || curGrace === undefined || grace < curGrace;
-          const newFinalizers = finalizers.length !== (md.finalizers ?? []).length;
-          if (md.deletionTimestamp && !shorter && !newFinalizers) return { object: old, gone: false };
-          next = clone(old);
-          const nmd = next.metadata!;
-          if (finalizers.length) nmd.finalizers = finalizers;
-          if (shorter || !nmd.deletionTimestamp) {
-            nmd.deletionTimestamp = nowRfc3339(new Date(Date.now() + grace * 1000));
-            nmd.deletionGracePeriodSeconds = grace;
-          }
-          if (grace === 0 && finalizers.length === 0) next = undefined;
-        }
+        strategy.prepareForDelete(next);
       }
       if (o.dryRun) return next ? { object: next, gone: false } : { object: old, gone: true };
       try {
@@ -802,7 +643,7 @@ export class ApiCore {
           return { object: next, gone: false };
         }
         const kv = await this.store.delete(key, cur.modRevision);
-        if (def === this.svcDef) this.releaseService(old);
+        strategy.afterDelete(old);
         md.resourceVersion = String(kv.modRevision);
         return { object: old, gone: true };
       } catch (err) {
@@ -827,50 +668,10 @@ export class ApiCore {
     return out;
   }
 
-  /** POST pods/<name>/binding: sets spec.nodeName once. */
-  async bind(podDef: ResourceDef, ns: string, name: string, binding: KObject, o: WriteOpts = {}): Promise<void> {
-    const target = binding?.target;
-    if (!target?.name) {
-      throw new StatusError(
-        invalid('Binding', name, [{ type: 'FieldValueRequired', field: 'target.name', message: 'target.name: Required value' }]),
-      );
-    }
-    await this.updateWith(
-      podDef,
-      ns,
-      name,
-      (pod) => {
-        if (pod.metadata?.deletionTimestamp) throw new StatusError(conflict(podDef, name, `pod ${name} is being deleted, cannot be assigned to a host`));
-        if (pod.spec?.nodeName) throw new StatusError(conflict(podDef, name, `pod ${name} is already assigned to node ${JSON.stringify(pod.spec.nodeName)}`));
-        const uidPre = binding.metadata?.uid;
-        if (uidPre && uidPre !== pod.metadata?.uid) throw new StatusError(conflict(podDef, name, `Precondition failed: UID in precondition: ${uidPre}, UID in object meta: ${pod.metadata?.uid}`));
-        pod.spec.nodeName = target.name;
-        const ann = binding.metadata?.annotations;
-        if (ann) pod.metadata!.annotations = { ...(pod.metadata!.annotations ?? {}), ...ann };
-        const st = (pod.status ??= {});
-        const conds: KObject[] = (st.conditions ??= []);
-        const c = conds.find((x) => x.type === 'PodScheduled');
-        const cond = { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRfc3339() };
-        if (c) Object.assign(c, cond);
-        else conds.push(cond);
-        delete pod.metadata!.resourceVersion;
-        return pod;
-      },
-      { subresource: 'binding', skipValidation: true, retry: true, user: o.user },
-    );
-  }
-
   toScale(def: ResourceDef, obj: KObject): KObject {
-    const sa = scaleAccess(def);
-    const get = (o: KObject, p: string[]) => p.reduce<any>((x, k) => (x == null ? undefined : x[k]), o);
-    const md = obj.metadata ?? {};
-    return {
-      kind: 'Scale',
-      apiVersion: 'autoscaling/v1',
-      metadata: { name: md.name, namespace: md.namespace, uid: md.uid, resourceVersion: md.resourceVersion, creationTimestamp: md.creationTimestamp },
-      spec: { replicas: get(obj, sa?.specReplicasPath ?? ['spec', 'replicas']) ?? 0 },
-      status: { replicas: get(obj, sa?.statusReplicasPath ?? ['status', 'replicas']) ?? 0, selector: sa?.selector(obj) || selectorString(obj) },
-    };
+    const scale = toScale(def, obj);
+    if (!scale) throw new StatusError(notFound(def, String(obj.metadata?.name ?? '')));
+    return scale;
   }
 
   async updateScale(def: ResourceDef, ns: string | undefined, name: string, mutateScale: (s: KObject) => KObject, o: WriteOpts): Promise<KObject> {
@@ -910,16 +711,6 @@ export class ApiCore {
 
 function keyOf(o: KObject): string {
   return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-}
-
-function selectorString(obj: KObject): string {
-  const sel = obj.spec?.selector;
-  if (!sel) return '';
-  const labels: Record<string, string> = sel.matchLabels ?? (sel.matchExpressions ? {} : sel);
-  return Object.entries(labels)
-    .filter(([, v]) => typeof v === 'string')
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
 }
 
 function patchFailed(message: string, contentType: string) {

@@ -20,6 +20,7 @@ import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { RootCACertPublisher } from './rootcacertpublisher.js';
+import { ServiceAccountsController } from './serviceaccount.js';
 import { CSRApprovingController } from './certificates/approver.js';
 import { CSRCleaner } from './certificates/cleaner.js';
 import { CSRSigningController } from './certificates/signer.js';
@@ -38,6 +39,7 @@ export const ALL_CONTROLLERS = [
   'garbagecollector',
   'podgc',
   'root-ca-cert-publisher',
+  'serviceaccount',
   'csrapproving',
   'csrsigning',
   'csrcleaner',
@@ -117,6 +119,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
     if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
     else logger('controller-manager').warn('no root CA (neither --root-ca-file nor a CA in the kubeconfig): kube-root-ca.crt is not published');
   }
+  if (want.has('serviceaccount')) controllers.push(new ServiceAccountsController(ctx));
   if (want.has('csrapproving')) controllers.push(new CSRApprovingController(ctx, { serviceClusterIPRange: o.serviceClusterIPRange }));
   if (want.has('csrsigning')) {
     if (o.clusterSigningCertFile && o.clusterSigningKeyFile) {

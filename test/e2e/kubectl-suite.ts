@@ -228,7 +228,6 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
       expect(r.exitCode).not.toBe(0);
       expect(r.stderr).toContain('namespaces "nope" not found');
       await ok(['create', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n');
-      await waitFor('default service account', async () => (await cp.kubectl(['get', 'sa', 'default', '-n', 'doomed'])).exitCode === 0, 10_000);
       await ok(['delete', 'ns', 'doomed', '--wait=false']);
       expect(await ok(['get', 'ns', 'doomed', '-o', 'jsonpath={.status.phase}'])).toBe('Terminating');
       const r2 = await cp.kubectl(['create', '-f', '-', '-n', 'doomed'], { input: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n' });

@@ -1,5 +1,6 @@
-// Three controllers upstream runs and a client expects, on the real control plane (its
+// Controllers upstream runs and a client expects, on the real control plane (its
 // in-process controller manager), checked with the real kubectl:
+// - serviceaccount: a `default` ServiceAccount in every namespace;
 // - root-ca-cert-publisher: kube-root-ca.crt in every namespace, put back when deleted or edited;
 // - the namespace deleter's status conditions on a namespace stuck on a finalizer;
 // - endpointslice-mirroring: the Endpoints of a selectorless Service as EndpointSlices.
@@ -31,6 +32,21 @@ const tryJson = async (args: string[]): Promise<Obj | undefined> => {
   const r = await cp.kubectl([...args, '-o', 'json']);
   return r.exitCode === 0 ? JSON.parse(r.stdout) : undefined;
 };
+
+describe('service accounts controller', () => {
+  it('gives every namespace a default ServiceAccount, and puts it back when deleted', async () => {
+    const ns = `${P}-sa`;
+    await kubectl(['create', 'namespace', ns]);
+    const sa = await waitFor('default in the new namespace', () => tryJson(['get', 'serviceaccount', 'default', '-n', ns]));
+    for (const n of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await waitFor(`default in ${n}`, () => tryJson(['get', 'sa', 'default', '-n', n]));
+    await kubectl(['delete', 'serviceaccount', 'default', '-n', ns]);
+    const back = await waitFor('recreated after delete', async () => {
+      const s = await tryJson(['get', 'sa', 'default', '-n', ns]);
+      return s && s.metadata.uid !== sa.metadata.uid && s;
+    });
+    expect(back.metadata.name).toBe('default');
+  });
+});
 
 describe('root CA publisher', () => {
   it('publishes kube-root-ca.crt with the cluster CA in every namespace, and puts it back when deleted or edited', async () => {

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { findResource, prepareForCreate, prepareForUpdate, patchServiceAllocatedValues } from '../../api/resources.js';
+import { findResource } from '../../api/resources.js';
+import type { ResourceDef } from '../../api/registry.js';
+import { strategyFor } from '../../control-plane/apiserver/registry/index.js';
+import { ClusterIPAllocator, NodePortAllocator } from '../../control-plane/apiserver/allocators.js';
 import { defaultImagePullPolicy, podQOSClass } from '../../api/defaults.js';
 
 const res = (g: string, p: string) => findResource(g, 'v1', p)!;
+// The apiserver's create-time preparation (its registry strategy), as a create runs it.
+const prepareForCreate = (d: ResourceDef, obj: Record<string, unknown>) =>
+  strategyFor(d, { clusterIPs: new ClusterIPAllocator(), nodePorts: new NodePortAllocator(30000, 32767) }).prepareForCreate(obj, undefined);
 
 describe('defaulting', () => {
   it('old-style RC without selector takes template labels for selector and metadata.labels', () => {
@@ -57,8 +63,8 @@ describe('defaulting', () => {
         ],
       },
     };
+    prepareForCreate(d, pod); // as a create runs them: the strategy, then defaults
     d.defaults(pod);
-    prepareForCreate(d, pod);
     expect(pod.spec).toMatchObject({
       restartPolicy: 'Always',
       dnsPolicy: 'ClusterFirst',
@@ -147,31 +153,11 @@ describe('defaulting', () => {
     expect(ns.status).toEqual({ phase: 'Active' });
     expect(ns.spec.finalizers).toEqual(['kubernetes']);
     expect(ns.metadata.labels['kubernetes.io/metadata.name']).toBe('dev');
+    const other: any = { metadata: { name: 'other' }, spec: { finalizers: ['example.com/x'] } };
+    prepareForCreate(d, other);
+    expect(other.spec.finalizers).toEqual(['example.com/x', 'kubernetes']);
   });
 
-  it('prepareForUpdate keeps status and bumps generation only on spec change', () => {
-    const d = res('', 'replicationcontrollers');
-    const old: any = { metadata: { name: 'a', generation: 3 }, spec: { replicas: 1 }, status: { replicas: 1 } };
-    const same: any = { metadata: { name: 'a', labels: { x: 'y' } }, spec: { replicas: 1 }, status: { replicas: 99 } };
-    prepareForUpdate(d, same, old);
-    expect(same.metadata.generation).toBe(3);
-    expect(same.status).toEqual({ replicas: 1 });
-    const changed: any = { metadata: { name: 'a' }, spec: { replicas: 5 } };
-    prepareForUpdate(d, changed, old);
-    expect(changed.metadata.generation).toBe(4);
-  });
-
-  it('service replace keeps allocated clusterIP and nodePorts', () => {
-    const old: any = { spec: { type: 'NodePort', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ports: [{ name: 'http', port: 80, nodePort: 30001 }] } };
-    const svc: any = { spec: { type: 'NodePort', ports: [{ name: 'http', port: 80 }] } };
-    patchServiceAllocatedValues(svc, old);
-    expect(svc.spec.clusterIP).toBe('10.96.0.10');
-    expect(svc.spec.clusterIPs).toEqual(['10.96.0.10']);
-    expect(svc.spec.ports[0].nodePort).toBe(30001);
-  });
-});
-
-describe('secrets', () => {
   it('stringData folds into data as base64 and is dropped', () => {
     const s: any = { metadata: { name: 's' }, data: { a: 'YQ==' }, stringData: { b: 'hello', a: 'override' } };
     findResource('', 'v1', 'secrets')!.defaults(s);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { RESOURCES, prepareForCreate, prepareForUpdate } from '../../api/resources.js';
+import { RESOURCES } from '../../api/resources.js';
+import { strategyFor } from '../../control-plane/apiserver/registry/index.js';
+import { ClusterIPAllocator, NodePortAllocator } from '../../control-plane/apiserver/allocators.js';
+
+const allocators = { clusterIPs: new ClusterIPAllocator(), nodePorts: new NodePortAllocator(30000, 32767) };
 import { applyStrategicMergePatch, PatchError } from '../../api/patch.js';
 
 // Deterministic pseudo-random JSON, so a failure reproduces.
@@ -25,7 +29,7 @@ function junk(r: () => number, depth: number): unknown {
 }
 
 describe('robustness on arbitrary JSON', () => {
-  it('defaults, validate, prepare and table rows never throw', () => {
+  it('defaults, validate, the registry strategies and table rows never throw', () => {
     const r = rng(42);
     const now = new Date();
     for (let i = 0; i < 150; i++) {
@@ -33,11 +37,12 @@ describe('robustness on arbitrary JSON', () => {
         const o = { metadata: { name: 'x', namespace: 'default' }, ...(junk(r, 4) as object) } as Record<string, any>;
         const old = JSON.parse(JSON.stringify(o));
         expect(() => {
+          const strategy = strategyFor(d, allocators);
           d.defaults(o);
-          prepareForCreate(d, o);
+          strategy.prepareForCreate(o, undefined);
           d.validate(o);
           d.validate(o, old);
-          prepareForUpdate(d, o, old);
+          strategy.prepareForUpdate(o, old, undefined);
           const row = d.table.row(o, now);
           if (row.length !== d.table.columns.length) throw new Error(`${d.plural}: ${row.length} cells for ${d.table.columns.length} columns`);
         }, `${d.plural} #${i}: ${JSON.stringify(o).slice(0, 300)}`).not.toThrow();

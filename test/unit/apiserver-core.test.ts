@@ -2,6 +2,7 @@
 // status/main split, finalizers, graceful pod deletion, namespaces, service allocation.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ApiCore, keyFor } from '../../control-plane/apiserver/core.js';
+import { bindPod } from '../../control-plane/apiserver/registry/pods.js';
 import { StatusError } from '../../api/status.js';
 import { MemStore } from '../helpers/memstore.js';
 import type { KObject, ResourceDef } from '../../api/registry.js';
@@ -118,8 +119,8 @@ describe('ApiCore', () => {
     expect((await status(core.get(pods, 'default', 'unbound'))).code).toBe(404);
 
     await core.create(pods, 'default', podBody('bound'), {});
-    await core.bind(pods, 'default', 'bound', { target: { kind: 'Node', name: 'n1' } });
-    expect((await status(core.bind(pods, 'default', 'bound', { target: { kind: 'Node', name: 'n2' } }))).message).toContain('already assigned to node "n1"');
+    await bindPod(core, 'default', 'bound', { target: { kind: 'Node', name: 'n1' } });
+    expect((await status(bindPod(core, 'default', 'bound', { target: { kind: 'Node', name: 'n2' } }))).message).toContain('already assigned to node "n1"');
     const d = await core.delete(pods, 'default', 'bound', {});
     expect(d.gone).toBe(false);
     expect(d.object.metadata!.deletionGracePeriodSeconds).toBe(30);

@@ -178,6 +178,7 @@ export type ResourceName =
   | 'leases'
   | 'configmaps'
   | 'secrets'
+  | 'serviceaccounts'
   | 'certificatesigningrequests';
 
 /** One informer per resource, shared by every controller in a process. */
@@ -239,6 +240,7 @@ const GROUP_VERSION: Record<ResourceName, string> = {
   endpoints: '/api/v1',
   configmaps: '/api/v1',
   secrets: '/api/v1',
+  serviceaccounts: '/api/v1',
   replicationcontrollers: '/api/v1',
   endpointslices: '/apis/discovery.k8s.io/v1',
   replicasets: '/apis/apps/v1',
