@@ -5,8 +5,8 @@
 // host's own namespace except creating/deleting the named namespaces.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { execa } from 'execa';
-import type { Runner } from '../../agent/proxy/exec.js';
-import { execRunner } from '../../agent/proxy/exec.js';
+import type { Runner } from '../../agent/netfilter/exec.js';
+import { execRunner } from '../../agent/netfilter/exec.js';
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;

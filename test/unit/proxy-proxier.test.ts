@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { Proxier } from '../../agent/proxy/proxier.js';
 import { ChangeTracker, type ProxyModel } from '../../agent/proxy/model.js';
-import type { ProxyBackend, SyncStats } from '../../agent/proxy/iptables.js';
+import type { ProxyBackend, SyncStats } from '../../agent/proxy/backend.js';
 import { logger } from '../../api/log.js';
 import { waitFor } from '../helpers/wait.js';
 
