@@ -8,10 +8,11 @@ import { isDNS1123Label, validateObjectMeta, validateObjectMetaUpdate, validateP
 import { certificateBundleError, parseCertificateRequest, type CertificateRequest } from './csr.js';
 import { humanDuration, since } from './tables.js';
 import type { TableDef } from './tables.js';
+import type { JsonObject, JsonValue } from './object.js';
 
-type Obj = Record<string, any>;
+type Obj = JsonObject;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
+const list = (v: unknown): JsonValue[] => (Array.isArray(v) ? v : []);
 
 export const KUBE_APISERVER_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client';
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';

@@ -3,10 +3,10 @@
 // objects look the way kubectl users expect.
 import type { KObject } from './registry.js';
 import { compareQuantity } from './quantity.js';
-import { hasOwn, isPlainObject, ownValue, setOwn } from './object.js';
+import { hasOwn, isPlainObject, ownValue, setOwn, type JsonObject } from './object.js';
 import { isMirrorPod } from './podrefs.js';
 
-type Obj = Record<string, any>;
+type Obj = JsonObject;
 
 function obj(o: Obj, k: string): Obj {
   const v = ownValue(o, k);

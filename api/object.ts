@@ -6,7 +6,18 @@
 
 export type Obj = Record<string, unknown>;
 
-export function isPlainObject(v: unknown): v is Record<string, any> {
+/**
+ * A JSON object as it comes from a request body or the store: any field may hold anything
+ * until validation has looked at it. The one place the tree spells `any`: code that walks
+ * such objects reads fields without a cast at every step, as Go code would walk a
+ * map[string]interface{}.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type JsonObject = Record<string, any>;
+/** A value inside such an object. */
+export type JsonValue = JsonObject[string];
+
+export function isPlainObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -15,7 +26,7 @@ export function hasOwn(o: object, k: string): boolean {
 }
 
 /** o[k] when k is o's own property, else undefined (never a prototype's member). */
-export function ownValue(o: object, k: string): any {
+export function ownValue(o: object, k: string): JsonValue {
   return hasOwn(o, k) ? (o as Record<string, unknown>)[k] : undefined;
 }
 

@@ -1,7 +1,7 @@
 // Patch application for the three patch types kubectl sends: JSON merge patch (RFC 7386),
 // JSON patch (RFC 6902) and strategic merge patch (with the built-in types' patchMergeKeys).
 import type { KObject } from './registry.js';
-import { hasOwn, isPlainObject as isObject, ownValue, setOwn } from './object.js';
+import { hasOwn, isPlainObject as isObject, ownValue, setOwn, type JsonObject, type JsonValue } from './object.js';
 
 /** Thrown for a malformed patch or a failed JSON-patch test; the apiserver maps it to 422/400. */
 export class PatchError extends Error {
@@ -19,9 +19,9 @@ function clone<T>(v: T): T {
 
 // ---------------- RFC 7386 ----------------
 
-export function applyMergePatch(original: unknown, patch: unknown): any {
+export function applyMergePatch(original: unknown, patch: unknown): JsonValue {
   if (!isObject(patch)) return clone(patch);
-  const target: Record<string, any> = isObject(original) ? clone(original) : {};
+  const target: JsonObject = isObject(original) ? clone(original) : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete target[k];
     else setOwn(target, k, applyMergePatch(ownValue(target, k), v));
@@ -55,7 +55,7 @@ function arrayIndex(arr: unknown[], tok: string, forAdd: boolean, path: string):
   return i;
 }
 
-function getAt(doc: any, toks: string[], path: string): any {
+function getAt(doc: JsonValue, toks: string[], path: string): JsonValue {
   let cur = doc;
   for (const t of toks) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(cur, t, false, path)];
@@ -65,7 +65,7 @@ function getAt(doc: any, toks: string[], path: string): any {
   return cur;
 }
 
-function parentOf(doc: any, toks: string[], path: string): any {
+function parentOf(doc: JsonValue, toks: string[], path: string): JsonValue {
   const parent = getAt(doc, toks.slice(0, -1), path);
   if (!Array.isArray(parent) && !isObject(parent)) throw new PatchError(`path ${JSON.stringify(path)} does not point into an object or array`);
   return parent;
@@ -82,7 +82,7 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
-function addAt(doc: any, toks: string[], value: unknown, path: string): any {
+function addAt(doc: JsonValue, toks: string[], value: unknown, path: string): JsonValue {
   if (toks.length === 0) return clone(value);
   const parent = parentOf(doc, toks, path);
   const last = toks[toks.length - 1]!;
@@ -91,7 +91,7 @@ function addAt(doc: any, toks: string[], value: unknown, path: string): any {
   return doc;
 }
 
-function removeAt(doc: any, toks: string[], path: string): any {
+function removeAt(doc: JsonValue, toks: string[], path: string): JsonValue {
   if (toks.length === 0) throw new PatchError('cannot remove the whole document');
   const parent = parentOf(doc, toks, path);
   const last = toks[toks.length - 1]!;
@@ -103,9 +103,9 @@ function removeAt(doc: any, toks: string[], path: string): any {
   return doc;
 }
 
-export function applyJsonPatch(original: unknown, ops: unknown): any {
+export function applyJsonPatch(original: unknown, ops: unknown): JsonValue {
   if (!Array.isArray(ops)) throw new PatchError('json patch must be an array of operations');
-  let doc: any = clone(original);
+  let doc: JsonValue = clone(original);
   for (const raw of ops) {
     if (!isObject(raw)) throw new PatchError('json patch operation must be an object');
     const op = raw as JsonPatchOp;
@@ -160,7 +160,7 @@ export function applyJsonPatch(original: unknown, ops: unknown): any {
         break;
       }
       default:
-        throw new PatchError(`Unexpected kind: ${String((raw as any).op)}`);
+        throw new PatchError(`Unexpected kind: ${String((raw as JsonObject).op)}`);
     }
   }
   return doc;
@@ -231,14 +231,14 @@ const RETAIN_KEYS = '$retainKeys';
 const SET_ORDER = '$setElementOrder/';
 const DELETE_PRIMITIVE = '$deleteFromPrimitiveList/';
 
-export function applyStrategicMergePatch(original: unknown, patch: unknown, kind: string): any {
+export function applyStrategicMergePatch(original: unknown, patch: unknown, kind: string): JsonObject {
   if (!isObject(patch)) throw new PatchError('strategic merge patch must be a JSON object');
   const result = mergeMap(isObject(original) ? clone(original) : {}, patch, kind, []);
   return result === undefined ? {} : result;
 }
 
 // Returns undefined when the map is deleted by `$patch: delete`.
-function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: string, path: string[]): Record<string, any> | undefined {
+function mergeMap(orig: JsonObject, patch: JsonObject, kind: string, path: string[]): JsonObject | undefined {
   const directive = ownValue(patch, DIRECTIVE);
   if (directive !== undefined) {
     if (directive === 'delete') return undefined;
@@ -294,7 +294,7 @@ function mergeMap(orig: Record<string, any>, patch: Record<string, any>, kind: s
   return out;
 }
 
-function stripDirectives(v: any): any {
+function stripDirectives(v: JsonValue): JsonValue {
   if (Array.isArray(v)) return v.filter((x) => !(isObject(x) && x[DIRECTIVE] !== undefined && Object.keys(x).length === 1)).map(stripDirectives);
   if (isObject(v)) {
     for (const k of Object.keys(v)) {
@@ -305,7 +305,7 @@ function stripDirectives(v: any): any {
   return v;
 }
 
-function mergeList(orig: any[], patch: any[], kind: string, path: string[]): any[] {
+function mergeList(orig: JsonValue[], patch: JsonValue[], kind: string, path: string[]): JsonValue[] {
   const strategy = listStrategy(kind, path);
   // A {$patch: replace} element replaces the whole list, for any strategy.
   if (patch.some((x) => isObject(x) && x[DIRECTIVE] === 'replace')) {
@@ -348,7 +348,7 @@ function mergeList(orig: any[], patch: any[], kind: string, path: string[]): any
   return out;
 }
 
-function goMap(m: Record<string, any>): string {
+function goMap(m: JsonObject): string {
   return `map[${Object.keys(m)
     .sort()
     .map((k) => `${k}:${typeof m[k] === 'object' ? JSON.stringify(m[k]) : String(m[k])}`)
@@ -357,10 +357,10 @@ function goMap(m: Record<string, any>): string {
 
 // $setElementOrder: listed elements first in the given order, then any the server had that the
 // order list does not name, in their current relative order.
-function orderList(list: any[], order: any[], strategy: ListStrategy): any[] {
-  const keyOf = (x: any): unknown => (strategy.type === 'key' ? (isObject(x) ? x[strategy.key] : undefined) : x);
+function orderList(list: JsonValue[], order: JsonValue[], strategy: ListStrategy): JsonValue[] {
+  const keyOf = (x: JsonValue): unknown => (strategy.type === 'key' ? (isObject(x) ? x[strategy.key] : undefined) : x);
   const orderKeys = order.map((o) => (strategy.type === 'key' ? (isObject(o) ? o[strategy.key] : undefined) : o));
-  const placed: any[] = [];
+  const placed: JsonValue[] = [];
   const used = new Set<number>();
   for (const k of orderKeys) {
     const i = list.findIndex((x, j) => !used.has(j) && jsonEqual(keyOf(x), k));

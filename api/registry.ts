@@ -1,11 +1,12 @@
 // The contract between the pure API code (api/) and the apiserver (control-plane/apiserver).
 // api/resources.ts exports RESOURCES: ResourceDef[]; the apiserver serves whatever is there.
 
-// deno-lint-ignore-file no-explicit-any
-export type KObject = Record<string, any> & {
+import type { JsonObject } from './object.js';
+
+export type KObject = JsonObject & {
   apiVersion?: string;
   kind?: string;
-  metadata?: Record<string, any>;
+  metadata?: JsonObject;
 };
 
 /** The authenticated user of a request, as upstream's user.Info. */

@@ -17,7 +17,6 @@ import {
   defaultReplicationController,
   defaultSecret,
   defaultService,
-  podQOSClass,
 } from './defaults.js';
 import {
   validateConfigMap,
@@ -36,19 +35,12 @@ import {
   validateService,
   validateServiceAccount,
 } from './validate.js';
-import { validateObjectMetaUpdate } from './validation.js';
 import * as T from './tables.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, selectorToString } from './selectors.js';
+import type { JsonObject, JsonValue } from './object.js';
 
-type Obj = Record<string, any>;
+type Obj = JsonObject;
 const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-// Requests are arbitrary JSON: make sure there is an object to write into.
-function metaOf(obj: KObject): Obj {
-  if (!isObj(obj.metadata)) obj.metadata = {};
-  return obj.metadata as Obj;
-}
 
 interface Spec {
   group: string;
@@ -355,7 +347,7 @@ export function toScale(d: ResourceDef, obj: KObject): KObject | undefined {
   const sa = scaleAccess(d);
   if (!sa) return undefined;
   const m: Obj = obj.metadata ?? {};
-  const get = (path: string[]) => path.reduce<any>((o, k) => (o == null ? undefined : o[k]), obj);
+  const get = (path: string[]) => path.reduce<JsonValue>((o, k) => (o == null ? undefined : o[k]), obj);
   return {
     kind: 'Scale',
     apiVersion: 'autoscaling/v1',

@@ -1,9 +1,10 @@
 // Server-side printing (the Table kubectl get shows) following upstream's
 // pkg/printers/internalversion/printers.go: same columns, same cell logic.
 import type { KObject, TableColumn } from './registry.js';
+import type { JsonObject, JsonValue } from './object.js';
 
-type Obj = Record<string, any>;
-const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
+type Obj = JsonObject;
+const list = (v: unknown): JsonValue[] => (Array.isArray(v) ? v : []);
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** duration.HumanDuration: "5s", "3m20s", "2d4h", "3y". */

@@ -34,11 +34,11 @@ import {
 import { parseQuantity, QUANTITY_FORMAT_ERROR, compareQuantity } from './quantity.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, matches, type MetaLabelSelector } from './selectors.js';
 import { defaultPod } from './defaults.js';
-import { setOwn } from './object.js';
+import { setOwn, type JsonObject, type JsonValue } from './object.js';
 
-type Obj = Record<string, any>;
+type Obj = JsonObject;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
+const list = (v: unknown): JsonValue[] => (Array.isArray(v) ? v : []);
 const eq = (a: unknown, b: unknown): boolean => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
 function canon(v: unknown): unknown {
@@ -75,7 +75,7 @@ export function labelSelectorString(sel: unknown): string {
     .map((k) => `${k}: ${String(ml[k])},`)
     .join('');
   const exprs = list(sel.matchExpressions)
-    .map((e: any) => `LabelSelectorRequirement{Key:${e?.key ?? ''},Operator:${e?.operator ?? ''},Values:[${list(e?.values).join(' ')}],},`)
+    .map((e: JsonValue) => `LabelSelectorRequirement{Key:${e?.key ?? ''},Operator:${e?.operator ?? ''},Values:[${list(e?.values).join(' ')}],},`)
     .join('');
   return `&LabelSelector{MatchLabels:map[string]string{${labels}},MatchExpressions:[]LabelSelectorRequirement{${exprs}},}`;
 }
@@ -616,8 +616,8 @@ export function validatePodSpec(spec: unknown, path: string, opts: PodSpecOption
   }
   errs.push(...validateTolerations(spec.tolerations, `${path}.tolerations`));
   if (spec.hostNetwork === true) {
-    list(spec.containers).forEach((c: any, i: number) =>
-      list(c?.ports).forEach((p: any, j: number) => {
+    list(spec.containers).forEach((c: JsonValue, i: number) =>
+      list(c?.ports).forEach((p: JsonValue, j: number) => {
         if (isObj(p) && p.hostPort !== undefined && p.hostPort !== p.containerPort)
           errs.push(invalidField(`${path}.containers[${i}].ports[${j}].containerPort`, p.containerPort, 'must match `hostPort` when `hostNetwork` is true'));
       }),
@@ -743,7 +743,7 @@ export function validateReplicationController(rc: KObject, old?: KObject): Field
 function validateMetaLabelSelector(sel: Obj, path: string): FieldError[] {
   const errs: FieldError[] = [];
   if (sel.matchLabels !== undefined && sel.matchLabels !== null) errs.push(...validateLabels(sel.matchLabels, `${path}.matchLabels`));
-  list(sel.matchExpressions).forEach((e: any, i: number) => {
+  list(sel.matchExpressions).forEach((e: JsonValue, i: number) => {
     const p = `${path}.matchExpressions[${i}]`;
     if (!isObj(e)) {
       errs.push(invalidField(p, e, 'must be an object'));
@@ -1046,7 +1046,7 @@ export function validateNode(node: KObject, old?: KObject): FieldError[] {
   list(spec.podCIDRs).forEach((c: unknown, i: number) => {
     if (!cidrRe.test(String(c))) errs.push(invalidField(`spec.podCIDRs[${i}]`, c, 'must be a valid CIDR'));
   });
-  list(spec.taints).forEach((t: any, i: number) => {
+  list(spec.taints).forEach((t: JsonValue, i: number) => {
     const p = `spec.taints[${i}]`;
     if (!isObj(t)) return;
     if (!t.key) errs.push(requiredField(`${p}.key`));
@@ -1160,20 +1160,20 @@ export function validateServiceAccount(sa: KObject, old?: KObject): FieldError[]
 
 export function validateEndpoints(ep: KObject, old?: KObject): FieldError[] {
   const errs = metaCreateOrUpdate(ep, old, true, nameIsDNSSubdomain);
-  list(ep.subsets).forEach((ss: any, i: number) => {
+  list(ep.subsets).forEach((ss: JsonValue, i: number) => {
     const p = `subsets[${i}]`;
     if (!isObj(ss)) return;
     if (list(ss.addresses).length === 0 && list(ss.notReadyAddresses).length === 0)
       errs.push(requiredField(p, 'must specify `addresses` or `notReadyAddresses`'));
     for (const f of ['addresses', 'notReadyAddresses']) {
-      list(ss[f]).forEach((a: any, j: number) => {
+      list(ss[f]).forEach((a: JsonValue, j: number) => {
         const ap = `${p}.${f}[${j}]`;
         if (!isObj(a) || typeof a.ip !== 'string' || !isIP(a.ip)) errs.push(invalidField(`${ap}.ip`, a?.ip ?? '', 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'));
         if (isObj(a) && a.hostname) for (const m of isDNS1123Label(String(a.hostname))) errs.push(invalidField(`${ap}.hostname`, a.hostname, m));
       });
     }
     const ports = list(ss.ports);
-    ports.forEach((pt: any, j: number) => {
+    ports.forEach((pt: JsonValue, j: number) => {
       const pp = `${p}.ports[${j}]`;
       if (!isObj(pt)) return;
       if (ports.length > 1 && !pt.name) errs.push(requiredField(`${pp}.name`));
@@ -1195,7 +1195,7 @@ export function validateEndpointSlice(es: KObject, old?: KObject): FieldError[] 
   else if (!ADDRESS_TYPES.includes(es.addressType)) errs.push(notSupportedField('addressType', es.addressType, ADDRESS_TYPES));
   const eps = list(es.endpoints);
   if (eps.length > 1000) errs.push({ type: 'FieldValueTooLong', field: 'endpoints', message: 'endpoints: Too many: ' + eps.length + ': must have at most 1000 items' });
-  eps.forEach((e: any, i: number) => {
+  eps.forEach((e: JsonValue, i: number) => {
     const p = `endpoints[${i}]`;
     if (!isObj(e)) return;
     const addrs = list(e.addresses);
@@ -1212,7 +1212,7 @@ export function validateEndpointSlice(es: KObject, old?: KObject): FieldError[] 
     if (e.nodeName) for (const m of isDNS1123Subdomain(String(e.nodeName))) errs.push(invalidField(`${p}.nodeName`, e.nodeName, m));
   });
   const names = new Set<string>();
-  list(es.ports).forEach((pt: any, i: number) => {
+  list(es.ports).forEach((pt: JsonValue, i: number) => {
     const p = `ports[${i}]`;
     if (!isObj(pt)) return;
     const name = pt.name ?? '';

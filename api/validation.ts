@@ -2,6 +2,7 @@
 // returning FieldErrors with upstream's exact messages.
 import type { FieldError } from './registry.js';
 import { forbiddenField, invalidField, requiredField, tooLongField } from './field.js';
+import type { JsonObject, JsonValue } from './object.js';
 
 /** Finalizer names Kubernetes itself uses without a domain prefix. */
 export const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
@@ -202,7 +203,7 @@ export interface ObjectMetaOptions {
 }
 
 /** ValidateObjectMeta for create. */
-export function validateObjectMeta(meta: Record<string, any> | undefined, opts: ObjectMetaOptions, path = 'metadata'): FieldError[] {
+export function validateObjectMeta(meta: JsonObject | undefined, opts: ObjectMetaOptions, path = 'metadata'): FieldError[] {
   const errs: FieldError[] = [];
   const m = meta ?? {};
   if (m.generateName) {
@@ -249,7 +250,7 @@ function validateOwnerReferences(refs: unknown, path: string): FieldError[] {
   const errs: FieldError[] = [];
   if (!Array.isArray(refs)) return [invalidField(path, refs, 'must be a list')];
   let controllers = 0;
-  refs.forEach((r: any, i: number) => {
+  refs.forEach((r: JsonValue, i: number) => {
     const p = `${path}[${i}]`;
     if (!r || typeof r !== 'object') {
       errs.push(invalidField(p, r, 'must be an object'));
@@ -262,13 +263,13 @@ function validateOwnerReferences(refs: unknown, path: string): FieldError[] {
     if (r.controller === true) controllers++;
   });
   if (controllers > 1) {
-    errs.push(invalidField(path, refs, 'Only one reference can have Controller set to true. Found "true" in references for ' + refs.filter((r: any) => r?.controller === true).map((r: any) => `${r.kind}/${r.name}`).join(' and ')));
+    errs.push(invalidField(path, refs, 'Only one reference can have Controller set to true. Found "true" in references for ' + refs.filter((r: JsonValue) => r?.controller === true).map((r: JsonValue) => `${r.kind}/${r.name}`).join(' and ')));
   }
   return errs;
 }
 
 /** ValidateObjectMetaUpdate: name, namespace, uid, creationTimestamp are immutable. */
-export function validateObjectMetaUpdate(meta: Record<string, any> | undefined, old: Record<string, any> | undefined, path = 'metadata'): FieldError[] {
+export function validateObjectMetaUpdate(meta: JsonObject | undefined, old: JsonObject | undefined, path = 'metadata'): FieldError[] {
   const errs: FieldError[] = [];
   const m = meta ?? {};
   const o = old ?? {};

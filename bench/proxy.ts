@@ -10,10 +10,11 @@ import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { type ProxyModel, type ServicePort, modelOf } from '../agent/proxy/model.js';
 import { IptablesBackend } from '../agent/proxy/iptables.js';
-import { IptablesCmd } from '../agent/proxy/iptables-util.js';
-import { NftCmd, NftablesBackend } from '../agent/proxy/nftables.js';
-import { type Runner, execRunner, mustRun } from '../agent/proxy/exec.js';
-import type { ProxyBackend } from '../agent/proxy/iptables.js';
+import { IptablesCmd } from '../agent/netfilter/iptables.js';
+import { NFT_TABLE, NftablesBackend } from '../agent/proxy/nftables.js';
+import { NftCmd } from '../agent/netfilter/nftables.js';
+import { type Runner, execRunner, mustRun } from '../agent/netfilter/exec.js';
+import type { ProxyBackend } from '../agent/proxy/backend.js';
 import { NetLab, startNameServer } from '../test/helpers/netns.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
@@ -141,7 +142,7 @@ async function benchMode(lab: NetLab, mode: 'iptables' | 'nftables', n: number):
   const runB = execRunner(nsB);
   const model = bigModel(n);
   const backend: ProxyBackend & { lastText: string; lastTexts?: string[] } =
-    mode === 'iptables' ? new IptablesBackend(new IptablesCmd(runA)) : new NftablesBackend(new NftCmd(runA));
+    mode === 'iptables' ? new IptablesBackend(new IptablesCmd(runA)) : new NftablesBackend(new NftCmd(runA, NFT_TABLE));
   const applyOne = (run: Runner, text: string) =>
     mode === 'iptables' ? mustRun(run, 'iptables-restore', ['-w', '5', '--noflush'], text) : mustRun(run, 'nft', ['-f', '-'], text);
   // every restore input the backend wrote in its last sync (iptables full syncs come in chunks)
@@ -275,7 +276,7 @@ async function benchRps(lab: NetLab, mode: 'iptables' | 'nftables'): Promise<Arr
   const model = bigModel(1000);
   const sp = model.services.get('ns0/svc-0:http')!;
   model.services.set(sp.key, { ...sp, sessionAffinity: 'None', endpoints: [{ ...sp.endpoints[0]!, ip: '10.244.0.2' }] });
-  const backend = mode === 'iptables' ? new IptablesBackend(new IptablesCmd(execRunner(node))) : new NftablesBackend(new NftCmd(execRunner(node)));
+  const backend = mode === 'iptables' ? new IptablesBackend(new IptablesCmd(execRunner(node))) : new NftablesBackend(new NftCmd(execRunner(node), NFT_TABLE));
   await backend.sync(model, 'all');
   const load = async (host: string, port: number) =>
     JSON.parse(await lab.exec(client, process.execPath, ['-e', LOAD_JS, host, String(port), String(REQS), '16'])) as { rps: number; errors: number };

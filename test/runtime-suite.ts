@@ -9,6 +9,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig, ContainerRuntime, PodSandboxConfig, RuntimeEvent } from '../agent/runtime/types.js';
 import { RuntimeError } from '../agent/runtime/types.js';
+import { waitFor } from './helpers/wait.js';
 
 export const BUSYBOX = 'docker.io/library/busybox:latest';
 export const BUSYBOX_136 = 'docker.io/library/busybox:1.36';
@@ -34,21 +35,6 @@ export function ipInCIDR(ip: string, cidr: string): boolean {
   const toN = (s: string) => s.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0;
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
   return (toN(ip) & mask) === (toN(base!) & mask);
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function collector(): { stream: Writable; text: () => string } {
@@ -296,10 +282,15 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const out = collector();
         const s = await rt.exec(client, ['sh'], { stdin, stdout: out.stream, tty: true });
         s.resize(100, 30);
-        await new Promise((r) => setTimeout(r, 300));
-        stdin.write('stty size; echo tty-$((40+2)); exit 7\n');
+        // The resize travels apart from stdin, so it may land after a first `stty size`:
+        // ask again until the terminal has the new size (its default is never 30x100).
+        await waitFor('the terminal resized to 30x100', () => {
+          if (out.text().includes('30 100')) return true;
+          stdin.write('stty size\n');
+          return false;
+        }, 30_000, 300);
+        stdin.write('echo tty-$((40+2)); exit 7\n');
         expect(await s.done).toBe(7);
-        expect(out.text()).toContain('30 100');
         expect(out.text()).toContain('tty-42');
       });
 
@@ -307,7 +298,7 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const ticker = await runContainer(sb, 'ticker', { command: ['sh', '-c'], args: ['while true; do echo tick; sleep 0.2; done'] });
         const out = collector();
         const s = await rt.attach(ticker, { stdout: out.stream, stderr: out.stream, tty: false });
-        await waitFor('attach output', async () => out.text().includes('tick'), 10_000);
+        await waitFor('attach output', async () => out.text().includes('tick'), 30_000);
         s.close();
         await s.done.catch(() => 0);
         await rt.stopContainer(ticker, 0);
@@ -319,7 +310,7 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const chunks: Buffer[] = [];
         duplex.on('data', (c: Buffer) => chunks.push(c));
         duplex.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n');
-        await waitFor('port-forward reply', async () => Buffer.concat(chunks).toString().includes('hello-from-web'), 10_000);
+        await waitFor('port-forward reply', async () => Buffer.concat(chunks).toString().includes('hello-from-web'), 30_000);
         duplex.destroy();
         expect(Buffer.concat(chunks).toString()).toMatch(/^HTTP\/1\.[01] 200/);
       });
@@ -464,13 +455,25 @@ export function runtimeSuite(kind: 'cri' | 'docker', setup: () => Promise<SuiteE
         const events: RuntimeEvent[] = [];
         const off = rt.onEvent((e) => events.push(e));
         try {
-          await new Promise((r) => setTimeout(r, 500)); // let a poller take its baseline
-          const id = await runContainer(sb, 'evented');
-          await waitFor('started event', async () => events.some((e) => e.containerId === id && e.type === 'started'), 10_000);
+          // Until the subscription is live (an event stream still connecting, a poller's
+          // first listing: its baseline) a start can go unreported, as upstream's PLEG relist
+          // covers. So containers are started until one's start is reported, and that one's
+          // stop and removal must be reported too.
+          let id = '';
+          let n = 0;
+          await waitFor('a started event', async () => {
+            if (id && events.some((e) => e.containerId === id && e.type === 'started')) return true;
+            if (id) {
+              await rt.stopContainer(id, 0);
+              await rt.removeContainer(id);
+            }
+            id = await runContainer(sb, `evented-${n++}`);
+            return false;
+          }, 60_000, 1000);
           await rt.stopContainer(id, 0);
-          await waitFor('stopped event', async () => events.some((e) => e.containerId === id && e.type === 'stopped'), 10_000);
+          await waitFor('stopped event', async () => events.some((e) => e.containerId === id && e.type === 'stopped'), 30_000);
           await rt.removeContainer(id);
-          await waitFor('deleted event', async () => events.some((e) => e.containerId === id && e.type === 'deleted'), 10_000);
+          await waitFor('deleted event', async () => events.some((e) => e.containerId === id && e.type === 'deleted'), 30_000);
           const started = events.find((e) => e.containerId === id && e.type === 'started')!;
           expect(started.sandboxId).toBe(sb.id);
         } finally {

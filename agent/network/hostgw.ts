@@ -3,8 +3,8 @@
 // forwarding for the cluster CIDR (Docker sets the FORWARD policy to DROP), and masquerades
 // pod traffic that leaves the cluster CIDR. Routes follow Nodes joining and leaving.
 import { logger } from '../../api/log.js';
-import { type Runner, execRunner, mustRun } from '../proxy/exec.js';
-import { IptablesCmd, type Iptables, type Table } from '../proxy/iptables-util.js';
+import { type Runner, execRunner, mustRun } from '../netfilter/exec.js';
+import { IptablesCmd, type Iptables, type Table } from '../netfilter/iptables.js';
 import type { NodeObj } from '../proxy/model.js';
 import type { KubeClient } from '../kubelet/client.js';
 import { watchResource } from '../proxy/watch.js';

@@ -2,7 +2,7 @@
 // addresses, routes, and the veth peer on the node side (found through eth0's peer
 // ifindex, iflink, looked up among the node namespace's links).
 import { execa } from 'execa';
-import type { Runner } from '../proxy/exec.js';
+import type { Runner } from '../netfilter/exec.js';
 import { NodeDebugError, firstLine } from './errors.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

@@ -3,7 +3,7 @@
 // address, with probabilities and counters. One parser per proxy mode; each reads what
 // agent/proxy writes (iptables-save output, `nft list table ip k8ts`, `ipvsadm -Ln --stats`),
 // and each is order-insensitive because the kernel tools print matches in their own order.
-import type { Runner } from '../proxy/exec.js';
+import type { Runner } from '../netfilter/exec.js';
 import { portProtoHash } from '../proxy/iptables.js';
 import { NodeDebugError, firstLine } from './errors.js';
 

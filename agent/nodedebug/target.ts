@@ -3,7 +3,7 @@
 // `--node NAME` they come from the local cluster that `k8ts up` recorded in cluster.json.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execRunner, type Runner } from '../proxy/exec.js';
+import { execRunner, type Runner } from '../netfilter/exec.js';
 import { NodeDebugError } from './errors.js';
 
 export const LOCAL_STATE_DIR = '/var/lib/k8ts-local';

@@ -4,10 +4,12 @@
 import type { Registry } from 'prom-client';
 import { logger } from '../../api/log.js';
 import { ApiError, type KubeClient } from '../kubelet/client.js';
-import { type Runner, execRunner } from './exec.js';
-import { IptablesCmd } from './iptables-util.js';
-import { IptablesBackend, type ProxyBackend, cleanupIptables } from './iptables.js';
-import { NftCmd, NftablesBackend, cleanupNftables } from './nftables.js';
+import { type Runner, execRunner } from '../netfilter/exec.js';
+import { IptablesCmd } from '../netfilter/iptables.js';
+import type { ProxyBackend } from './backend.js';
+import { IptablesBackend, cleanupIptables } from './iptables.js';
+import { NFT_TABLE, NftablesBackend, cleanupNftables } from './nftables.js';
+import { NftCmd } from '../netfilter/nftables.js';
 import { IpvsBackend, cleanupIpvs, ipvsSupported } from './ipvs.js';
 import { ChangeTracker, type EndpointSliceObj, type EndpointsObj, type NodeObj, type ServiceObj } from './model.js';
 import { Proxier, type ProxyMetrics } from './proxier.js';
@@ -43,7 +45,7 @@ export interface ProxyHandle {
 }
 
 export function makeBackend(mode: ProxyMode, run: Runner): ProxyBackend {
-  if (mode === 'nftables') return new NftablesBackend(new NftCmd(run));
+  if (mode === 'nftables') return new NftablesBackend(new NftCmd(run, NFT_TABLE));
   if (mode === 'ipvs') {
     if (!ipvsSupported()) throw new Error('proxy-mode ipvs: this kernel has no IPVS (/proc/net/ip_vs is missing)');
     return new IpvsBackend(run, new IptablesCmd(run));
@@ -132,10 +134,10 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyHandle> {
 export async function cleanup(mode?: ProxyMode, run: Runner = execRunner()): Promise<void> {
   const ipt = new IptablesCmd(run);
   if (!mode || mode === 'iptables') await cleanupIptables(ipt);
-  if (!mode || mode === 'nftables') await cleanupNftables(new NftCmd(run));
+  if (!mode || mode === 'nftables') await cleanupNftables(new NftCmd(run, NFT_TABLE));
   if (!mode || mode === 'ipvs') await cleanupIpvs(run, ipt);
 }
 
 export { ChangeTracker } from './model.js';
 export { Proxier } from './proxier.js';
-export type { ProxyBackend, SyncStats } from './iptables.js';
+export type { ProxyBackend, SyncStats } from './backend.js';

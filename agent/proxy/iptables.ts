@@ -12,7 +12,8 @@ import {
   hasExternal,
   RenderCache,
 } from './model.js';
-import { type Iptables, type Table, quoteArg } from './iptables-util.js';
+import { type Iptables, type Table, quoteArg } from '../netfilter/iptables.js';
+import type { ProxyBackend, SyncStats } from './backend.js';
 
 export const MASQ_MARK = '0x4000';
 
@@ -373,22 +374,6 @@ export function renderIptables(
   }
   if (out.length) out.push('');
   return { text: out.join('\n'), chunks, chains, ruleCount, top };
-}
-
-export interface SyncStats {
-  full: boolean;
-  ruleCount: number;
-  renderMs: number;
-  applyMs: number;
-  bytes: number;
-}
-
-export interface ProxyBackend {
-  readonly mode: 'iptables' | 'nftables' | 'ipvs';
-  /** Applies the model; `changed` = service port keys that may differ, or 'all' for a full sync. */
-  sync(model: ProxyModel, changed: Set<string> | 'all'): Promise<SyncStats>;
-  /** Removes everything this backend ever wrote. */
-  cleanup(): Promise<void>;
 }
 
 const JUMP_RECHECK_MS = 60_000;

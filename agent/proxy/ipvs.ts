@@ -11,13 +11,12 @@ import {
   KUBE_POSTROUTING,
   KUBE_SERVICES,
   MASQ_MARK,
-  type ProxyBackend,
-  type SyncStats,
   cleanupIptables,
   IPTABLES_JUMPS,
 } from './iptables.js';
-import { type Iptables } from './iptables-util.js';
-import { type Runner, mustRun } from './exec.js';
+import { type Iptables } from '../netfilter/iptables.js';
+import type { ProxyBackend, SyncStats } from './backend.js';
+import { type Runner, mustRun } from '../netfilter/exec.js';
 
 export const IPVS_DUMMY = 'kube-ipvs0';
 export const IPSET_CLUSTER_IP = 'KUBE-CLUSTER-IP';

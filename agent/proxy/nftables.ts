@@ -44,8 +44,9 @@ import {
   hasExternal,
   RenderCache,
 } from './model.js';
-import { portProtoHash, type ProxyBackend, type SyncStats } from './iptables.js';
-import { type Runner, mustRun } from './exec.js';
+import { portProtoHash } from './iptables.js';
+import type { ProxyBackend, SyncStats } from './backend.js';
+import type { Nft } from '../netfilter/nftables.js';
 
 export const NFT_TABLE = 'k8ts';
 const T = `ip ${NFT_TABLE}`;
@@ -562,59 +563,9 @@ export function renderNftPartial(
   return r;
 }
 
-export interface NftObjects {
-  chains: string[];
-  sets: string[];
-  maps?: string[];
-}
-
-export interface Nft {
-  /** `nft -f -` with `text` on stdin: one atomic transaction. */
-  apply(text: string): Promise<void>;
-  /** true when our table exists */
-  hasTable(): Promise<boolean>;
-  /** Names of the chains, sets and maps in our table (none when it does not exist). */
-  listObjects?(): Promise<NftObjects>;
-}
-
 /** Per-service chains, this version's and earlier ones' (sep- chains were per endpoint). */
 const SERVICE_CHAIN = /^(svc|ext|svl|sep)-[A-Z2-7]{16}$/;
 const OUR_SETS = new Set(['hairpin', NFT_AFFINITY_SET]);
-
-export class NftCmd implements Nft {
-  constructor(private readonly run: Runner) {}
-  async apply(text: string): Promise<void> {
-    await mustRun(this.run, 'nft', ['-f', '-'], text);
-  }
-  async hasTable(): Promise<boolean> {
-    return (await this.run('nft', ['list', 'table', 'ip', NFT_TABLE])).exitCode === 0;
-  }
-  async listObjects(): Promise<NftObjects> {
-    // `list chains` / terse `list sets|maps` print names without rules or elements: cheap
-    // even at 10,000 Services.
-    const names = (text: string, kind: string) => {
-      const out: string[] = [];
-      let ours = false;
-      for (const line of text.split('\n')) {
-        const t = /^table ip (\S+) \{/.exec(line);
-        if (t) ours = t[1] === NFT_TABLE;
-        const m = new RegExp(`^\\s+${kind} (\\S+) \\{`).exec(line);
-        if (ours && m) out.push(m[1]!);
-      }
-      return out;
-    };
-    const [chains, sets, maps] = await Promise.all([
-      this.run('nft', ['list', 'chains', 'ip']),
-      this.run('nft', ['-t', 'list', 'sets', 'ip']),
-      this.run('nft', ['-t', 'list', 'maps', 'ip']),
-    ]);
-    return {
-      chains: chains.exitCode === 0 ? names(chains.stdout, 'chain') : [],
-      sets: sets.exitCode === 0 ? names(sets.stdout, 'set') : [],
-      maps: maps.exitCode === 0 ? names(maps.stdout, 'map') : [],
-    };
-  }
-}
 
 export class NftablesBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;

@@ -5,8 +5,8 @@
 import { Counter, Gauge, Histogram, type Registry, register as defaultRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { type ChangeTracker, type ProxyModel, clusterEndpoints, externalEndpoints } from './model.js';
-import type { Runner } from './exec.js';
-import type { ProxyBackend, SyncStats } from './iptables.js';
+import type { Runner } from '../netfilter/exec.js';
+import type { ProxyBackend, SyncStats } from './backend.js';
 
 export interface ProxierOptions {
   backend: ProxyBackend;

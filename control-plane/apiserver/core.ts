@@ -37,9 +37,7 @@ import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js'
 import type { UserInfo } from './auth.js';
 
 export { withResourceVersion };
-import { logger } from '../../api/log.js';
 
-const log = logger('apiserver');
 
 export function apiVersionOf(def: ResourceDef): string {
   return def.group ? `${def.group}/${def.version}` : def.version;

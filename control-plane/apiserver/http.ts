@@ -212,7 +212,7 @@ export function createHandler(ctx: HandlerContext) {
         return;
       }
       if (!route) {
-        if (await serveNonResource(nonResource, req, res, path, segs, q, user)) return;
+        if (await serveNonResource(nonResource, req, res, path, segs, q)) return;
         if (!user.groups.includes(MASTERS) && nodeNameOf(user) === undefined) {
           writeStatus(res, forbiddenPath(user.name, (req.method ?? 'get').toLowerCase(), path));
           return;

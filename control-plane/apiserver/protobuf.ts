@@ -9,7 +9,7 @@
 // non-pointer field, zero values included, so a zero value for an undescribed field is
 // skipped; a non-zero one is refused (415) rather than silently dropped.
 import type { KObject } from '../../api/registry.js';
-import { setOwn } from '../../api/object.js';
+import { setOwn, type JsonObject } from '../../api/object.js';
 
 type FieldType =
   | 's' // string
@@ -252,8 +252,8 @@ function isEmpty(v: unknown): boolean {
   return v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
 }
 
-function decodeMessage(buf: Buffer, schema: Schema, typeName: string): Record<string, any> {
-  const out: Record<string, any> = {};
+function decodeMessage(buf: Buffer, schema: Schema, typeName: string): JsonObject {
+  const out: JsonObject = {};
   const r = new Reader(buf);
   while (r.pos < r.end) {
     const tag = Number(r.varint());

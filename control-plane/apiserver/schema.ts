@@ -2,7 +2,7 @@
 // that the server validates fields itself (so it sends fieldValidation=Strict instead of
 // validating client-side) and for `kubectl explain`. The decode stage (decode.ts) uses the
 // same schemas.
-import type { KObject, ResourceDef } from '../../api/registry.js';
+import type { ResourceDef } from '../../api/registry.js';
 
 export type Models = typeof import('./models.gen.js');
 let models: Models | undefined;

@@ -415,7 +415,6 @@ export class SqliteStore implements Store {
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
     const fetch = limit > 0 ? limit + 1 : -1;
     let revision = this.rev;
-    let rows: LogRow[];
     if (opts.revision !== undefined && opts.revision > 0 && opts.revision < this.rev) {
       if (opts.revision < this.compacted) {
         throw new StoreError(
@@ -428,7 +427,7 @@ export class SqliteStore implements Store {
     } else if (opts.revision !== undefined && opts.revision > this.rev) {
       throw new Error(`revision ${opts.revision} is in the future (current ${this.rev})`);
     }
-    rows = this.stmt.listAt.all(start, end, revision, fetch);
+    const rows: LogRow[] = this.stmt.listAt.all(start, end, revision, fetch);
     for (let i = 1; i < rows.length; i++) {
       if (rows[i - 1]!.key > rows[i]!.key) {
         rows.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));

@@ -6,6 +6,7 @@ import https from 'node:https';
 import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startTestControlPlane, writeManifest, type TestControlPlane } from '../helpers/controlplane.js';
+import { waitFor } from '../helpers/wait.js';
 
 const GUESTBOOK = resolve(__dirname, '..', 'fixtures', 'guestbook');
 
@@ -67,15 +68,6 @@ function rawClient(cp: TestControlPlane) {
   return { request, watch, close: () => agent.destroy() };
 }
 
-async function until<T>(fn: () => T | Promise<T>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: string[] }): void {
   describe(name, () => {
@@ -172,12 +164,12 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
     it('get -w prints the events', async () => {
       const w = cp.kubectlStream(['get', 'rc', '-w']);
       try {
-        await until(() => w.output().includes('redis-slave'), 30_000, 'initial rows');
+        await waitFor('initial rows', () => w.output().includes('redis-slave'), 30_000);
         await ok(['scale', 'rc', 'redis-slave', '--replicas=4']);
-        await until(() => /redis-slave\s+4\s+/.test(w.output()), 30_000, 'scaled row');
+        await waitFor('scaled row', () => /redis-slave\s+4\s+/.test(w.output()), 30_000);
         await ok(['delete', 'rc', 'redis-slave']);
         await ok(['create', '-f', join(GUESTBOOK, 'redis-slave-controller.yaml')]);
-        await until(() => (w.output().match(/redis-slave\s+2\s+/g) ?? []).length >= 2, 30_000, 'recreated row');
+        await waitFor('recreated row', () => (w.output().match(/redis-slave\s+2\s+/g) ?? []).length >= 2, 30_000);
       } finally {
         await w.stop();
       }
@@ -273,14 +265,14 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
       await informer.start();
       try {
         await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'informed' }, data: { v: '1' } } });
-        await until(() => seen.length >= 1, 15_000, 'ADDED');
+        await waitFor('ADDED', () => seen.length >= 1, 15_000);
         await core.patchNamespacedConfigMap(
           { namespace: 'default', name: 'informed', body: { data: { v: '2' } } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
         );
-        await until(() => seen.length >= 2, 15_000, 'MODIFIED');
+        await waitFor('MODIFIED', () => seen.length >= 2, 15_000);
         await core.deleteNamespacedConfigMap({ namespace: 'default', name: 'informed' });
-        await until(() => seen.length >= 3, 15_000, 'DELETED');
+        await waitFor('DELETED', () => seen.length >= 3, 15_000);
       } finally {
         await informer.stop();
       }
@@ -308,7 +300,7 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
         }
       };
       const workers = Array.from({ length: 8 }, (_, i) => worker(i));
-      await until(() => acked.size >= 200, 60_000, '200 acknowledged creates');
+      await waitFor('200 acknowledged creates', () => acked.size >= 200, 60_000);
       await cp.kill9();
       stopLoad = true;
       await Promise.all(workers);
@@ -324,7 +316,7 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
       // Resume from the last revision the watch delivered: everything after it arrives, once.
       const w2 = c2.watch(`/api/v1/namespaces/load/configmaps?watch=1&resourceVersion=${lastRv}`);
       const expectedAfter = list.json.items.filter((i: any) => Number(i.metadata.resourceVersion) > lastRv).length;
-      await until(() => w2.events.length >= expectedAfter, 30_000, 'resumed events');
+      await waitFor('resumed events', () => w2.events.length >= expectedAfter, 30_000);
       await new Promise((r) => setTimeout(r, 300));
       w2.stop();
       const revs = [...seenBefore, ...w2.events.map((e) => Number(e.object.metadata.resourceVersion))];

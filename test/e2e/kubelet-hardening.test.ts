@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
 import YAML from 'yaml';
 import { startControlPlane, type ControlPlane } from '../../control-plane/apiserver/index.js';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
 import { headerBomb, spdyConnect } from '../helpers/spdy-client.js';
 
@@ -80,7 +80,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet hardening on %s', (runtime) => 
 
   beforeAll(async () => {
     cpDir = await mkdtemp(join(tmpdir(), 'k8ts-kh-cp-'));
-    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1' });
+    cp = await startControlPlane({ dataDir: cpDir, securePort: 0, bindAddress: '127.0.0.1', advertiseAddress: '127.0.0.1', components: [joinControllers()] });
     await cp.ready;
     reg = await startTestRegistry(['pause', 'busybox']);
     agent = await startTestAgent({
@@ -202,7 +202,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet hardening on %s', (runtime) => 
     const pid = agent.pid()!;
     const before = await rssBytes(pid);
     const c = await spdyConnect({
-      host: '127.0.0.1',
+      host: agent.nodeIP, // the kubelet listens on its node address, which its serving certificate names
       port: agent.kubeletPort,
       path: '/exec/default/web/server?command=true&stdout=1',
       ca: cp.caPem,

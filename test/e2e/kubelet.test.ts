@@ -13,6 +13,7 @@ import YAML from 'yaml';
 import { startControlPlane, type ControlPlane } from '../../control-plane/apiserver/index.js';
 import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
+import { waitFor } from '../helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('kubelet e2e skipped: needs root (containerd/dockerd, CNI, iptables)');
@@ -150,7 +151,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     const lport = 20000 + Math.floor(Math.random() * 20000);
     const pf = execa('kubectl', ['--kubeconfig', cp.adminKubeconfig, 'port-forward', 'pod/web', `${lport}:8080`], { reject: false, all: true });
     try {
-      const body = await eventually('port-forward', 20_000, async () => {
+      const body = await eventually('port-forward', 60_000, async () => {
         return await new Promise<string>((resolve, reject) => {
           const s = net.connect(lport, '127.0.0.1');
           let d = '';
@@ -265,12 +266,18 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     await apply(pod('ticker', [{ name: 't', image: BUSYBOX, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done'] }]));
     await running('ticker');
     const f = execa('kubectl', ['--kubeconfig', cp.adminKubeconfig, 'logs', '-f', 'ticker', '--tail=1'], { reject: false, all: true });
-    await new Promise((r) => setTimeout(r, 3000));
+    // Streamed: lines written after kubectl connected keep arriving (however long a loaded
+    // machine takes to start kubectl), one tick after another.
+    let streamed = '';
+    f.stdout!.on('data', (d: Buffer) => (streamed += d.toString()));
+    // (complete lines only: the kill may cut the last one)
+    const ticksIn = (t: string) => t.split('\n').slice(0, -1).flatMap((l) => /^tick-(\d+)$/.exec(l.trim())?.[1] ?? []).map(Number);
+    await waitFor('4 streamed lines', () => ticksIn(streamed).length >= 4, 60_000);
     f.kill('SIGTERM');
-    const r = await f;
-    const ticks = (r.stdout.match(/tick-\d+/g) ?? []).map((t) => Number(t.slice(5)));
+    await f;
+    const ticks = ticksIn(streamed);
     expect(ticks.length).toBeGreaterThanOrEqual(4);
-    expect(ticks[ticks.length - 1]! - ticks[0]!).toBeGreaterThanOrEqual(3);
+    expect(ticks).toEqual(Array.from({ length: ticks.length }, (_, i) => ticks[0]! + i));
     const tail = await kubectl(['logs', 'ticker', '--tail=2', '--timestamps']);
     const lines = tail.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
@@ -306,10 +313,16 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: 100, Height: 30 }))]));
     // Type once the shell shows its prompt, as a person would: input sent before the tty is
     // set up races the shell's own terminal setup.
-    for (const deadline = Date.now() + 15_000; !out.includes('# ') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('stty size; echo $((6*7)); exit 5\n')]));
+    await waitFor('the shell prompt', () => out.includes('# '), 60_000);
+    // The resize and stdin are separate channels, so a first `stty size` may still see the
+    // old size: ask until it is the new one (the default is never 30x100).
+    await waitFor('the terminal resized to 30x100', () => {
+      if (out.includes('30 100')) return true;
+      ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('stty size\n')]));
+      return false;
+    }, 30_000, 300);
+    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo $((6*7)); exit 5\n')]));
     await closed;
-    expect(out).toContain('30 100');
     expect(out).toContain('42');
     const st = JSON.parse(status);
     expect(st.reason).toBe('NonZeroExitCode');

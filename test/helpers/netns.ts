@@ -5,8 +5,8 @@
 // host's own namespace except creating/deleting the named namespaces.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { execa } from 'execa';
-import type { Runner } from '../../agent/proxy/exec.js';
-import { execRunner } from '../../agent/proxy/exec.js';
+import type { Runner } from '../../agent/netfilter/exec.js';
+import { execRunner } from '../../agent/netfilter/exec.js';
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -166,8 +166,11 @@ export interface ProbeResult {
   ms: number;
 }
 
-/** Runs the probe client inside `ns`. */
-export async function probe(lab: NetLab, ns: string, host: string, port: number, n: number, timeoutMs = 2000): Promise<ProbeResult[]> {
+/**
+ * Runs the probe client inside `ns`. `timeoutMs` is each connection's idle timeout: a test
+ * that expects no answer passes its own; the default only bounds a hang, so it is generous.
+ */
+export async function probe(lab: NetLab, ns: string, host: string, port: number, n: number, timeoutMs = 10_000): Promise<ProbeResult[]> {
   const out = await lab.exec(ns, process.execPath, ['-e', PROBE_CLIENT_JS, host, String(port), String(n), String(timeoutMs)]);
   return JSON.parse(out) as ProbeResult[];
 }
@@ -176,7 +179,7 @@ export async function probe(lab: NetLab, ns: string, host: string, port: number,
 export async function startNameServer(lab: NetLab, ns: string, name: string, port = 80): Promise<void> {
   const p = lab.spawn(ns, process.execPath, ['-e', NAME_SERVER_JS, name, String(port)]);
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server ${name} did not start`)), 10_000);
+    const t = setTimeout(() => reject(new Error(`server ${name} did not start`)), 60_000);
     p.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('listening')) {
         clearTimeout(t);

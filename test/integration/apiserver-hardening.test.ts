@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type tls from 'node:tls';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { adminClient, certClient, nodeClient, type RawClient } from '../helpers/apiclient.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cp: TestControlPlane;
 let admin: RawClient;
@@ -18,16 +19,6 @@ function alive(): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -204,8 +195,8 @@ describe('query strings', () => {
     expect(dep.status, dep.text).toBe(201);
     const del = await admin.request('DELETE', `${CMS}/owner?orphanDependents=True`);
     expect(del.status, del.text).toBeLessThan(300);
-    await until('the owner to go', async () => ((await admin.request('GET', `${CMS}/owner`)).status === 404 ? true : undefined));
-    const d = await until('the orphaned dependent', async () => {
+    await waitFor('the owner to go', async () => ((await admin.request('GET', `${CMS}/owner`)).status === 404 ? true : undefined));
+    const d = await waitFor('the orphaned dependent', async () => {
       const r = (await admin.request('GET', `${CMS}/dependent`)).json();
       return r.metadata?.ownerReferences === undefined ? r : undefined;
     });
@@ -285,7 +276,7 @@ describe('streams and limits', () => {
     const holder = await trickle(node, `POST /api/v1/namespaces/default/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n`);
     try {
       const ev = { metadata: { name: 'e1' }, involvedObject: { kind: 'Node', name: 'n1' }, reason: 'Test', message: 'm', type: 'Normal' };
-      const r = await until('a 429', async () => {
+      const r = await waitFor('a 429', async () => {
         const x = await node.request('POST', '/api/v1/namespaces/default/events', ev);
         return x.status === 429 ? x : undefined;
       });

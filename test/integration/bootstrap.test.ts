@@ -18,6 +18,7 @@ import { newKeyAndRequest, readPair, type CertificateSpec } from '../../agent/ku
 import { ApiError, KubeClient, credentialsFromKubeconfig } from '../../agent/kubelet/client.js';
 import { adminRequest } from '../helpers/agent.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
+import { waitFor } from '../helpers/wait.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = logger('bootstrap-test');
@@ -50,21 +51,6 @@ function k8ts(args: string[], env: Record<string, string> = {}): Promise<{ code:
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 const admin = (method: string, path: string, body?: unknown) => adminRequest(cp.kubeconfigPath, method, path, body);
 
 async function joinAs(nodeName: string, opts: { token?: string; pins?: string[] } = {}) {
@@ -91,7 +77,7 @@ async function postAndSettle(client: KubeClient, spec: CertificateSpec): Promise
     spec: { request: Buffer.from(csrPem).toString('base64'), signerName: spec.signerName, usages: spec.usages },
   });
   const name = created.metadata.name;
-  const csr = await until(`${name} decided`, async () => {
+  const csr = await waitFor(`${name} decided`, async () => {
     const c = (await admin('GET', `${CSRS}/${name}`)).body;
     return (c.status?.conditions ?? []).some((x: any) => ['Approved', 'Denied'].includes(x.type)) && c;
   }, 15_000);
@@ -236,7 +222,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     expect(r.code, r.stderr).toBe(0);
     const short = r.stdout.trim();
     const id = short.split('.')[0]!;
-    await until('the Secret gone', async () => (await admin('GET', `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${id}`)).status === 404, 20_000);
+    await waitFor('the Secret gone', async () => (await admin('GET', `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${id}`)).status === 404, 20_000);
     const err = await joinAs('bs-4', { token: short }).catch((e) => e);
     expect(err).toBeInstanceOf(BootstrapError);
     expect(err.message).toContain('refused the bootstrap token (401)');
@@ -264,7 +250,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     expect(ap.stdout.trim(), ap.stderr).toBe(`certificatesigningrequest.certificates.k8s.io/${a.name} approved`);
     const dn = await cp.kubectl(['certificate', 'deny', d.name]);
     expect(dn.stdout.trim(), dn.stderr).toBe(`certificatesigningrequest.certificates.k8s.io/${d.name} denied`);
-    const issued = await until('jane signed', async () => (await admin('GET', `${CSRS}/${a.name}`)).body.status?.certificate);
+    const issued = await waitFor('jane signed', async () => (await admin('GET', `${CSRS}/${a.name}`)).body.status?.certificate);
     expect((await cp.kubectl(['get', 'csr', d.name])).stdout).toMatch(/Denied\s*$/m);
     // jane's certificate authenticates her (and she may do nothing)
     const certPem = Buffer.from(issued, 'base64').toString();
@@ -283,7 +269,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     const before = (await readPair(clientFile(first.dataDir)))!;
     const servingBefore = (await readPair(servingFile(first.dataDir)))!;
     const oldCert = new X509Certificate(before.certPem);
-    const renewed = await until('a renewed certificate', async () => {
+    const renewed = await waitFor('a renewed certificate', async () => {
       const p = await readPair(clientFile(first.dataDir));
       return p && p.certPem !== before.certPem && p;
     }, 25_000);
@@ -296,9 +282,9 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     const csrs = (await admin('GET', CSRS)).body.items as any[];
     expect(csrs.some((c) => c.spec.username === 'system:node:bs-1' && c.spec.signerName === 'kubernetes.io/kube-apiserver-client-kubelet' && c.status.conditions?.[0]?.message === 'Auto approving self kubelet client certificate after SubjectAccessReview.')).toBe(true);
     // the client switched to it and keeps working
-    await until('the client on the new certificate', async () => first.client.creds.clientCertPem !== before.certPem);
+    await waitFor('the client on the new certificate', async () => first.client.creds.clientCertPem !== before.certPem);
     expect((await first.client.get<any>('/api/v1/nodes/bs-1')).metadata.name).toBe('bs-1');
-    const serving = await until('a renewed serving certificate', async () => {
+    const serving = await waitFor('a renewed serving certificate', async () => {
       const p = await readPair(servingFile(first.dataDir));
       return p && p.certPem !== servingBefore.certPem && p;
     }, 25_000);

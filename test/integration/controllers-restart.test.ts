@@ -31,9 +31,12 @@ describe('control plane restart', () => {
       const ps = (await c.pods(ns, 'app=scale')).filter(isActive);
       return ps.length >= want && ps;
     }, 90_000, 200);
-    // settle: nothing more gets created or deleted
-    await new Promise((r) => setTimeout(r, 3000));
-    const settled = (await c.pods(ns, 'app=scale')).filter(isActive);
+    // It settles at exactly `want` (an overshoot must be taken back), whenever a loaded
+    // machine gets there; a count stuck above or below times out.
+    const settled = await waitFor(`exactly ${want} active pods`, async () => {
+      const ps = (await c.pods(ns, 'app=scale')).filter(isActive);
+      return ps.length === want && ps;
+    }, 60_000, 200);
     console.log(`killed with ${midway} pods created; after restart ${final.length}, settled at ${settled.length}`);
     expect(settled.length).toBe(want);
     expect(new Set(settled.map((p) => p.metadata.name)).size).toBe(want);

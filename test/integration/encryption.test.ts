@@ -14,6 +14,7 @@ import { Etcd3 } from 'etcd3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
+import { waitFor } from '../helpers/wait.js';
 
 const cfgDir = mkdtempSync(join(tmpdir(), 'k8ts-enc-cfg-'));
 afterAll(() => rmSync(cfgDir, { recursive: true, force: true }));
@@ -24,16 +25,6 @@ const aescbc = (keys: Array<[string, Buffer]>) =>
   `      - aescbc:\n          keys:\n${keys.map(([n, k]) => `            - name: ${n}\n              secret: ${k.toString('base64')}\n`).join('')}`;
 function writeConfig(path: string, providers: string): void {
   writeFileSync(path, `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n${providers}`, { mode: 0o600 });
-}
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The newest row of a key, read from the SQLite file by a connection of its own. */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../images/build.js';
 import { pushImage, registryDigest, startRegistry, type RegistryHandle } from '../../images/registry.js';
 import { freePort } from '../helpers/ports.js';
+import { catchesSignals, waitFor } from '../helpers/wait.js';
 
 const haveTools = ['/usr/bin/docker-registry', '/usr/bin/skopeo', '/usr/bin/gcc'].every((p) => existsSync(p));
 if (!haveTools) console.warn('images-build: skipped, needs docker-registry, skopeo and gcc (scripts/install-deps.sh)');
@@ -120,7 +121,8 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
     expect((await execa('file', [bin])).stdout).toMatch(/statically linked/);
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       const child = spawn(bin, [], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 200));
+      // Signalled before it has its handlers, it would die of the signal: wait for them.
+      await waitFor('pause to handle SIGINT and SIGTERM', () => catchesSignals(child.pid!, [2, 15]), 30_000);
       expect(child.exitCode).toBeNull(); // still pausing
       const done = new Promise<[number | null, string | null]>((r) => child.once('exit', (c, s) => r([c, s])));
       child.kill(sig);
@@ -134,18 +136,20 @@ describe.skipIf(!haveTools)('offline image builder + local registry', () => {
     const holder = spawn('unshare', ['--pid', '--fork', bin], { stdio: 'ignore' });
     let pausePid = 0;
     try {
-      for (let i = 0; i < 50 && !pausePid; i++) {
-        await new Promise((r) => setTimeout(r, 100));
+      pausePid = await waitFor('pause under unshare', async () => {
         const kids = await fs.readFile(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').catch(() => '');
-        pausePid = Number(kids.trim().split(/\s+/)[0] ?? 0) || 0;
-      }
-      expect(pausePid).toBeGreaterThan(0);
-      // Three orphans: their shell exits at once, so they are re-parented to pause and die soon.
+        return Number(kids.trim().split(/\s+/)[0] ?? 0) || 0;
+      }, 30_000);
+      // (its SIGCHLD handler is what reaps)
+      await waitFor('pause to handle SIGCHLD', () => catchesSignals(pausePid, [17]), 30_000);
+      // Three orphans: their shell exits at once, so they are re-parented to pause, and each
+      // exits 0.3 s later. A child pause did not reap stays listed (a zombie) for good, so
+      // the list emptying is the proof, however late a loaded machine gets there.
       await execa('nsenter', ['-t', String(pausePid), '-p', '--', 'sh', '-c', '(sleep 0.3 &); (sleep 0.3 &); (sleep 0.3 &); exit 0']);
-      await new Promise((r) => setTimeout(r, 1200));
-      const children = (await fs.readFile(`/proc/${pausePid}/task/${pausePid}/children`, 'utf8')).trim();
-      // Anything still listed would be a zombie: all orphans exited after 0.3 s.
-      expect(children).toBe('');
+      const children = () => fs.readFile(`/proc/${pausePid}/task/${pausePid}/children`, 'utf8').then((t) => t.trim());
+      await waitFor('every orphan reaped', async () => (await children()) === '', 30_000).catch(async (e: unknown) => {
+        throw new Error(`${String(e)}; still children of pause: ${await children()}`);
+      });
       expect(holder.exitCode).toBeNull();
     } finally {
       // pause first: once unshare is gone it could no longer be found through its parent.

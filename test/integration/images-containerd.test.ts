@@ -13,6 +13,7 @@ import { loadIntoContainerd, pushImage, startRegistry, type RegistryHandle } fro
 import { freePort } from '../helpers/ports.js';
 import { spawnDaemon, type Daemon } from '../helpers/daemon.js';
 import { removeDaemonLeftovers } from '../helpers/containerd.js';
+import { catchesSignals, waitFor } from '../helpers/wait.js';
 
 const canRun =
   process.getuid?.() === 0 && ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/runc', '/usr/bin/docker-registry'].every((p) => existsSync(p));
@@ -80,12 +81,13 @@ describe.skipIf(!canRun)('images in a private containerd', () => {
   it('pause runs as a container and stops on SIGTERM with exit 0', async () => {
     const id = `k8ts-pause-${process.pid}`;
     const run = execa('ctr', ['--address', sock, '-n', 'k8s.io', 'run', '--rm', 'registry.k8s.io/pause:3.9', id], { reject: false });
-    let running = false;
-    for (let i = 0; i < 50 && !running; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      running = (await ctr('tasks', 'ls')).stdout.includes(id);
-    }
-    expect(running).toBe(true);
+    // Running, and past installing its handlers: PID 1 of a PID namespace never gets a
+    // signal it has no handler for, so a SIGTERM sent earlier would be lost.
+    const pid = await waitFor('the pause task running', async () => {
+      const row = (await ctr('tasks', 'ls')).stdout.split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/);
+      return row?.[2] === 'RUNNING' && Number(row[1]);
+    }, 60_000);
+    await waitFor('pause to handle SIGTERM', () => catchesSignals(pid, [15]), 30_000);
     await ctr('tasks', 'kill', '--signal', 'SIGTERM', id);
     const res = await run;
     expect(res.exitCode).toBe(0);
@@ -98,12 +100,11 @@ describe.skipIf(!canRun)('images in a private containerd', () => {
     const run = execa('ctr', ['--address', sock, '-n', 'k8s.io', 'run', '--rm', 'docker.io/kubeguide/guestbook-php-frontend:latest', id], {
       reject: false,
     });
-    let page = '';
-    for (let i = 0; i < 50 && !page.includes('Guestbook'); i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      const r = await ctr('tasks', 'exec', '--exec-id', `probe${i}`, id, 'wget', '-q', '-O', '-', 'http://127.0.0.1:80/').catch(() => undefined);
-      page = r?.stdout ?? '';
-    }
+    let i = 0;
+    const page = await waitFor('the frontend page', async () => {
+      const r = await ctr('tasks', 'exec', '--exec-id', `probe${i++}`, id, 'wget', '-q', '-O', '-', 'http://127.0.0.1:80/').catch(() => undefined);
+      return r?.stdout.includes('Guestbook') && r.stdout;
+    }, 60_000, 200);
     expect(page).toContain('<title>Guestbook</title>');
     // If PID 1 ignored SIGTERM the task would never exit and this test would time out.
     await ctr('tasks', 'kill', '--signal', 'SIGTERM', id);

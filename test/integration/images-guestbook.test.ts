@@ -9,25 +9,10 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../images/build.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('images-guestbook: skipped, chroot needs root');
-
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-}
 
 describe.skipIf(!isRoot)('guestbook images run from their rootfs', () => {
   let tmp = '';

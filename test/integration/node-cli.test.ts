@@ -13,6 +13,7 @@ import { writeBridgeConf } from '../../agent/network/cni.js';
 import { appendNodeEvent } from '../../agent/kubelet/journal.js';
 import { startContainerd, type ContainerdHandle } from '../helpers/containerd.js';
 import { startTestRegistry, uniquePodNet, type TestRegistry, type TestPodNet } from '../helpers/podnet.js';
+import { waitFor } from '../helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('node-cli: skipped: needs root to run containerd');
@@ -62,16 +63,6 @@ function containerConfig(name: string, attempt: number, script: string): Contain
     resources: {},
     security: {},
   };
-}
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** One clear line, no stack trace. */

@@ -5,8 +5,9 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IptablesBackend, cleanupIptables } from '../../agent/proxy/iptables.js';
-import { IptablesCmd } from '../../agent/proxy/iptables-util.js';
-import { NftCmd, NftablesBackend, cleanupNftables } from '../../agent/proxy/nftables.js';
+import { IptablesCmd } from '../../agent/netfilter/iptables.js';
+import { NFT_TABLE, NftablesBackend, cleanupNftables } from '../../agent/proxy/nftables.js';
+import { NftCmd } from '../../agent/netfilter/nftables.js';
 import type { ProxyModel } from '../../agent/proxy/model.js';
 import { ep, svcPort } from '../unit/proxy-fixtures.js';
 import { readServicePath, type ServicePath } from '../../agent/nodedebug/service.js';
@@ -95,7 +96,7 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
   }, 120_000);
 
   it('nftables: the same path from our table (found by name through the entry elements\' comments), counters from the map elements', async () => {
-    const nft = new NftCmd(lab.runner(node));
+    const nft = new NftCmd(lab.runner(node), NFT_TABLE);
     const backend = new NftablesBackend(nft);
     await backend.sync(model, 'all');
     try {

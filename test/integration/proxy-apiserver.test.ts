@@ -8,6 +8,7 @@ import { startProxy, cleanup, type ProxyHandle } from '../../agent/proxy/index.j
 import { portProtoHash } from '../../agent/proxy/iptables.js';
 import { NetLab, canUseNetns } from '../helpers/netns.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
+import { waitFor } from '../helpers/wait.js';
 
 const usable = await canUseNetns();
 if (!usable) console.log('proxy-apiserver: skipped: needs root and `ip netns` (network namespaces)');
@@ -43,15 +44,6 @@ ports: [{name: http, port: 8080, protocol: TCP}]
 
 async function natRules(): Promise<string> {
   return lab.exec(node, 'iptables-save', ['-t', 'nat']);
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe.skipIf(!usable)('startProxy with the real apiserver', () => {

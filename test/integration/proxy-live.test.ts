@@ -9,6 +9,7 @@ import { cleanup as cleanupProxy, makeBackend, type ProxyMode } from '../../agen
 import { HostGw, cleanupHostGw, HOSTGW_ROUTE_PROTO } from '../../agent/network/hostgw.js';
 import { logger } from '../../api/log.js';
 import { NetLab, canUseNetns, probe, startNameServer, type ProbeResult } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 import { Registry } from 'prom-client';
 
 const usable = await canUseNetns();
@@ -20,6 +21,7 @@ const NODES = [
   { name: 'node-2', ip: '192.168.77.12', podCIDR: '10.244.2.0/24', gw: '10.244.2.1' },
 ];
 const CLIENT_IP = '192.168.77.100';
+const ROUTER_IP = '192.168.77.254';
 // pod name -> node index, IP
 const PODS = [
   { name: 'pod-1a', node: 0, ip: '10.244.1.2' },
@@ -43,6 +45,16 @@ async function buildTopology(): Promise<void> {
   await lab.veth({ nsA: ns.client, ifA: 'eth0', addrA: `${CLIENT_IP}/24`, nsB: ns.lan, ifB: 'vc', bridgeB: 'br0' });
   // Outside clients reach ClusterIPs through node-1, as a router would send them.
   await lab.ip(ns.client, ['route', 'add', '10.96.0.0/12', 'via', NODES[0]!.ip]);
+  // The nodes' default router, as a real node has one: it answers ARP and forwards, and its
+  // own upstream drops what it cannot deliver (as an ISP drops private destinations), so a
+  // SYN that leaves a node un-NATed is lost and retransmitted. A router that does not exist
+  // is not that: the node queues every packet for it behind an ARP request, and when that
+  // fails (3 s after the first packet) answers all of them with an ICMP host unreachable,
+  // which aborts a connecting socket at once (EHOSTUNREACH), however recent its SYN.
+  ns.router = await lab.netns('router');
+  await lab.veth({ nsA: ns.router, ifA: 'eth0', addrA: `${ROUTER_IP}/24`, nsB: ns.lan, ifB: 'vr', bridgeB: 'br0' });
+  await lab.sysctl(ns.router, 'net.ipv4.ip_forward', '1');
+  await lab.ip(ns.router, ['route', 'add', 'blackhole', 'default']);
   for (const [i, n] of NODES.entries()) {
     const nn = await lab.netns(n.name);
     ns[n.name] = nn;
@@ -52,8 +64,7 @@ async function buildTopology(): Promise<void> {
     await lab.sysctl(nn, 'net.ipv4.conf.all.send_redirects', '0');
     await lab.sysctl(nn, 'net.ipv4.conf.default.send_redirects', '0');
     await lab.veth({ nsA: nn, ifA: 'eth0', addrA: `${n.ip}/24`, nsB: ns.lan, ifB: `vn${i}`, bridgeB: 'br0' });
-    // A default route like a real node has (to a router that does not exist here).
-    await lab.ip(nn, ['route', 'add', 'default', 'via', '192.168.77.254']);
+    await lab.ip(nn, ['route', 'add', 'default', 'via', ROUTER_IP]);
     await lab.bridge(nn, 'cbr0', `${n.gw}/24`);
     await lab.sysctl(nn, 'net.ipv4.ip_forward', '1');
     // Pods on one bridge reach a ClusterIP's other pods only if bridged replies see conntrack.
@@ -100,16 +111,37 @@ const one = () => new Promise((res) => {
 async function startUdpNameServer(netns: string, name: string, port: number): Promise<void> {
   const p = lab.spawn(netns, process.execPath, ['-e', UDP_SERVER_JS, name, String(port)]);
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`udp server ${name} did not start`)), 10_000);
+    const t = setTimeout(() => reject(new Error(`udp server ${name} did not start`)), 60_000);
     p.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && (clearTimeout(t), resolve()));
     p.once('exit', (c) => reject(new Error(`udp server ${name} exited ${c}`)));
   });
 }
 
-async function udpProbe(netns: string, host: string, port: number, n: number, sport = 0, timeoutMs = 2000): Promise<string[]> {
+// (every datagram here is answered: the timeout only bounds a hang, so it is generous)
+async function udpProbe(netns: string, host: string, port: number, n: number, sport = 0, timeoutMs = 10_000): Promise<string[]> {
   return JSON.parse(await lab.exec(netns, process.execPath, ['-e', UDP_PROBE_JS, host, String(port), String(n), String(timeoutMs), String(sport)])) as string[];
 }
 const udpNames = (rs: string[]) => new Set(rs.map((r) => r.split(' ')[0]));
+
+/**
+ * SYNs the TCP of `netns` has retransmitted so far (TcpExt TCPSynRetrans, per namespace): a
+ * connection refused by its first SYN leaves it unchanged, one refused after a drop does not.
+ */
+async function synRetransmits(netns: string): Promise<number> {
+  const rows = (await lab.exec(netns, 'cat', ['/proc/net/netstat'])).split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const [keys, values] = rows.map((l) => l.trim().split(/\s+/));
+  const i = keys?.indexOf('TCPSynRetrans') ?? -1;
+  if (i < 0 || !values?.[i]) throw new Error(`no TCPSynRetrans in /proc/net/netstat of ${netns}`);
+  return Number(values[i]);
+}
+
+/** What a failed assertion about a node's forwarding needs to be explained. */
+async function nodeState(node: string): Promise<string> {
+  const out: string[] = [];
+  for (const [cmd, args] of [['ip', ['route']], ['ip', ['neigh']], ['conntrack', ['-L']], ['iptables-save', []], ['nft', ['list', 'ruleset']]] as const)
+    out.push(`--- ${node}: ${cmd} ${args.join(' ')}`, await lab.exec(ns[node]!, cmd, [...args]).catch((e: unknown) => String(e)));
+  return out.join('\n');
+}
 
 const names = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[0]));
 const peers = (rs: ProbeResult[]) => new Set(rs.map((r) => r.r.split(' ')[1]));
@@ -245,17 +277,16 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
         }
       });
 
-      it('a new endpoint gets traffic and a removed one gets none within 1 s of the change', async () => {
-        // The clock starts at the model change; it includes the sync of both nodes, which on
-        // a heavily shared machine can itself take most of a second, so it is printed too.
+      it('a new endpoint gets traffic and a removed one gets none from the sync that follows the change', async () => {
+        // No grace period after the sync: its rules are in the kernel when it resolves. The
+        // sync time itself depends on the machine's load, so it is printed, not asserted.
         const t0 = Date.now();
         await setSlice('web', slice('web', ['pod-1a', 'pod-1b', 'pod-2a']));
-        const syncMs = Date.now() - t0;
-        let seen = new Set<string | undefined>();
-        do seen = names(await probe(lab, ns.client!, NODES[0]!.ip, 30080, 12));
-        while (Date.now() - t0 < Math.max(1000, syncMs + 1000) && !seen.has('pod-1b'));
-        console.log(`${mode}: endpoint added: rules applied on both nodes ${syncMs} ms after the change, first traffic by ${Date.now() - t0} ms`);
-        expect(seen.has('pod-1b')).toBe(true);
+        console.log(`${mode}: endpoint added: rules applied on both nodes ${Date.now() - t0} ms after the change`);
+        // each new connection picks one of three endpoints: 60 that miss one of them happen
+        // with a probability of 3 * (2/3)^60, about 1e-10
+        const seen = await probe(lab, ns.client!, NODES[0]!.ip, 30080, 60);
+        expect(names(seen)).toEqual(new Set(['pod-1a', 'pod-1b', 'pod-2a']));
 
         const t1 = Date.now();
         await setSlice('web', slice('web', ['pod-1b']));
@@ -266,11 +297,14 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
       });
 
       it('a Service without endpoints refuses at once (connection refused, not a timeout)', async () => {
+        // "At once": the first SYN is answered. A SYN dropped (or sent out un-NATed) would be
+        // retransmitted, and a later REJECT would still say ECONNREFUSED, so the client's SYN
+        // retransmissions are counted, not the milliseconds a loaded machine takes.
         for (const [host, port] of [['10.96.0.11', 80], [NODES[0]!.ip, 30081], [NODES[1]!.ip, 30081]] as const) {
+          const before = await synRetransmits(ns.client!);
           const r = await probe(lab, ns.client!, host, port, 1, 5000);
           expect(r[0]!.r, `${host}:${port}`).toBe('ERR:ECONNREFUSED');
-          // answered by the first SYN: a dropped SYN would be retried only after 1 s
-          expect(r[0]!.ms, `${host}:${port}`).toBeLessThan(1000);
+          expect((await synRetransmits(ns.client!)) - before, `${host}:${port}: SYNs retransmitted`).toBe(0);
         }
         const fromNode = await probe(lab, ns['node-2']!, '10.96.0.11', 80, 1, 5000);
         expect(fromNode[0]!.r).toBe('ERR:ECONNREFUSED');
@@ -285,9 +319,10 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
           expect(rules.at(-1), n.name).toContain('-j K8TS-FORWARD');
           expect(rules.filter((r) => r.includes('K8TS-FORWARD')), n.name).toHaveLength(1);
         }
+        const before = await synRetransmits(ns['pod-1b']!);
         const fromPod = await probe(lab, ns['pod-1b']!, '10.96.0.11', 80, 1, 5000);
         expect(fromPod[0]!.r).toBe('ERR:ECONNREFUSED');
-        expect(fromPod[0]!.ms).toBeLessThan(1000);
+        expect((await synRetransmits(ns['pod-1b']!)) - before, 'SYNs the pod retransmitted').toBe(0);
       });
 
       it('a pod that connects before its Service is programmed gets through once it is (its un-NATed flow is deleted)', async () => {
@@ -295,25 +330,29 @@ describe.skipIf(!usable)('kube-proxy on a real kernel (network namespaces)', () 
         const lateSlice = slice('late', ['pod-2a']);
         const forget = () => lab.exec(ns['node-1']!, 'conntrack', ['-D', '-p', 'tcp', '--orig-dst', '10.96.0.16']).catch(() => '');
         await forget(); // (the other mode's flows)
-        // The SYN leaves un-NATed (no rule yet) and its conntrack entry would hold the
-        // retransmitted SYNs un-NATed too, for as long as the client keeps retrying.
-        const client = probe(lab, ns['pod-1b']!, '10.96.0.16', 80, 1, 6000);
-        const t0 = Date.now();
-        let flow = '';
-        while (!flow.includes('[UNREPLIED] src=10.96.0.16 ') && Date.now() - t0 < 3000)
-          flow = await lab.exec(ns['node-1']!, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', '10.96.0.16']).catch(() => '');
-        expect(flow, 'the un-NATed flow in node-1').toContain('[UNREPLIED] src=10.96.0.16 ');
+        // The SYN leaves un-NATed (no rule yet), the router loses it, and its conntrack entry
+        // would hold the retransmitted SYNs un-NATed too, for as long as the client keeps
+        // retrying. The client retries for 40 s (SYNs at 1, 3, 7, 15 and 31 s): the Service is
+        // programmed long before that however slow the machine, and without the deletion
+        // every one of them leaves un-NATed, so the outcome does not depend on when.
+        const client = probe(lab, ns['pod-1b']!, '10.96.0.16', 80, 1, 40_000);
+        const unNated = async () => {
+          const f = await lab.exec(ns['node-1']!, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', '10.96.0.16']).catch(() => '');
+          return f.includes('[UNREPLIED] src=10.96.0.16 ');
+        };
         try {
+          await waitFor('the un-NATed flow in node-1', unNated);
           for (const t of trackers) {
             t.onService(late);
             t.onEndpointSlice(lateSlice);
           }
           await syncAll();
           const r = (await client)[0]!;
-          // the SYN retransmitted 1 s (or 3 s) after the first is NATed
+          // a SYN retransmitted after the sync is NATed
+          if (r.r !== 'pod-2a 10.244.1.3') console.log(`${mode}: the late client got ${JSON.stringify(r)}\n${await nodeState('node-1')}`);
           expect(r.r).toBe('pod-2a 10.244.1.3');
-          expect(r.ms).toBeLessThan(4000);
         } finally {
+          await client; // (no connection left running into the next test)
           for (const t of trackers) {
             t.onEndpointSlice(lateSlice, true);
             t.onService(late, true);

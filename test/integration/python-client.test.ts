@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { killOnExit } from '../helpers/exit.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PYTHON = '/usr/bin/python3';
 const have = spawnSync(PYTHON, ['-c', 'import kubernetes'], { stdio: 'ignore' }).status === 0;
@@ -41,14 +42,6 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-async function until(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe.skipIf(!have)('the official Python client', () => {
   it('Watch().stream sees ADDED, MODIFIED and DELETED in order', async () => {
     expect((await cp.kubectl(['-n', 'py', 'create', 'configmap', 'w', '--from-literal=k=1'])).exitCode).toBe(0);
@@ -67,11 +60,11 @@ describe.skipIf(!have)('the official Python client', () => {
         .map((l) => JSON.parse(l) as { type: string; name: string; data: Record<string, string> | null })
         .filter((e) => e.name === 'w'); // the namespace also gets kube-root-ca.crt from its publisher
     try {
-      await until('ADDED', () => events().some((e) => e.type === 'ADDED'));
+      await waitFor('ADDED', () => events().some((e) => e.type === 'ADDED'));
       expect((await cp.kubectl(['-n', 'py', 'patch', 'configmap', 'w', '-p', '{"data":{"k":"2"}}'])).exitCode).toBe(0);
-      await until('MODIFIED', () => events().some((e) => e.type === 'MODIFIED'));
+      await waitFor('MODIFIED', () => events().some((e) => e.type === 'MODIFIED'));
       expect((await cp.kubectl(['-n', 'py', 'delete', 'configmap', 'w'])).exitCode).toBe(0);
-      await until('DELETED', () => events().some((e) => e.type === 'DELETED'));
+      await waitFor('DELETED', () => events().some((e) => e.type === 'DELETED'));
     } catch (e) {
       throw new Error(`${(e as Error).message}; python stdout:\n${out}\nstderr:\n${err}`);
     } finally {
@@ -93,8 +86,8 @@ describe.skipIf(!have)('the official Python client', () => {
     await writeFile(script, ORPHAN);
     const r = spawnSync(PYTHON, [script, cp.kubeconfigPath], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    await until('the owner to go', async () => (await cp.kubectl(['-n', 'py', 'get', 'configmap', 'owner'])).exitCode !== 0);
-    await until('the dependent to be orphaned', async () => {
+    await waitFor('the owner to go', async () => (await cp.kubectl(['-n', 'py', 'get', 'configmap', 'owner'])).exitCode !== 0);
+    await waitFor('the dependent to be orphaned', async () => {
       const d = await cp.kubectl(['-n', 'py', 'get', 'configmap', 'dependent', '-o', 'jsonpath={.metadata.ownerReferences}']);
       return d.exitCode === 0 && d.stdout === '';
     });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { EtcdStore, openStore, StoreError, type Store } from '../../control-plane/storage/index.js';
 import { startEtcd, type EtcdHandle } from '../helpers/etcd.js';
 import { storeContractSuite } from '../store-suite.js';
+import { waitFor } from '../helpers/wait.js';
 
 let etcd: EtcdHandle;
 let prefixSeq = 0;
@@ -119,18 +120,13 @@ describe('EtcdStore when etcd stalls or restarts', () => {
     await own?.stop();
   });
 
-  async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  }
-
   it('Unavailable while etcd does not answer', async () => {
     const store = new EtcdStore({ endpoints: [own!.endpoint], prefix: '/stall', callTimeoutMs: 1500 });
     try {
       await store.create('/k/a', '1');
       process.kill(own!.pid, 'SIGSTOP'); // alive but silent, as a partitioned etcd
       // Signal delivery is asynchronous: wait until the kernel shows it stopped.
-      await waitFor(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${own!.pid}/stat`, 'utf8')), 5000);
+      await waitFor('etcd stopped', () => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${own!.pid}/stat`, 'utf8')), 30_000);
       try {
         const err = await store.get('/k/a').catch((e: unknown) => e);
         expect(err).toBeInstanceOf(StoreError);
@@ -156,7 +152,7 @@ describe('EtcdStore when etcd stalls or restarts', () => {
       const errors: Error[] = [];
       const w = store.watch('/k/', first.modRevision - 1, (e) => got.push(e.kv.modRevision), (e) => errors.push(e));
       const second = await store.update('/k/a', '2');
-      await waitFor(() => got.length >= 2);
+      await waitFor('2 events', () => got.length >= 2, 30_000);
       expect(got).toEqual([first.modRevision, second.modRevision]);
 
       await own!.restart();
@@ -173,7 +169,7 @@ describe('EtcdStore when etcd stalls or restarts', () => {
           }
         }
       }
-      await waitFor(() => got.length >= 7, 30_000);
+      await waitFor('7 events', () => got.length >= 7, 60_000);
       expect(got).toEqual([first.modRevision, second.modRevision, ...later]);
       expect(errors).toEqual([]);
       w.stop();

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiCore, jsonOf, nowRfc3339, withResourceVersion } from '../../control-plane/apiserver/core.js';
 import { MemStore } from '../helpers/memstore.js';
+import { waitFor } from '../helpers/wait.js';
 import type { KObject } from '../../api/registry.js';
 import { eventJson, type CacheEvent } from '../../control-plane/apiserver/watchcache.js';
 
@@ -88,7 +89,8 @@ describe('watch cache event text', () => {
     await core.delete(pods, 'default', 'w', { gracePeriodSeconds: 0 });
     // Text a foreign writer left without apiVersion/kind and with a stale resourceVersion.
     await store.create('/registry/core/pods/default/odd', JSON.stringify({ metadata: { name: 'odd', namespace: 'default', resourceVersion: '1' }, spec: {} }));
-    await new Promise((r) => setTimeout(r, 50));
+    // (delivered in order: once the foreign write's event is in, no earlier one is missing)
+    await waitFor('the foreign write\'s event', () => events.some((e) => e.obj.metadata?.name === 'odd'), 10_000);
     expect(events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED', 'ADDED']);
     for (const e of events) {
       const text = eventJson(e);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startApiServer, type ApiServer } from '../../control-plane/apiserver/server.js';
 import { parseRoute } from '../../control-plane/apiserver/http.js';
 import { MemStore } from '../helpers/memstore.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Creds {
   cert?: string;
@@ -48,10 +49,14 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     });
   }
 
+  /** `ready` resolves with the response head: the server registers a watch before it sends that. */
   function watch(path: string) {
     const events: any[] = [];
     let buf = '';
+    let headed: () => void = () => {};
+    const ready = new Promise<void>((r) => (headed = r));
     const r = https.get(`${s.url}${path}`, { ca: s.caPem, cert: admin.cert, key: admin.key, agent: false }, (res) => {
+      headed();
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
         buf += c;
@@ -63,16 +68,10 @@ describe('apiserver over HTTPS (in-memory store)', () => {
       });
     });
     r.on('error', () => {});
-    return { events, stop: () => r.destroy() };
+    return { events, ready, stop: () => r.destroy() };
   }
 
-  async function until(fn: () => boolean, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!fn()) {
-      if (Date.now() > end) throw new Error('timeout');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  const until = (what: string, fn: () => boolean) => waitFor(what, fn, 15_000, 20);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-apiserver-unit-'));
@@ -169,13 +168,13 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     const base = (await req('GET', '/api/v1/namespaces/default/configmaps')).json.metadata.resourceVersion;
     const w = watch(`/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dweb&resourceVersion=${base}`);
     const all = watch(`/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${base}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await Promise.all([w.ready, all.ready]);
     const c = await req('POST', '/api/v1/namespaces/default/configmaps', { body: JSON.stringify({ metadata: { name: 'w1', labels: { app: 'web' } } }) });
     expect(c.status).toBe(201);
     await req('PATCH', '/api/v1/namespaces/default/configmaps/w1', { body: JSON.stringify({ metadata: { labels: { app: 'db' } } }), headers: { 'Content-Type': 'application/merge-patch+json' } });
     await req('PATCH', '/api/v1/namespaces/default/configmaps/w1', { body: JSON.stringify({ metadata: { labels: { app: 'web' } } }), headers: { 'Content-Type': 'application/merge-patch+json' } });
     await req('DELETE', '/api/v1/namespaces/default/configmaps/w1');
-    await until(() => w.events.length >= 4 && all.events.length >= 4);
+    await until('4 events on both watches', () => w.events.length >= 4 && all.events.length >= 4);
     expect(w.events.map((e) => e.type)).toEqual(['ADDED', 'DELETED', 'ADDED', 'DELETED']);
     expect(all.events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'MODIFIED', 'DELETED']);
     const revs = all.events.map((e) => Number(e.object.metadata.resourceVersion));
@@ -184,7 +183,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     all.stop();
     // resume from the middle: exactly the later events
     const resumed = watch(`/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${revs[1]}`);
-    await until(() => resumed.events.length >= 2);
+    await until('2 resumed events', () => resumed.events.length >= 2);
     await new Promise((r) => setTimeout(r, 100));
     expect(resumed.events.map((e) => Number(e.object.metadata.resourceVersion))).toEqual(revs.slice(2));
     resumed.stop();
@@ -282,7 +281,9 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     const n = 120;
     const watchers = Array.from({ length: 12 }, () => watch(`/api/v1/namespaces/default/secrets?watch=1&resourceVersion=${base}`));
     const odd = watch(`/api/v1/namespaces/default/secrets?watch=1&labelSelector=odd%3Dtrue&resourceVersion=${base}`);
-    await new Promise((r) => setTimeout(r, 150));
+    // Every watch registered before the first create: one that joined late would catch up
+    // from the cache in its own chunks, and the sharing measured below would depend on when.
+    await Promise.all([...watchers, odd].map((w) => w.ready));
     const [writes0, chunks0] = [await metric('k8ts_watch_writes_total'), await metric('k8ts_watch_chunks_encoded_total')];
     // Concurrent creates: several events per flush, so chunks hold more than one line.
     const codes = await Promise.all(
@@ -291,7 +292,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
       ),
     );
     expect(codes.every((c) => c === 201)).toBe(true);
-    await until(() => watchers.every((w) => w.events.length >= n) && odd.events.length >= n / 2);
+    await until('every event on every watch', () => watchers.every((w) => w.events.length >= n) && odd.events.length >= n / 2);
     await new Promise((r) => setTimeout(r, 100));
     const names = (w: { events: any[] }) => w.events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
     const first = names(watchers[0]);

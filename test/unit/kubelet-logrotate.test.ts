@@ -12,6 +12,7 @@ import pino from 'pino';
 import { ContainerLogManager, logRotatePolicy, removeContainerLogs, rotationStamp } from '../../agent/kubelet/logrotate.js';
 import { readLogs } from '../../agent/kubelet/logs.js';
 import type { ContainerStatus } from '../../agent/runtime/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dir: string;
 let log: string;
@@ -111,10 +112,7 @@ describe('container log rotation', () => {
     out.on('data', (d: Buffer) => (text += d.toString()));
     let running = true;
     const done = readLogs(log, { follow: true }, out, async () => running);
-    const until = async (s: string) => {
-      for (let i = 0; i < 200 && !text.includes(s); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(text).toContain(s);
-    };
+    const until = (s: string) => waitFor(`"${s}" followed`, () => text.includes(s), 15_000, 20);
     await until('line-1');
     renameSync(log, `${log}.20240101-000000`);
     writeFileSync(log, line(2));

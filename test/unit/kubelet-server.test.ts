@@ -12,6 +12,7 @@ import { Kubelet } from '../../agent/kubelet/kubelet.js';
 import { KubeletServer } from '../../agent/kubelet/server.js';
 import { SPDY_DICTIONARY, decodeHeaderBlock, encodeHeaderBlock } from '../../agent/kubelet/spdy.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dir: string;
 let pki: ClusterPki;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   kubelet = new Kubelet({ nodeName: 'n1', nodeIP: '127.0.0.1', runtime: rt, rootDir: join(dir, 'root'), logDir: join(dir, 'logs'), resyncMs: 100_000 });
   kubelet.setPod({ metadata: { name: 'p', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'docker.io/library/busybox:latest', imagePullPolicy: 'IfNotPresent' }] } }, 'http');
   await kubelet.start();
-  for (let i = 0; i < 100 && kubelet.findPod('default', 'p')?.status?.phase !== 'Running'; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('pod p Running', () => kubelet.findPod('default', 'p')?.status?.phase === 'Running', 15_000, 20);
   // A CRI-format log file where the runtime would have written it.
   const c = [...rt.containers.values()][0]!;
   mkdirSync(join(c.logPath, '..'), { recursive: true });
@@ -149,9 +150,8 @@ describe('kubelet server', () => {
     ws.on('message', (d: Buffer) => frames.push({ ch: d[0]!, data: d.subarray(1) }));
     await new Promise((r) => ws.once('open', r));
     ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('ping')]));
-    for (let i = 0; i < 100 && !frames.some((f) => f.ch === 0 && f.data.toString() === '8080:ping'); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the echoed data', () => frames.some((f) => f.ch === 0 && f.data.toString() === '8080:ping'), 15_000, 10);
     expect(frames[0]).toEqual({ ch: 0, data: Buffer.from([0x90, 0x1f]) }); // port prefix, little endian
-    expect(frames.some((f) => f.ch === 0 && f.data.toString() === '8080:ping')).toBe(true);
     ws.close();
   });
 
@@ -161,7 +161,7 @@ describe('kubelet server', () => {
     sock.write('POST /portForward/default/p HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n');
     let buf = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
-    for (let i = 0; i < 100 && !buf.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the upgrade response', () => buf.includes('\r\n\r\n'), 15_000, 10);
     expect(buf.toString()).toMatch(/^HTTP\/1\.1 101/);
     buf = buf.subarray(buf.indexOf('\r\n\r\n') + 4);
     // Client side: one deflate context for our header blocks, one inflate for the server's.
@@ -197,7 +197,7 @@ describe('kubelet server', () => {
     const inf = zlib.createInflate({ dictionary: SPDY_DICTIONARY });
     let echoed = '';
     const replies: number[] = [];
-    for (let i = 0; i < 200 && !echoed.includes('9000:abc'); i++) {
+    for (const end = Date.now() + 15_000; !echoed.includes('9000:abc') && Date.now() < end; ) {
       while (buf.length >= 8 && buf.length >= 8 + (buf.readUInt32BE(4) & 0xffffff)) {
         const len = buf.readUInt32BE(4) & 0xffffff;
         const f = buf.subarray(0, 8 + len);

@@ -11,6 +11,7 @@ import { Kubelet } from '../../agent/kubelet/kubelet.js';
 import { KubeletServer } from '../../agent/kubelet/server.js';
 import { JsonObjectSplitter, negotiate } from '../../agent/kubelet/spdy-remotecommand.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { waitFor } from '../helpers/wait.js';
 import { headerBomb, spdyConnect, type SpdyConnectOptions } from '../helpers/spdy-client.js';
 
 let dir: string;
@@ -28,7 +29,7 @@ beforeAll(async () => {
   kubelet = new Kubelet({ nodeName: 'n1', nodeIP: '127.0.0.1', runtime: rt, rootDir: join(dir, 'root'), logDir: join(dir, 'logs'), resyncMs: 100_000 });
   kubelet.setPod({ metadata: { name: 'p', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'docker.io/library/busybox:latest', imagePullPolicy: 'IfNotPresent' }] } }, 'http');
   await kubelet.start();
-  for (let i = 0; i < 100 && kubelet.findPod('default', 'p')?.status?.phase !== 'Running'; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('pod p Running', () => kubelet.findPod('default', 'p')?.status?.phase === 'Running', 15_000, 20);
   server = new KubeletServer({ kubelet, caPem: pki.ca.certPem, certPem: nodeCert.certPem, keyPem: nodeCert.keyPem, port: 0, address: '127.0.0.1' });
   port = await server.listen();
 });

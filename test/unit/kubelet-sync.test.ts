@@ -5,16 +5,10 @@ import { join } from 'node:path';
 import { Kubelet } from '../../agent/kubelet/kubelet.js';
 import type { Pod } from '../../agent/kubelet/types.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { waitFor } from '../helpers/wait.js';
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timeout: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// (inside the unit tests' 20 s)
+const until = <T>(what: string, fn: () => T | undefined | false) => waitFor(what, fn, 15_000, 20);
 
 const dirs: string[] = [];
 const kubelets: Kubelet[] = [];
@@ -81,7 +75,7 @@ describe('kubelet sync with a fake runtime', () => {
     k.setPod(pod('crash'), 'http');
     const seen = new Set<string>();
     for (let i = 0; i < 3; i++) {
-      const c = await until(`attempt ${i}`, () => [...rt.containers.values()].find((x) => x.name === 'c' && x.state === 'running' && x.attempt === i), 8000);
+      const c = await until(`attempt ${i}`, () => [...rt.containers.values()].find((x) => x.name === 'c' && x.state === 'running' && x.attempt === i));
       rt.exit(c.id, 1);
     }
     const cs = await until('backoff', () => {
@@ -154,7 +148,7 @@ describe('kubelet sync with a fake runtime', () => {
     k.setPod(pod('live', { containers: [{ name: 'c', image: 'docker.io/library/busybox:latest', imagePullPolicy: 'IfNotPresent', livenessProbe: { exec: { command: ['true'] }, periodSeconds: 0.05 as number, failureThreshold: 2 } }] }), 'http');
     await until('running', () => status(k, 'live')?.phase === 'Running');
     healthy = false;
-    await until('restarted', () => status(k, 'live')?.containerStatuses?.[0]?.restartCount === 1, 8000);
+    await until('restarted', () => status(k, 'live')?.containerStatuses?.[0]?.restartCount === 1);
     expect(k.events.recent.some((e) => e.reason === 'Killing' && e.message === 'Container c failed liveness probe, will be restarted')).toBe(true);
     expect(k.events.recent.some((e) => e.reason === 'Unhealthy' && e.message === 'Liveness probe failed: not healthy')).toBe(true);
     healthy = true;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HostGw, desiredRoutes, renderHostGwRules } from '../../agent/network/hostgw.js';
-import type { Runner } from '../../agent/proxy/exec.js';
-import { FakeIptables } from '../../agent/proxy/iptables-util.js';
+import type { Runner } from '../../agent/netfilter/exec.js';
+import { FakeIptables } from '../../agent/netfilter/iptables.js';
 
 const node = (name: string, ip: string | undefined, cidr?: string) => ({
   metadata: { name },

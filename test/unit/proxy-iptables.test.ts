@@ -7,7 +7,7 @@ import {
   renderService,
   svcChain,
 } from '../../agent/proxy/iptables.js';
-import { FakeIptables, FakeIptablesError } from '../../agent/proxy/iptables-util.js';
+import { FakeIptables, FakeIptablesError } from '../../agent/netfilter/iptables.js';
 import { modelOf } from '../../agent/proxy/model.js';
 import { ep, svcPort } from './proxy-fixtures.js';
 

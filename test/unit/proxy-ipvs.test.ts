@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { IpvsBackend, renderIpvs } from '../../agent/proxy/ipvs.js';
-import { FakeIptables } from '../../agent/proxy/iptables-util.js';
+import { FakeIptables } from '../../agent/netfilter/iptables.js';
 import { modelOf } from '../../agent/proxy/model.js';
-import type { Runner } from '../../agent/proxy/exec.js';
+import type { Runner } from '../../agent/netfilter/exec.js';
 import { ep, svcPort } from './proxy-fixtures.js';
 
 const web = svcPort({ nodePort: 30001, sessionAffinity: 'ClientIP', affinityTimeoutSeconds: 300, endpoints: [ep('10.244.1.2', 8080, 'node-1'), ep('10.244.2.2', 8080, 'node-2')] });

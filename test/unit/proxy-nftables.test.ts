@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NftablesBackend, nftAffinityKey, nftElements, renderNftService, renderNftables, type Nft } from '../../agent/proxy/nftables.js';
+import { NftablesBackend, nftAffinityKey, nftElements, renderNftService, renderNftables } from '../../agent/proxy/nftables.js';
+import type { Nft } from '../../agent/netfilter/nftables.js';
 import { modelOf } from '../../agent/proxy/model.js';
 import { ep, svcPort } from './proxy-fixtures.js';
 

@@ -2,13 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { Proxier } from '../../agent/proxy/proxier.js';
 import { ChangeTracker, type ProxyModel } from '../../agent/proxy/model.js';
-import type { ProxyBackend, SyncStats } from '../../agent/proxy/iptables.js';
+import type { ProxyBackend, SyncStats } from '../../agent/proxy/backend.js';
 import { logger } from '../../api/log.js';
+import { waitFor } from '../helpers/wait.js';
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 20));
-}
+const until = (what: string, cond: () => boolean) => waitFor(what, cond, 15_000, 20);
 
 class FakeBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
@@ -53,7 +51,7 @@ describe('Proxier', () => {
       t.onService(svc(`s${i}`));
       p.requestSync();
     }
-    await until(() => b.calls.length >= 2);
+    await until('a second sync', () => b.calls.length >= 2);
     await new Promise((r) => setTimeout(r, 300));
     expect(b.calls.length).toBe(2);
     expect((b.calls[1]!.changed as string[]).length).toBe(50);
@@ -70,7 +68,7 @@ describe('Proxier', () => {
     b.failNext = 1;
     t.onService(svc('a'));
     await expect(p.syncNow()).rejects.toThrow('restore failed');
-    await until(() => b.calls.length >= 3); // the retry backs off 500 ms
+    await until('the retry', () => b.calls.length >= 3); // the retry backs off 500 ms
     expect(b.calls.at(-1)!.changed).toBe('all');
     expect(b.calls.length).toBe(3);
     expect(await reg.metrics()).toContain('k8ts_proxy_sync_failures_total{mode="iptables"} 1');

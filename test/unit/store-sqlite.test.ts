@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, SqliteStore, StoreError } from '../../control-plane/storage/index.js';
 import { storeContractSuite } from '../store-suite.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -110,10 +111,8 @@ describe('SqliteStore specifics', () => {
       // every 1,024 frames, so what the last commits wrote is copied by the thread or not at all.
       const shm = () => readFileSync(join(dir, 'state.db-shm'));
       const copied = () => shm().readUInt32LE(96) === shm().readUInt32LE(16);
-      const deadline = Date.now() + 5000;
-      while (!copied() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the checkpointer to copy the WAL back', copied, 15_000);
       expect(shm().readUInt32LE(16)).toBeGreaterThan(0);
-      expect(copied()).toBe(true);
       expect((await s.get('/k/1499'))?.value).toBe(value);
     } finally {
       await s.close();
@@ -125,9 +124,7 @@ describe('SqliteStore specifics', () => {
     try {
       await s.create('/a', '0');
       for (let i = 1; i < 40; i++) await s.update('/a', String(i));
-      const deadline = Date.now() + 5000;
-      while ((await s.compactedRevision()) !== 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(await s.compactedRevision()).toBe(30);
+      await waitFor('compaction to revision 30', async () => (await s.compactedRevision()) === 30, 15_000, 20);
       await expect(s.list('/', { revision: 29 })).rejects.toMatchObject({ code: 'Compacted' });
       expect((await s.list('/', { revision: 31 })).items[0]!.value).toBe('30');
     } finally {
@@ -187,7 +184,8 @@ describe('SqliteStore specifics', () => {
       await s.create('/b', '2');
       await s.create('/c', '3');
       await s.create('/d', '4');
-      await new Promise((r) => setTimeout(r, 50));
+      // (events arrive in order: anything before 4 would be in front of it)
+      await waitFor('the event at revision 4', () => got.includes(4), 15_000, 10);
       w.stop();
       expect(got).toEqual([4]);
     } finally {

@@ -2,7 +2,6 @@
 // and the OpenAPI v3 (and empty v2) documents.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import type { UserInfo } from '../auth.js';
 import { apiVersionOf, type ApiCore } from '../core.js';
 import type { Discovery } from '../discovery.js';
 import { NOT_FOUND, writeBody, writeStatus } from '../request.js';
@@ -26,7 +25,7 @@ async function openapiDoc(core: ApiCore, cache: Map<string, { json: string; hash
 }
 
 /** Discovery and OpenAPI; false when `path` is neither. */
-export async function serveNonResource(ctx: NonResourceContext, req: IncomingMessage, res: ServerResponse, path: string, segs: string[], q: URLSearchParams, user: UserInfo): Promise<boolean> {
+export async function serveNonResource(ctx: NonResourceContext, req: IncomingMessage, res: ServerResponse, path: string, segs: string[], q: URLSearchParams): Promise<boolean> {
   if (path === '/api' || path === '/api/') {
     writeBody(res, 200, ctx.discovery.api);
     return true;
@@ -37,17 +36,20 @@ export async function serveNonResource(ctx: NonResourceContext, req: IncomingMes
   }
   if (segs[0] === 'api' && segs.length === 2) {
     const l = ctx.discovery.resourceLists.get(segs[1]);
-    l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
+    if (l) writeBody(res, 200, l);
+    else writeStatus(res, NOT_FOUND);
     return true;
   }
   if (segs[0] === 'apis' && segs.length === 2) {
     const g = ctx.discovery.groups.get(segs[1]);
-    g ? writeBody(res, 200, g) : writeStatus(res, NOT_FOUND);
+    if (g) writeBody(res, 200, g);
+    else writeStatus(res, NOT_FOUND);
     return true;
   }
   if (segs[0] === 'apis' && segs.length === 3) {
     const l = ctx.discovery.resourceLists.get(`${segs[1]}/${segs[2]}`);
-    l ? writeBody(res, 200, l) : writeStatus(res, NOT_FOUND);
+    if (l) writeBody(res, 200, l);
+    else writeStatus(res, NOT_FOUND);
     return true;
   }
   if (segs[0] === 'openapi') {

@@ -9,7 +9,7 @@ import { podStrategy } from './pods.js';
 import { serviceStrategy, type ServiceAllocators } from './services.js';
 import { strategy, type Strategy } from './strategy.js';
 
-export interface RegistryDeps extends ServiceAllocators {}
+export type RegistryDeps = ServiceAllocators;
 
 const KINDS: Record<string, (def: ResourceDef, deps: RegistryDeps) => Strategy> = {
   '/Namespace': () => namespaceStrategy,

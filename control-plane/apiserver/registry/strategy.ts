@@ -43,7 +43,7 @@ export interface Strategy {
   checkDelete?(obj: KObject): void;
 }
 
-export interface StrategyOverrides extends Partial<Strategy> {}
+export type StrategyOverrides = Partial<Strategy>;
 
 /** The defaults, as upstream's generic registry: status is the server's, deletes go at once. */
 export function strategy(hasStatus: boolean, o: StrategyOverrides = {}): Strategy {
