@@ -58,10 +58,7 @@ export interface APIResource {
   version?: string;
 }
 
-// Declaration merging: the typed members are filled in by the constructor from KINDS.
-export interface Client extends Typed {}
-
-export class Client {
+class ClientBase {
   readonly transport: Transport;
 
   constructor(readonly config: ClientConfig) {
@@ -93,3 +90,7 @@ export class Client {
     this.transport.close();
   }
 }
+
+/** The client: ClientBase plus one typed member per kind, filled in by the constructor from KINDS. */
+export type Client = ClientBase & Typed;
+export const Client = ClientBase as new (config: ClientConfig) => Client;

@@ -12,9 +12,6 @@ import { isConflict, isNotFound, type KindName, type KubeObject, type ResourceCl
 import { Controller, type ControllerContext } from './base/controller.js';
 import { type DiscoveredResource, discoverResources, resourceFor } from './discovery.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
-
 export const ORPHAN = 'orphan';
 export const FOREGROUND = 'foregroundDeletion';
 
