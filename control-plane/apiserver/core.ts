@@ -503,7 +503,10 @@ export class ApiCore {
       } catch (err) {
         allocation.revert();
         if (err instanceof StoreError && err.code === 'Conflict') {
-          if (precondition !== undefined || o.retry === false || attempt > 50) throw new StatusError(conflict(def, name));
+          // Another write came between our read and ours: try again on the new object, unless
+          // the client named the resourceVersion it wanted (a PUT's body, a patch that sets it).
+          // A patched object carries the stored resourceVersion, so `precondition` alone cannot say.
+          if (o.retry === false || attempt > 50) throw new StatusError(conflict(def, name));
           continue;
         }
         if (err instanceof StoreError && err.code === 'NotFound') throw new StatusError(notFound(def, name));
