@@ -20,9 +20,9 @@ import { makePodInfo } from '../control-plane/scheduler/podinfo.js';
 import { buildProfile } from '../control-plane/scheduler/registry.js';
 import { startTestControlPlane } from '../test/helpers/controlplane.js';
 import { startSimNodes } from '../test/helpers/simnodes.js';
+import type { JsonValue } from '../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 const UPSTREAM_FLOOR = 270;
 
 function simNode(i: number): Node {

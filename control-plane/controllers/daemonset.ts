@@ -11,9 +11,9 @@ import { isNotFound, objectKey, type SharedIndexInformer } from '../../client/in
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
 import { clone, controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 /** upstream AddOrUpdateDaemonPodTolerations */
 export const DAEMON_TOLERATIONS: Toleration[] = [

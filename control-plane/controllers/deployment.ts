@@ -9,9 +9,9 @@ import { parseTime, rfc3339 } from '../../api/time.js';
 import { type EventRecorder, isAlreadyExists, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
 import { clone, controllerRef, intOrPercent, ownerRefFor } from './base/util.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export const REVISION = 'deployment.kubernetes.io/revision';
 export const DESIRED_REPLICAS = 'deployment.kubernetes.io/desired-replicas';

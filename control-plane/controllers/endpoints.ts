@@ -10,9 +10,9 @@ import { isNotFound, objectKey, type SharedIndexInformer, splitKey } from '../..
 import { Controller, type ControllerContext } from './base/controller.js';
 import { isPodReady, isPodTerminal } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';

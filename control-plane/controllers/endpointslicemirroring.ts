@@ -11,9 +11,9 @@ import { type EventRecorder, isNotFound, objectKey, type SharedIndexInformer, sp
 import { Controller, type ControllerContext } from './base/controller.js';
 import { podTemplateHash } from './deployment.js';
 import { MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './endpoints.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export const MIRRORING_MANAGED_BY = 'endpointslicemirroring-controller.k8s.io';
 export const SKIP_MIRROR_LABEL = 'endpointslice.kubernetes.io/skip-mirror';

@@ -9,9 +9,9 @@ import { rfc3339 } from '../../api/time.js';
 import { errorMessage, isConflict, isMethodNotSupported, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
 import { discover, type DiscoveredResource } from './discovery.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export interface NamespaceCondition {
   type: string;

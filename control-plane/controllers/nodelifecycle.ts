@@ -8,9 +8,9 @@ import { tolerates } from '../../api/scheduling.js';
 import { parseTime, rfc3339 } from '../../api/time.js';
 import { errorMessage, isNotFound, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export const UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const NOT_READY = 'node.kubernetes.io/not-ready';

@@ -8,9 +8,9 @@ import { parseTime } from '../../api/time.js';
 import { errorMessage, type EventRecorder, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
 import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export interface ReplicaKind {
   resource: 'replicasets' | 'replicationcontrollers';

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
+import type { JsonValue } from '../../api/object.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const K8TS = join(ROOT, 'bin', 'k8ts.js');
@@ -65,11 +66,11 @@ interface PodInfo {
 async function pods(): Promise<PodInfo[]> {
   const r = await kubectl(['get', 'pods', '-o', 'json']);
   if (r.exitCode !== 0) throw new Error(r.all);
-  return JSON.parse(r.stdout).items.map((p: any) => ({
+  return JSON.parse(r.stdout).items.map((p: JsonValue) => ({
     name: p.metadata.name,
     node: p.spec.nodeName,
     phase: p.status?.phase,
-    ready: !!p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+    ready: !!p.status?.conditions?.some((c: JsonValue) => c.type === 'Ready' && c.status === 'True'),
     ip: p.status?.podIP,
     labels: p.metadata.labels ?? {},
   }));

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startTestControlPlane, writeManifest, type TestControlPlane } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/wait.js';
+import type { JsonValue } from '../../api/object.js';
 
 const GUESTBOOK = resolve(__dirname, '..', 'fixtures', 'guestbook');
 
@@ -19,7 +20,7 @@ function rawClient(cp: TestControlPlane) {
     cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')),
     key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')),
   });
-  function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: JsonValue }> {
     return new Promise((res, rej) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = https.request(
@@ -45,7 +46,7 @@ function rawClient(cp: TestControlPlane) {
   }
   /** Streams watch events until stop(); events are collected in order. */
   function watch(path: string) {
-    const events: Array<{ type: string; object: any }> = [];
+    const events: Array<{ type: string; object: JsonValue }> = [];
     let buf = '';
     let ended = false;
     const req = https.get(`${cp.url}${path}`, { agent: new https.Agent({ ca: cp.caPem, cert: readFileSync(join(cp.dataDir, 'pki', 'admin.crt')), key: readFileSync(join(cp.dataDir, 'pki', 'admin.key')) }) }, (r) => {
@@ -199,7 +200,7 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
           expect: /spec.replicas: Invalid value: -1: must be greater than or equal to 0/,
         },
         {
-          input: readFileSync(join(GUESTBOOK, 'frontend-service.yaml'), 'utf8').replace(/name: frontend\n  labels/, 'name: frontend2\n  labels'),
+          input: readFileSync(join(GUESTBOOK, 'frontend-service.yaml'), 'utf8').replace(/name: frontend\n {2}labels/, 'name: frontend2\n  labels'),
           expect: /spec.ports\[0\].nodePort: Invalid value: 30001: provided port is already allocated/,
         },
         { input: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: strict\nspec:\n  foo: 1\n  ports:\n  - port: 80\n', expect: /strict decoding error: unknown field "spec.foo"/ },
@@ -286,7 +287,6 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
       const w = c.watch(`/api/v1/namespaces/load/configmaps?watch=1&resourceVersion=${start}`);
       const acked = new Map<string, number>(); // name -> resourceVersion
       let stopLoad = false;
-      let failures = 0;
       const worker = async (id: number) => {
         for (let i = 0; !stopLoad; i++) {
           const name = `cm-${id}-${i}`;
@@ -294,7 +294,6 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
             const r = await c.request('POST', '/api/v1/namespaces/load/configmaps', { metadata: { name }, data: { i: String(i) } });
             if (r.status === 201) acked.set(name, Number(r.json.metadata.resourceVersion));
           } catch {
-            failures++;
             return; // connection died with the process
           }
         }
@@ -310,12 +309,12 @@ export function kubectlSuite(name: string, opts: { etcd: boolean; extraArgs?: st
       await cp.restart();
       const c2 = rawClient(cp);
       const list = await c2.request('GET', '/api/v1/namespaces/load/configmaps');
-      const present = new Set<string>(list.json.items.map((i: any) => i.metadata.name));
+      const present = new Set<string>(list.json.items.map((i: JsonValue) => i.metadata.name));
       const missing = [...acked.keys()].filter((n) => !present.has(n));
       expect(missing).toEqual([]);
       // Resume from the last revision the watch delivered: everything after it arrives, once.
       const w2 = c2.watch(`/api/v1/namespaces/load/configmaps?watch=1&resourceVersion=${lastRv}`);
-      const expectedAfter = list.json.items.filter((i: any) => Number(i.metadata.resourceVersion) > lastRv).length;
+      const expectedAfter = list.json.items.filter((i: JsonValue) => Number(i.metadata.resourceVersion) > lastRv).length;
       await waitFor('resumed events', () => w2.events.length >= expectedAfter, 30_000);
       await new Promise((r) => setTimeout(r, 300));
       w2.stop();

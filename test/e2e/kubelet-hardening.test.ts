@@ -17,6 +17,7 @@ import { startControlPlane, type ControlPlane } from '../../control-plane/apiser
 import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
 import { headerBomb, spdyConnect } from '../helpers/spdy-client.js';
+import type { JsonValue } from '../../api/object.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('kubelet hardening e2e skipped: needs root (containerd/dockerd, CNI, mounts)');
@@ -69,7 +70,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet hardening on %s', (runtime) => 
   const running = (name: string) =>
     eventually(`${name} Running`, 60_000, async () => {
       const p = await json(['get', 'pod', name]);
-      if (p.status?.phase !== 'Running' || !p.status.containerStatuses?.every((c: any) => c.ready)) throw new Error(JSON.stringify(p.status));
+      if (p.status?.phase !== 'Running' || !p.status.containerStatuses?.every((c: JsonValue) => c.ready)) throw new Error(JSON.stringify(p.status));
       return p;
     });
   const admin = () => {
@@ -129,12 +130,11 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet hardening on %s', (runtime) => 
         { volumes: [{ name: 'vol', emptyDir: {} }] },
       ),
     );
-    const t0 = Date.now();
     // The restart fails while the kubelet prepares its mounts: an event says so (the pod's
     // waiting reason alternates with CrashLoopBackOff as the kubelet retries).
     await eventually('FailedMount event', 60_000, async () => {
       const ev = await json(['get', 'events', '--field-selector', 'involvedObject.name=escape']);
-      const msgs: string[] = ev.items.map((e: any) => e.message);
+      const msgs: string[] = ev.items.map((e: JsonValue) => e.message);
       if (!msgs.includes('Error: failed to prepare subPath for volumeMount "vol" of container "c"')) throw new Error(msgs.join(' | '));
     });
     const p = await json(['get', 'pod', 'escape']);

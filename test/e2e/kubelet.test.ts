@@ -14,6 +14,7 @@ import { startControlPlane, type ControlPlane } from '../../control-plane/apiser
 import { joinControllers, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/podnet.js';
 import { waitFor } from '../helpers/wait.js';
+import type { JsonValue } from '../../api/object.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('kubelet e2e skipped: needs root (containerd/dockerd, CNI, iptables)');
@@ -68,7 +69,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
   const running = (name: string, timeout = 60_000) =>
     eventually(`${name} Running`, timeout, async () => {
       const p = await podJSON(name);
-      if (p.status?.phase !== 'Running') throw new Error(`phase ${p.status?.phase}: ${JSON.stringify(p.status?.containerStatuses?.map((c: any) => c.state))}`);
+      if (p.status?.phase !== 'Running') throw new Error(`phase ${p.status?.phase}: ${JSON.stringify(p.status?.containerStatuses?.map((c: JsonValue) => c.state))}`);
       return p;
     });
 
@@ -93,7 +94,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     const n = await eventually('node Ready', 30_000, async () => {
       const r = await kubectl(['get', 'node', node, '-o', 'json']);
       const obj = JSON.parse(r.stdout);
-      const ready = obj.status.conditions.find((c: any) => c.type === 'Ready');
+      const ready = obj.status.conditions.find((c: JsonValue) => c.type === 'Ready');
       if (ready?.status !== 'True') throw new Error(JSON.stringify(ready));
       return obj;
     });
@@ -102,8 +103,8 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(n.status.nodeInfo.kubeletVersion).toMatch(/^v1\.32/);
     expect(n.status.nodeInfo.containerRuntimeVersion).toMatch(runtime === 'cri' ? /^containerd:\/\// : /^docker:\/\//);
     expect(n.status.addresses).toContainEqual({ type: 'InternalIP', address: agent.nodeIP });
-    expect(n.status.conditions.find((c: any) => c.type === 'Ready').reason).toBe('KubeletReady');
-    expect(n.status.conditions.map((c: any) => c.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'PIDPressure', 'Ready']);
+    expect(n.status.conditions.find((c: JsonValue) => c.type === 'Ready').reason).toBe('KubeletReady');
+    expect(n.status.conditions.map((c: JsonValue) => c.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'PIDPressure', 'Ready']);
     const lease = await kubectl(['get', 'lease', '-n', 'kube-node-lease', node, '-o', 'json']);
     expect(JSON.parse(lease.stdout).spec.holderIdentity).toBe(node);
   });
@@ -123,11 +124,11 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(p.status.containerStatuses[0].containerID).toMatch(runtime === 'cri' ? /^containerd:\/\// : /^docker:\/\//);
     const ready = await eventually('web Ready', 30_000, async () => {
       const q = await podJSON('web');
-      const c = q.status.conditions.find((x: any) => x.type === 'Ready');
+      const c = q.status.conditions.find((x: JsonValue) => x.type === 'Ready');
       if (c.status !== 'True') throw new Error(JSON.stringify(q.status.conditions));
       return q;
     });
-    expect(ready.status.conditions.map((c: any) => c.type)).toEqual(expect.arrayContaining(['PodScheduled', 'Initialized', 'ContainersReady', 'Ready']));
+    expect(ready.status.conditions.map((c: JsonValue) => c.type)).toEqual(expect.arrayContaining(['PodScheduled', 'Initialized', 'ContainersReady', 'Ready']));
     const logs = await eventually('client log', 30_000, async () => {
       const r = await kubectl(['logs', 'web', '-c', 'client']);
       if (!r.stdout.includes('ok-localhost')) throw new Error(r.all);
@@ -188,7 +189,7 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(prev.exitCode, prev.all).toBe(0);
     expect(prev.stdout).toMatch(/attempt-\d+/);
     const ev = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=crash', '-o', 'json']);
-    const reasons = JSON.parse(ev.stdout).items.map((e: any) => e.reason);
+    const reasons = JSON.parse(ev.stdout).items.map((e: JsonValue) => e.reason);
     expect(reasons).toContain('BackOff');
     const later = await eventually('restartCount grows', 60_000, async () => {
       const p = await podJSON('crash');
@@ -231,10 +232,10 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
     expect(restarted).toBeGreaterThanOrEqual(1);
     const ev = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=live', '-o', 'json']);
     const items = JSON.parse(ev.stdout).items;
-    expect(items.map((e: any) => e.message)).toContain('Container live failed liveness probe, will be restarted');
-    expect(items.some((e: any) => e.reason === 'Unhealthy' && /^Liveness probe failed/.test(e.message))).toBe(true);
+    expect(items.map((e: JsonValue) => e.message)).toContain('Container live failed liveness probe, will be restarted');
+    expect(items.some((e: JsonValue) => e.reason === 'Unhealthy' && /^Liveness probe failed/.test(e.message))).toBe(true);
 
-    const readyCond = async () => (await podJSON('ready')).status?.conditions?.find((c: any) => c.type === 'Ready')?.status;
+    const readyCond = async () => (await podJSON('ready')).status?.conditions?.find((c: JsonValue) => c.type === 'Ready')?.status;
     await running('ready');
     await new Promise((r) => setTimeout(r, 2000));
     expect(await readyCond()).toBe('False');
@@ -331,13 +332,13 @@ describe.skipIf(!isRoot).each(RUNTIMES)('kubelet on %s', (runtime) => {
 
   it('survives kill -9 of the agent: pods keep running with the same container IDs', async () => {
     const before = await podJSON('web');
-    const ids = before.status.containerStatuses.map((c: any) => c.containerID);
+    const ids = before.status.containerStatuses.map((c: JsonValue) => c.containerID);
     await agent.kill9();
     await agent.restart();
     await new Promise((r) => setTimeout(r, 5000));
     const after = await running('web');
-    expect(after.status.containerStatuses.map((c: any) => c.containerID)).toEqual(ids);
-    expect(after.status.containerStatuses.map((c: any) => c.restartCount)).toEqual(before.status.containerStatuses.map((c: any) => c.restartCount));
+    expect(after.status.containerStatuses.map((c: JsonValue) => c.containerID)).toEqual(ids);
+    expect(after.status.containerStatuses.map((c: JsonValue) => c.restartCount)).toEqual(before.status.containerStatuses.map((c: JsonValue) => c.restartCount));
     expect(after.status.podIP).toBe(before.status.podIP);
     const host = await kubectl(['exec', 'web', '-c', 'server', '--', 'cat', '/etc/hostname']);
     expect(host.stdout.trim()).toBe('web');

@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { freePort, startContainerd, unmountUnder, type ContainerdHandle } from './containerd.js';
 import { startDockerd, type DockerdHandle } from './dockerd.js';
 import { uniquePodNet, type TestPodNet } from './podnet.js';
+import type { JsonValue } from '../../api/object.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -88,7 +89,7 @@ export interface TestAgent {
 }
 
 /** Minimal admin client from the control plane's kubeconfig (for setting spec.podCIDR). */
-export function adminRequest(kubeconfigPath: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any }> {
+export function adminRequest(kubeconfigPath: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: JsonValue }> {
   const kc = YAML.parse(readFileSync(kubeconfigPath, 'utf8'));
   const cluster = kc.clusters[0].cluster;
   const user = kc.users[0].user;

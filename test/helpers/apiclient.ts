@@ -1,16 +1,17 @@
 // A raw HTTPS client for tests that need to send exactly what a hostile or unusual client
-// sends (odd bodies, media types, query strings, trickled bodies), as any identity: client
+// sends (odd bodies, media types, query strings, trickled bodies), as JsonValue identity: client
 // certificates are issued from the test control plane's own CA (its data dir's pki/).
 import https from 'node:https';
 import tls from 'node:tls';
 import { ensurePki, type KeyPairPem } from '../../control-plane/apiserver/pki.js';
 import type { TestControlPlane } from './controlplane.js';
+import type { JsonValue } from '../../api/object.js';
 
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  json(): any;
+  json(): JsonValue;
 }
 
 export interface RawClient {

@@ -6,9 +6,9 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { microTime, rfc3339 } from '../../api/time.js';
 import { type Client, InformerFactory, isAlreadyExists } from '../../client/index.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 export interface SimNodesOptions {
   client: Client;

@@ -7,12 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, nodeClient, type RawClient } from '../helpers/apiclient.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
+import type { JsonValue } from '../../api/object.js';
 
 type Who = 'admin' | 'node-1' | 'node-2';
 interface Reply {
   status: number;
   text: string;
-  json: any;
+  json: JsonValue;
 }
 
 const NS = 'default';
@@ -24,7 +25,7 @@ describe('node authorization (Node authorizer + NodeRestriction) on the real con
 
   async function call(who: Who, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
     const r = await clients[who].request(method, path, body === undefined ? undefined : JSON.stringify(body), { 'content-type': contentType });
-    let json: any;
+    let json: JsonValue;
     try {
       json = r.json();
     } catch {
@@ -33,7 +34,7 @@ describe('node authorization (Node authorizer + NodeRestriction) on the real con
     return { status: r.status, text: r.text, json };
   }
 
-  async function admin(method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
+  async function admin(method: string, path: string, body?: unknown, contentType?: string): Promise<JsonValue> {
     const r = await call('admin', method, path, body, contentType);
     if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
     return r.json;
@@ -101,7 +102,7 @@ describe('node authorization (Node authorizer + NodeRestriction) on the real con
     const cms = `/api/v1/namespaces/${NS}/configmaps`;
     const pods = `/api/v1/namespaces/${NS}/pods`;
     const labels = (l: Record<string, string | null>) => ({ metadata: { labels: l } });
-    const names = (r: Reply) => (r.json?.items ?? []).map((i: any) => i.metadata.name);
+    const names = (r: Reply) => (r.json?.items ?? []).map((i: JsonValue) => i.metadata.name);
     const watchNames = (r: Reply) => r.text.trim().split('\n').filter(Boolean).map((l) => `${JSON.parse(l).type} ${JSON.parse(l).object.metadata.name}`);
 
     type Row = [who: Who, verb: string, resource: string, relation: string, method: string, path: string, body: unknown, code: number, expectMsg?: string | ((r: Reply) => unknown)];

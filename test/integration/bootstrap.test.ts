@@ -19,6 +19,7 @@ import { ApiError, KubeClient, credentialsFromKubeconfig } from '../../agent/kub
 import { adminRequest } from '../helpers/agent.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { waitFor } from '../helpers/wait.js';
+import type { JsonValue } from '../../api/object.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = logger('bootstrap-test');
@@ -68,9 +69,9 @@ async function registerNode(client: KubeClient, name: string, ip: string): Promi
 }
 
 /** A CSR posted by `client`, then its final state once a controller decided (or 15 s passed). */
-async function postAndSettle(client: KubeClient, spec: CertificateSpec): Promise<{ name: string; csr: any }> {
+async function postAndSettle(client: KubeClient, spec: CertificateSpec): Promise<{ name: string; csr: JsonValue }> {
   const { csrPem } = await newKeyAndRequest(spec);
-  const created = await client.request<any>('POST', CSRS, {
+  const created = await client.request<JsonValue>('POST', CSRS, {
     apiVersion: 'certificates.k8s.io/v1',
     kind: 'CertificateSigningRequest',
     metadata: { generateName: 'csr-' },
@@ -79,7 +80,7 @@ async function postAndSettle(client: KubeClient, spec: CertificateSpec): Promise
   const name = created.metadata.name;
   const csr = await waitFor(`${name} decided`, async () => {
     const c = (await admin('GET', `${CSRS}/${name}`)).body;
-    return (c.status?.conditions ?? []).some((x: any) => ['Approved', 'Denied'].includes(x.type)) && c;
+    return (c.status?.conditions ?? []).some((x: JsonValue) => ['Approved', 'Denied'].includes(x.type)) && c;
   }, 15_000);
   return { name, csr };
 }
@@ -123,7 +124,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     expect(cert.checkIssued(new X509Certificate(cp.caPem))).toBe(true);
     // the key was made here: the certificate is for it, and nothing the API holds contains a private key
     expect(cert.publicKey.export({ type: 'spki', format: 'der' }).equals(createPublicKey(pair.keyPem).export({ type: 'spki', format: 'der' }))).toBe(true);
-    const csrs = (await admin('GET', CSRS)).body.items as any[];
+    const csrs = (await admin('GET', CSRS)).body.items as JsonValue[];
     const mine = csrs.find((c) => c.spec.username === `system:bootstrap:${token.split('.')[0]}`);
     expect(mine.spec.signerName).toBe('kubernetes.io/kube-apiserver-client-kubelet');
     expect(mine.status.conditions[0]).toMatchObject({ type: 'Approved', reason: 'AutoApproved' });
@@ -152,7 +153,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     for (const client of [first.client, tokenClient]) {
       for (const sans of bad) {
         const { name, csr } = await postAndSettle(client, { ...base, ...sans });
-        expect(csr.status.conditions.map((c: any) => `${c.type}/${c.reason}`), name).toEqual(['Denied/ReservedSubjectAltName']);
+        expect(csr.status.conditions.map((c: JsonValue) => `${c.type}/${c.reason}`), name).toEqual(['Denied/ReservedSubjectAltName']);
         expect(csr.status.certificate).toBeUndefined();
       }
     }
@@ -168,12 +169,12 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
   });
 
   it('a wrong CA hash makes the first contact fail, before the token is sent anywhere', async () => {
-    const before = ((await admin('GET', CSRS)).body.items as any[]).length;
+    const before = ((await admin('GET', CSRS)).body.items as JsonValue[]).length;
     const wrong = `sha256:${'0'.repeat(64)}`;
     const err = await joinAs('bs-wrong-ca', { pins: [wrong] }).catch((e) => e);
     expect(err).toBeInstanceOf(BootstrapError);
     expect(err.message).toContain(`(${hash}) does not match --discovery-token-ca-cert-hash ${wrong}`);
-    expect(((await admin('GET', CSRS)).body.items as any[]).length).toBe(before);
+    expect(((await admin('GET', CSRS)).body.items as JsonValue[]).length).toBe(before);
     // the real CLI: one line, exit 1; and without any pin it refuses, as kubeadm does. (A
     // socket that accepts stands in for the runtime: the agent checks it is there first.)
     const dataDir = tmp();
@@ -235,7 +236,7 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     stops.push(() => adminClient.close());
     const mk = async () => {
       const { csrPem, keyPem } = await newKeyAndRequest(spec);
-      const c = await adminClient.request<any>('POST', CSRS, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { generateName: 'jane-' }, spec: { request: Buffer.from(csrPem).toString('base64'), signerName: spec.signerName, usages: spec.usages, expirationSeconds: 3600 } });
+      const c = await adminClient.request<JsonValue>('POST', CSRS, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { generateName: 'jane-' }, spec: { request: Buffer.from(csrPem).toString('base64'), signerName: spec.signerName, usages: spec.usages, expirationSeconds: 3600 } });
       return { name: c.metadata.name as string, keyPem };
     };
     // one through kubectl create -f, as a user asks for a certificate
@@ -279,11 +280,11 @@ describe('TLS bootstrap through CertificateSigningRequests', () => {
     expect(next.serialNumber).not.toBe(oldCert.serialNumber);
     // a new key too, and the renewal was asked for by the node itself
     expect(renewed.keyPem).not.toBe(before.keyPem);
-    const csrs = (await admin('GET', CSRS)).body.items as any[];
+    const csrs = (await admin('GET', CSRS)).body.items as JsonValue[];
     expect(csrs.some((c) => c.spec.username === 'system:node:bs-1' && c.spec.signerName === 'kubernetes.io/kube-apiserver-client-kubelet' && c.status.conditions?.[0]?.message === 'Auto approving self kubelet client certificate after SubjectAccessReview.')).toBe(true);
     // the client switched to it and keeps working
     await waitFor('the client on the new certificate', async () => first.client.creds.clientCertPem !== before.certPem);
-    expect((await first.client.get<any>('/api/v1/nodes/bs-1')).metadata.name).toBe('bs-1');
+    expect((await first.client.get<JsonValue>('/api/v1/nodes/bs-1')).metadata.name).toBe('bs-1');
     const serving = await waitFor('a renewed serving certificate', async () => {
       const p = await readPair(servingFile(first.dataDir));
       return p && p.certPem !== servingBefore.certPem && p;

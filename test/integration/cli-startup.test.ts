@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { startSimNodes, type SimNodes } from '../helpers/simnodes.js';
 import { waitFor } from './controllers-cluster.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const isRoot = process.getuid?.() === 0;

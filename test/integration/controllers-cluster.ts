@@ -5,9 +5,9 @@ import { startControllerManager, type ControllerManager, type ControllerManagerO
 import { startScheduler, type RunningScheduler } from '../../control-plane/scheduler/index.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { startSimNodes, type SimNodes, type SimNodesOptions } from '../helpers/simnodes.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-export type Obj = any;
+export type Obj = JsonValue;
 
 export interface Cluster {
   cp: TestControlPlane;
@@ -62,7 +62,7 @@ export async function startCluster(o: {
     nodes,
     scheduler,
     cm,
-    // raw paths on purpose: the tests speak the REST API as any outside client does
+    // raw paths on purpose: the tests speak the REST API as JsonValue outside client does
     get: (p) => raw('GET', p),
     post: (p, b) => raw('POST', p, b),
     patch: (p, b) => raw('PATCH', p, b, 'application/merge-patch+json'),

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DESCRIPTION } from '../../control-plane/controllers/rootcacertpublisher.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/controlplane.js';
 import { waitFor } from './controllers-cluster.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 let cp: TestControlPlane;
 const P = `t${process.pid}`; // per-process names: other test processes may share nothing, but be safe

@@ -80,9 +80,9 @@ describe.skipIf(!usable)('k8ts node service on a real kernel', () => {
       expect(human.stderr).toBe('');
       expect(human.code).toBe(0);
       expect(human.stdout).toMatch(/Service default\/frontend \(iptables mode\)/);
-      expect(human.stdout).toMatch(/ClusterIP 10\.96\.0\.50:80\/tcp -> KUBE-SVC-\S+  \[10 pkts, \d+ bytes\]/);
+      expect(human.stdout).toMatch(/ClusterIP 10\.96\.0\.50:80\/tcp -> KUBE-SVC-\S+ {2}\[10 pkts, \d+ bytes\]/);
       expect(human.stdout).toMatch(/NodePort 30001\/tcp -> KUBE-EXT-\S+ -> KUBE-SVC-/);
-      expect(human.stdout).toMatch(/-> KUBE-SEP-\S+ -> 10\.244\.1\.5:8080  probability 0\.5000/);
+      expect(human.stdout).toMatch(/-> KUBE-SEP-\S+ -> 10\.244\.1\.5:8080 {2}probability 0\.5000/);
       const json = await cli(['service', 'default/frontend', '-o', 'json']);
       expect((JSON.parse(json.stdout) as ServicePath).ports[0]!.endpoints).toHaveLength(2);
       const byVip = await cli(['service', '10.96.0.50:80', '-o', 'json']);

@@ -4,6 +4,7 @@ import type { ResourceDef } from '../../api/registry.js';
 import { strategyFor } from '../../control-plane/apiserver/registry/index.js';
 import { ClusterIPAllocator, NodePortAllocator } from '../../control-plane/apiserver/allocators.js';
 import { defaultImagePullPolicy, podQOSClass } from '../../api/defaults.js';
+import type { JsonValue } from '../../api/object.js';
 
 const res = (g: string, p: string) => findResource(g, 'v1', p)!;
 // The apiserver's create-time preparation (its registry strategy), as a create runs it.
@@ -12,7 +13,7 @@ const prepareForCreate = (d: ResourceDef, obj: Record<string, unknown>) =>
 
 describe('defaulting', () => {
   it('old-style RC without selector takes template labels for selector and metadata.labels', () => {
-    const rc: any = {
+    const rc: JsonValue = {
       apiVersion: 'v1',
       kind: 'ReplicationController',
       metadata: { name: 'redis-master' },
@@ -37,7 +38,7 @@ describe('defaulting', () => {
   });
 
   it('does not overwrite an explicit selector or labels', () => {
-    const rc: any = { metadata: { name: 'x', labels: { a: 'b' } }, spec: { selector: { s: '1' }, replicas: 0, template: { metadata: { labels: { s: '1', t: '2' } } } } };
+    const rc: JsonValue = { metadata: { name: 'x', labels: { a: 'b' } }, spec: { selector: { s: '1' }, replicas: 0, template: { metadata: { labels: { s: '1', t: '2' } } } } };
     res('', 'replicationcontrollers').defaults(rc);
     expect(rc.spec.selector).toEqual({ s: '1' });
     expect(rc.metadata.labels).toEqual({ a: 'b' });
@@ -55,7 +56,7 @@ describe('defaulting', () => {
 
   it('pod defaults, admission tolerations, probes, status on create', () => {
     const d = res('', 'pods');
-    const pod: any = {
+    const pod: JsonValue = {
       metadata: { name: 'p', namespace: 'default' },
       spec: {
         containers: [
@@ -103,7 +104,7 @@ describe('defaulting', () => {
   });
 
   it('deployment, replicaset and daemonset defaults', () => {
-    const dep: any = { spec: { template: { spec: { containers: [{ name: 'c', image: 'x' }] } } } };
+    const dep: JsonValue = { spec: { template: { spec: { containers: [{ name: 'c', image: 'x' }] } } } };
     res('apps', 'deployments').defaults(dep);
     expect(dep.spec).toMatchObject({
       replicas: 1,
@@ -111,19 +112,19 @@ describe('defaulting', () => {
       progressDeadlineSeconds: 600,
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } },
     });
-    const rs: any = { spec: {} };
+    const rs: JsonValue = { spec: {} };
     res('apps', 'replicasets').defaults(rs);
     expect(rs.spec.replicas).toBe(1);
-    const ds: any = { spec: { template: { spec: { containers: [] } } } };
+    const ds: JsonValue = { spec: { template: { spec: { containers: [] } } } };
     res('apps', 'daemonsets').defaults(ds);
     expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
-    const recreate: any = { spec: { strategy: { type: 'Recreate' } } };
+    const recreate: JsonValue = { spec: { strategy: { type: 'Recreate' } } };
     res('apps', 'deployments').defaults(recreate);
     expect(recreate.spec.strategy).toEqual({ type: 'Recreate' });
   });
 
   it('service defaults', () => {
-    const svc: any = { spec: { ports: [{ port: 80 }, { port: 443, targetPort: 8443, protocol: 'UDP' }], selector: { app: 'web' } } };
+    const svc: JsonValue = { spec: { ports: [{ port: 80 }, { port: 443, targetPort: 8443, protocol: 'UDP' }], selector: { app: 'web' } } };
     res('', 'services').defaults(svc);
     expect(svc.spec).toEqual({
       type: 'ClusterIP',
@@ -137,29 +138,29 @@ describe('defaulting', () => {
       ipFamilyPolicy: 'SingleStack',
       ipFamilies: ['IPv4'],
     });
-    const np: any = { spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30001 }] } };
+    const np: JsonValue = { spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30001 }] } };
     res('', 'services').defaults(np);
     expect(np.spec.externalTrafficPolicy).toBe('Cluster');
-    const ext: any = { spec: { type: 'ExternalName', externalName: 'example.com' } };
+    const ext: JsonValue = { spec: { type: 'ExternalName', externalName: 'example.com' } };
     res('', 'services').defaults(ext);
     expect(ext.spec.ipFamilies).toBeUndefined();
   });
 
   it('namespace gets Active and the kubernetes finalizer', () => {
     const d = res('', 'namespaces');
-    const ns: any = { metadata: { name: 'dev' } };
+    const ns: JsonValue = { metadata: { name: 'dev' } };
     d.defaults(ns);
     prepareForCreate(d, ns);
     expect(ns.status).toEqual({ phase: 'Active' });
     expect(ns.spec.finalizers).toEqual(['kubernetes']);
     expect(ns.metadata.labels['kubernetes.io/metadata.name']).toBe('dev');
-    const other: any = { metadata: { name: 'other' }, spec: { finalizers: ['example.com/x'] } };
+    const other: JsonValue = { metadata: { name: 'other' }, spec: { finalizers: ['example.com/x'] } };
     prepareForCreate(d, other);
     expect(other.spec.finalizers).toEqual(['example.com/x', 'kubernetes']);
   });
 
   it('stringData folds into data as base64 and is dropped', () => {
-    const s: any = { metadata: { name: 's' }, data: { a: 'YQ==' }, stringData: { b: 'hello', a: 'override' } };
+    const s: JsonValue = { metadata: { name: 's' }, data: { a: 'YQ==' }, stringData: { b: 'hello', a: 'override' } };
     findResource('', 'v1', 'secrets')!.defaults(s);
     expect(s).toEqual({ metadata: { name: 's' }, type: 'Opaque', data: { a: 'b3ZlcnJpZGU=', b: 'aGVsbG8=' } });
   });

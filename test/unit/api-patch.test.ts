@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from '../../api/patch.js';
+import type { JsonValue } from '../../api/object.js';
 
 const pod = () => ({
   apiVersion: 'v1',
@@ -101,7 +102,7 @@ describe('strategic merge patch', () => {
       'Pod',
     );
     expect(out.metadata.labels).toEqual({ app: 'web' });
-    expect(out.spec.containers.map((c: any) => c.name)).toEqual(['web']);
+    expect(out.spec.containers.map((c: JsonValue) => c.name)).toEqual(['web']);
     expect(out.spec.securityContext).toBeUndefined();
   });
 
@@ -147,7 +148,7 @@ describe('strategic merge patch', () => {
       { spec: { '$setElementOrder/containers': [{ name: 'sidecar' }, { name: 'web' }], containers: [{ name: 'web', image: 'nginx:3' }] } },
       'Pod',
     );
-    expect(out.spec.containers.map((c: any) => c.name)).toEqual(['sidecar', 'web']);
+    expect(out.spec.containers.map((c: JsonValue) => c.name)).toEqual(['sidecar', 'web']);
     expect(out.spec.containers[1].image).toBe('nginx:3');
     expect(JSON.stringify(out)).not.toContain('$setElementOrder');
   });

@@ -9,6 +9,7 @@ import { fieldValue, parseFieldSelector, parseLabelSelector, matches, validateFi
 import { immutable } from '../../api/validate.js';
 import { semanticJSON } from '../../api/json.js';
 import { nodeMatchesSelectorAndAffinity } from '../../api/scheduling.js';
+import type { JsonValue } from '../../api/object.js';
 
 const POISON = ['__proto__', 'constructor', 'prototype'];
 
@@ -33,7 +34,7 @@ function prototypeIsClean(): void {
   );
 }
 
-function node(): Record<string, any> {
+function node(): Record<string, JsonValue> {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', labels: { a: 'b' } }, spec: {} };
 }
 
@@ -101,7 +102,7 @@ describe('patches treat prototype keys as data', () => {
 
 describe('defaulting and comparison treat prototype keys as data', () => {
   it('stringData keys fold into data as own keys', () => {
-    const s: Record<string, any> = JSON.parse('{"metadata":{"name":"s"},"stringData":{"__proto__":"p","constructor":"c"}}');
+    const s: Record<string, JsonValue> = JSON.parse('{"metadata":{"name":"s"},"stringData":{"__proto__":"p","constructor":"c"}}');
     defaultSecret(s);
     prototypeIsClean();
     expect(Object.keys(s.data).sort()).toEqual(['__proto__', 'constructor']);
@@ -109,7 +110,7 @@ describe('defaulting and comparison treat prototype keys as data', () => {
   });
 
   it('limits copied into requests keep every key, prototype names included', () => {
-    const pod: Record<string, any> = JSON.parse('{"spec":{"containers":[{"name":"c","image":"i","resources":{"limits":{"cpu":"1","constructor":"2","__proto__":"3"}}}]}}');
+    const pod: Record<string, JsonValue> = JSON.parse('{"spec":{"containers":[{"name":"c","image":"i","resources":{"limits":{"cpu":"1","constructor":"2","__proto__":"3"}}}]}}');
     defaultPod(pod);
     prototypeIsClean();
     expect(Object.keys(pod.spec.containers[0].resources.requests).sort()).toEqual(['__proto__', 'constructor', 'cpu']);
@@ -132,7 +133,7 @@ describe('selectors never match on prototype members', () => {
   });
 
   it('field selectors on prototype member names are not supported fields', () => {
-    const def = { fieldSelectors: { 'spec.nodeName': (o: Record<string, any>) => o.spec?.nodeName } };
+    const def = { fieldSelectors: { 'spec.nodeName': (o: Record<string, JsonValue>) => o.spec?.nodeName } };
     for (const f of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       expect(() => validateFieldSelector(parseFieldSelector(`${f}=x`), def)).toThrow(/field label not supported/);
       expect(fieldValue(def, {}, f)).toBeUndefined();

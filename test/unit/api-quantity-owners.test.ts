@@ -4,6 +4,7 @@ import { containerResources } from '../../agent/kubelet/status.js';
 import { podRequests } from '../../api/scheduling.js';
 import { controllerRef, isControlledBy, newControllerRef, removeOwnerRef, setControllerRef } from '../../api/owners.js';
 import { findResource, scaleAccess, toScale, RESOURCES, findResourceByKind } from '../../api/resources.js';
+import type { JsonValue } from '../../api/object.js';
 
 describe('quantities', () => {
   it.each([
@@ -101,7 +102,7 @@ describe('owner references', () => {
     const ref = newControllerRef(rc, rcDef);
     expect(ref).toEqual({ apiVersion: 'v1', kind: 'ReplicationController', name: 'redis', uid: 'u-1', controller: true, blockOwnerDeletion: true });
     expect(newControllerRef({ metadata: { name: 'r', uid: 'u' } }, rsDef).apiVersion).toBe('apps/v1');
-    const pod: any = { metadata: { name: 'p', ownerReferences: [{ apiVersion: 'v1', kind: 'Foo', name: 'f', uid: 'x' }, ref] } };
+    const pod: JsonValue = { metadata: { name: 'p', ownerReferences: [{ apiVersion: 'v1', kind: 'Foo', name: 'f', uid: 'x' }, ref] } };
     expect(controllerRef(pod)).toBe(ref);
     expect(isControlledBy(pod, rc)).toBe(true);
     expect(isControlledBy(pod, { metadata: { name: 'redis', uid: 'other' } })).toBe(false);
@@ -109,7 +110,7 @@ describe('owner references', () => {
   });
 
   it('adoption refuses a second controller; release removes', () => {
-    const pod: any = { metadata: { name: 'p' } };
+    const pod: JsonValue = { metadata: { name: 'p' } };
     expect(setControllerRef(pod, newControllerRef(rc, rcDef))).toBe(true);
     expect(setControllerRef(pod, newControllerRef({ metadata: { name: 'o', uid: 'u-2' } }, rcDef))).toBe(false);
     removeOwnerRef(pod, 'u-1');

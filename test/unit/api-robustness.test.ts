@@ -5,6 +5,7 @@ import { ClusterIPAllocator, NodePortAllocator } from '../../control-plane/apise
 
 const allocators = { clusterIPs: new ClusterIPAllocator(), nodePorts: new NodePortAllocator(30000, 32767) };
 import { applyStrategicMergePatch, PatchError } from '../../api/patch.js';
+import type { JsonValue } from '../../api/object.js';
 
 // Deterministic pseudo-random JSON, so a failure reproduces.
 function rng(seed: number): () => number {
@@ -34,7 +35,7 @@ describe('robustness on arbitrary JSON', () => {
     const now = new Date();
     for (let i = 0; i < 150; i++) {
       for (const d of RESOURCES) {
-        const o = { metadata: { name: 'x', namespace: 'default' }, ...(junk(r, 4) as object) } as Record<string, any>;
+        const o = { metadata: { name: 'x', namespace: 'default' }, ...(junk(r, 4) as object) } as Record<string, JsonValue>;
         const old = JSON.parse(JSON.stringify(o));
         expect(() => {
           const strategy = strategyFor(d, allocators);

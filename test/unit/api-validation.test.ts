@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findResource } from '../../api/resources.js';
 import { invalid } from '../../api/status.js';
 import type { KObject } from '../../api/registry.js';
+import type { JsonValue } from '../../api/object.js';
 
 const res = (g: string, p: string) => findResource(g, 'v1', p)!;
 
@@ -59,7 +60,7 @@ describe('ReplicationController', () => {
   });
 
   it('template restartPolicy must be Always', () => {
-    const t: any = tmpl({ app: 'a' });
+    const t: JsonValue = tmpl({ app: 'a' });
     t.spec.restartPolicy = 'OnFailure';
     expect(messages('', 'replicationcontrollers', rc({ template: t }))).toEqual([
       'spec.template.spec.restartPolicy: Unsupported value: "OnFailure": supported values: "Always"',
@@ -356,7 +357,7 @@ describe('container port names', () => {
 });
 
 describe('node port range', () => {
-  it('is not validation\'s to check: any nodePort passes, the allocator owns --service-node-port-range', () => {
+  it('is not validation\'s to check: JsonValue nodePort passes, the allocator owns --service-node-port-range', () => {
     for (const nodePort of [80, 20050, 30001, 40000]) {
       const svc = { metadata: { name: 's', namespace: 'default' }, spec: { type: 'NodePort', sessionAffinity: 'None', ports: [{ port: 80, protocol: 'TCP', nodePort }] } };
       expect(messages('', 'services', svc)).toEqual([]);

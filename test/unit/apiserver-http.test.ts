@@ -10,6 +10,7 @@ import { startApiServer, type ApiServer } from '../../control-plane/apiserver/se
 import { parseRoute } from '../../control-plane/apiserver/http.js';
 import { MemStore } from '../helpers/memstore.js';
 import { waitFor } from '../helpers/wait.js';
+import type { JsonValue } from '../../api/object.js';
 
 interface Creds {
   cert?: string;
@@ -25,7 +26,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
 
   function req(method: string, path: string, opts: { creds?: Creds; body?: string | Buffer; headers?: Record<string, string> } = {}) {
     const creds = opts.creds ?? admin;
-    return new Promise<{ status: number; text: string; json: any; headers: Record<string, unknown> }>((resolve, reject) => {
+    return new Promise<{ status: number; text: string; json: JsonValue; headers: Record<string, unknown> }>((resolve, reject) => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       if (creds.token) headers.Authorization = `Bearer ${creds.token}`;
       if (opts.body !== undefined && !headers['Content-Type']) headers['Content-Type'] = 'application/json';
@@ -35,7 +36,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
         res.setEncoding('utf8');
         res.on('data', (c) => (text += c));
         res.on('end', () => {
-          let json: any;
+          let json: JsonValue;
           try {
             json = JSON.parse(text);
           } catch {
@@ -51,7 +52,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
 
   /** `ready` resolves with the response head: the server registers a watch before it sends that. */
   function watch(path: string) {
-    const events: any[] = [];
+    const events: JsonValue[] = [];
     let buf = '';
     let headed: () => void = () => {};
     const ready = new Promise<void>((r) => (headed = r));
@@ -123,13 +124,13 @@ describe('apiserver over HTTPS (in-memory store)', () => {
 
   it('discovery', async () => {
     expect((await req('GET', '/api')).json.versions).toEqual(['v1']);
-    const groups = (await req('GET', '/apis')).json.groups.map((g: any) => g.name);
+    const groups = (await req('GET', '/apis')).json.groups.map((g: JsonValue) => g.name);
     expect(groups).toEqual(expect.arrayContaining(['apps', 'coordination.k8s.io', 'discovery.k8s.io']));
     const v1 = (await req('GET', '/api/v1')).json;
-    const podsRes = v1.resources.find((r: any) => r.name === 'pods');
+    const podsRes = v1.resources.find((r: JsonValue) => r.name === 'pods');
     expect(podsRes).toMatchObject({ kind: 'Pod', namespaced: true, singularName: 'pod', shortNames: ['po'], categories: ['all'] });
     expect(podsRes.verbs).toEqual(expect.arrayContaining(['create', 'get', 'list', 'watch', 'patch', 'update', 'delete', 'deletecollection']));
-    expect(v1.resources.find((r: any) => r.name === 'replicationcontrollers/scale')).toMatchObject({ kind: 'Scale', group: 'autoscaling', version: 'v1' });
+    expect(v1.resources.find((r: JsonValue) => r.name === 'replicationcontrollers/scale')).toMatchObject({ kind: 'Scale', group: 'autoscaling', version: 'v1' });
     const oa = (await req('GET', '/openapi/v3')).json;
     expect(Object.keys(oa.paths)).toEqual(expect.arrayContaining(['api/v1', 'apis/apps/v1']));
   });
@@ -138,7 +139,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     const t = await req('GET', '/api/v1/namespaces', { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } });
     expect(t.json.kind).toBe('Table');
     expect(t.json.columnDefinitions[0].name).toBe('Name');
-    expect(t.json.rows.map((r: any) => r.cells[0])).toEqual(expect.arrayContaining(['default', 'kube-system']));
+    expect(t.json.rows.map((r: JsonValue) => r.cells[0])).toEqual(expect.arrayContaining(['default', 'kube-system']));
     expect(t.json.rows[0].object.kind).toBe('PartialObjectMetadata');
     const y = await req('GET', '/api/v1/namespaces/default', { headers: { Accept: 'application/yaml' } });
     expect(y.headers['content-type']).toBe('application/yaml');
@@ -294,7 +295,7 @@ describe('apiserver over HTTPS (in-memory store)', () => {
     expect(codes.every((c) => c === 201)).toBe(true);
     await until('every event on every watch', () => watchers.every((w) => w.events.length >= n) && odd.events.length >= n / 2);
     await new Promise((r) => setTimeout(r, 100));
-    const names = (w: { events: any[] }) => w.events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
+    const names = (w: { events: JsonValue[] }) => w.events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
     const first = names(watchers[0]);
     expect(first).toHaveLength(n);
     expect(new Set(first).size).toBe(n);

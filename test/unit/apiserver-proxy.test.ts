@@ -17,6 +17,7 @@ import { ApiCore } from '../../control-plane/apiserver/core.js';
 import { isProxyableIP, podLocation, serviceLocation, splitSchemeNamePort } from '../../control-plane/apiserver/kubelet-proxy.js';
 import { startApiServer, type ApiServer } from '../../control-plane/apiserver/server.js';
 import { MemStore } from '../helpers/memstore.js';
+import type { JsonValue } from '../../api/object.js';
 
 describe('proxy ids and locations', () => {
   it('splitSchemeNamePort as utilnet.SplitSchemeNamePort', () => {
@@ -133,12 +134,12 @@ describe.skipIf(!ip)('proxying through the apiserver', () => {
   const seen: { method: string; url: string; body: string; auth?: string; host?: string }[] = [];
 
   const req = (method: string, path: string, body?: string) =>
-    new Promise<{ status: number; text: string; json: any }>((resolve, reject) => {
+    new Promise<{ status: number; text: string; json: JsonValue }>((resolve, reject) => {
       const r = https.request(`${s.url}${path}`, { method, ca: s.caPem, cert: s.pki.admin.certPem, key: s.pki.admin.keyPem, agent: false, headers: body ? { 'Content-Type': 'text/plain' } : {} }, (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
         res.on('end', () => {
-          let json: any;
+          let json: JsonValue;
           try {
             json = JSON.parse(text);
           } catch {

@@ -21,6 +21,7 @@ import { newKeyAndRequest, rotationDeadline, type CertificateSpec } from '../../
 import { ensurePki } from '../../control-plane/apiserver/pki.js';
 import { ReservedNames, decide, type Facts } from '../../control-plane/controllers/certificates/policy.js';
 import { durationFor, signRequest, signerValidationError, validity } from '../../control-plane/controllers/certificates/signer.js';
+import type { JsonValue } from '../../api/object.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -31,7 +32,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 async function csrObject(spec: CertificateSpec, extra: Record<string, unknown> = {}) {
   const { csrPem } = await newKeyAndRequest(spec);
-  return { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name: 'csr-x' }, spec: { request: b64(csrPem), signerName: spec.signerName, usages: spec.usages, ...extra } } as Record<string, any>;
+  return { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name: 'csr-x' }, spec: { request: b64(csrPem), signerName: spec.signerName, usages: spec.usages, ...extra } } as Record<string, JsonValue>;
 }
 
 const messages = (errs: { message: string }[]) => errs.map((e) => e.message);
@@ -107,7 +108,7 @@ describe('CertificateSigningRequest validation', () => {
   it('accepts a kubelet request and names every bad field', async () => {
     expect(validateCertificateSigningRequest(await csrObject(CLIENT))).toEqual([]);
     const good = await csrObject(CLIENT);
-    const cases: Array<[string, (o: Record<string, any>) => void, string]> = [
+    const cases: Array<[string, (o: Record<string, JsonValue>) => void, string]> = [
       ['no request', (o) => delete o.spec.request, 'spec.request: Invalid value: PEM block type must be CERTIFICATE REQUEST'],
       ['a certificate instead', (o) => (o.spec.request = b64('-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n')), 'spec.request: Invalid value: PEM block type must be CERTIFICATE REQUEST'],
       ['not base64', (o) => (o.spec.request = '%%%'), 'spec.request: Invalid value: must be base64 encoded'],
@@ -146,12 +147,12 @@ describe('CertificateSigningRequest validation', () => {
 
   it('the requestor comes from the authenticated user; spec is immutable; approval and certificate go through their subresources', async () => {
     const o = await csrObject(CLIENT, { username: 'system:admin', groups: ['system:masters'] });
-    (o as any).status = { conditions: [{ type: 'Approved', status: 'True' }] };
+    (o as JsonValue).status = { conditions: [{ type: 'Approved', status: 'True' }] };
     prepareCSRForCreate(o, { name: 'system:bootstrap:abcdef', groups: ['system:bootstrappers', 'system:authenticated'] });
     expect(o.spec.username).toBe('system:bootstrap:abcdef');
     expect(o.spec.groups).toEqual(['system:bootstrappers', 'system:authenticated']);
     expect(o.status).toBeUndefined();
-    const stored: Record<string, any> = { ...structuredClone(o), metadata: { name: 'csr-x', uid: 'u1', creationTimestamp: '2024-01-01T00:00:00Z' } };
+    const stored: Record<string, JsonValue> = { ...structuredClone(o), metadata: { name: 'csr-x', uid: 'u1', creationTimestamp: '2024-01-01T00:00:00Z' } };
 
     // main resource: spec and status stay as stored
     const upd = structuredClone(stored);
@@ -189,7 +190,7 @@ describe('CertificateSigningRequest validation', () => {
   });
 
   it('prints as kubectl get csr does', async () => {
-    const o: Record<string, any> = await csrObject(CLIENT, { username: 'system:node:n1', expirationSeconds: 3600 });
+    const o: Record<string, JsonValue> = await csrObject(CLIENT, { username: 'system:node:n1', expirationSeconds: 3600 });
     o.metadata.creationTimestamp = '2024-01-01T00:00:00Z';
     expect(certificateSigningRequestTable.columns.map((c) => c.name)).toEqual(['Name', 'Age', 'SignerName', 'Requestor', 'RequestedDuration', 'Condition']);
     expect(certificateSigningRequestTable.row(o, new Date('2024-01-01T00:05:00Z'))).toEqual(['csr-x', '5m', CLIENT.signerName, 'system:node:n1', '60m', 'Pending']);

@@ -6,9 +6,9 @@ import { CIDRAllocator } from '../../control-plane/controllers/ipam.js';
 import { evictionTime } from '../../control-plane/controllers/nodelifecycle.js';
 import { deletionOrder, podFromTemplate, REPLICATION_CONTROLLER } from '../../control-plane/controllers/replicaset.js';
 import { daemonPodFits } from '../../control-plane/controllers/daemonset.js';
+import type { JsonValue } from '../../api/object.js';
 
-// deno-lint-ignore no-explicit-any
-type Obj = any;
+type Obj = JsonValue;
 
 const pod = (name: string, o: Obj = {}): Pod => ({
   metadata: { name, namespace: 'default', creationTimestamp: o.created ?? '2024-01-01T00:00:00Z', labels: o.labels ?? { app: 'web' }, uid: name },

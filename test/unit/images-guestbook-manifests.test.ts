@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { normalizeRef } from '../../images/build.js';
 import { allRecipes } from '../../images/recipes.js';
+import type { JsonValue } from '../../api/object.js';
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/guestbook');
 
@@ -14,7 +15,7 @@ interface Obj {
   apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
-  spec: Record<string, any>;
+  spec: Record<string, JsonValue>;
 }
 
 function load(): Map<string, Obj> {

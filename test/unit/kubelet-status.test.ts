@@ -8,6 +8,7 @@ import { parseManifests, staticPod } from '../../agent/kubelet/sources.js';
 import { containerFor, kubeletEndpoint, kubeletPath } from '../../control-plane/apiserver/kubelet-proxy.js';
 import type { ContainerStatus } from '../../agent/runtime/types.js';
 import type { Pod } from '../../agent/kubelet/types.js';
+import type { JsonValue } from '../../api/object.js';
 
 const mkPod = (spec: Partial<Pod['spec']> = {}): Pod => ({ metadata: { name: 'p', namespace: 'd', uid: 'u' }, spec: { containers: [{ name: 'a', image: 'i' }], ...spec } });
 const ctr = (name: string, state: ContainerStatus['state'], o: Partial<ContainerStatus> & { type?: string } = {}): ContainerStatus => ({
@@ -128,7 +129,7 @@ describe('node status', () => {
       kubeletVersion: 'v1.32.0',
       kubeletPort: 10250,
       conditions: c2,
-    }) as any;
+    }) as JsonValue;
     expect(st.capacity).toEqual({ cpu: '2', memory: '4194304Ki', pods: '110', 'ephemeral-storage': '10485760Ki' });
     expect(st.addresses).toEqual([{ type: 'InternalIP', address: '192.168.56.11' }, { type: 'Hostname', address: 'h' }]);
     expect(st.daemonEndpoints.kubeletEndpoint.Port).toBe(10250);
