@@ -158,3 +158,109 @@ export function formatBytes(b: number): string {
   }
   return String(b);
 }
+
+// ---------- Quantity values with their format (what a quota adds up and prints) ----------
+
+/** Upstream's resource.Format: how a quantity is printed back. */
+export type QuantityFormat = 'DecimalSI' | 'BinarySI' | 'DecimalExponent';
+
+/** A parsed quantity: its exact value in nanos and the format its text was written in. */
+export interface Quantity {
+  nanos: bigint;
+  format: QuantityFormat;
+}
+
+/** The format a quantity's text implies: Ki..Ei binary, e<n>/E<n> exponent, anything else decimal. */
+function formatOfText(s: string): QuantityFormat {
+  const m = /[eEinumkKMGTP]*[-+]?[0-9]*$/.exec(s.replace(/^[+-]?[0-9.]+/, ''));
+  const suffix = m ? m[0] : '';
+  if (suffix in BINARY_EXP) return 'BinarySI';
+  if (suffix.length > 1 && (suffix[0] === 'e' || suffix[0] === 'E') && /^[-+]?[0-9]+$/.test(suffix.slice(1))) return 'DecimalExponent';
+  return 'DecimalSI';
+}
+
+/** Parses a quantity (throws QuantityError on bad input). */
+export function toQuantity(q: string | number): Quantity {
+  return { nanos: quantityNanos(q), format: typeof q === 'number' ? 'DecimalSI' : formatOfText(q) };
+}
+
+export const ZERO_QUANTITY: Quantity = { nanos: 0n, format: 'DecimalSI' };
+
+/** n whole units (a count), as resource.NewQuantity(n, DecimalSI). */
+export function countQuantity(n: number): Quantity {
+  return { nanos: BigInt(n) * NANO, format: 'DecimalSI' };
+}
+
+/** Quantity.Add: the sum keeps the first operand's format unless that one is zero. */
+export function addQuantity(a: Quantity, b: Quantity): Quantity {
+  return { nanos: a.nanos + b.nanos, format: a.nanos === 0n ? b.format : a.format };
+}
+
+export function subQuantity(a: Quantity, b: Quantity): Quantity {
+  return { nanos: a.nanos - b.nanos, format: a.nanos === 0n ? b.format : a.format };
+}
+
+export function cmpQuantity(a: Quantity, b: Quantity): number {
+  return a.nanos === b.nanos ? 0 : a.nanos < b.nanos ? -1 : 1;
+}
+
+/** Upstream's MilliValue (rounded away from zero), exact as a bigint. */
+export function milliOf(q: Quantity): bigint {
+  const n = q.nanos;
+  return n < 0n ? -ceilDiv(-n, 1_000_000n) : ceilDiv(n, 1_000_000n);
+}
+
+/** Upstream's Value (whole units, rounded away from zero), exact as a bigint. */
+export function unitsOf(q: Quantity): bigint {
+  const n = q.nanos;
+  return n < 0n ? -ceilDiv(-n, NANO) : ceilDiv(n, NANO);
+}
+
+const DECIMAL_SUFFIX: Record<number, string> = { [-9]: 'n', [-6]: 'u', [-3]: 'm', 0: '', 3: 'k', 6: 'M', 9: 'G', 12: 'T', 15: 'P', 18: 'E' };
+const BINARY_SUFFIX = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
+
+/**
+ * Quantity.String(): the canonical text. Decimal forms strip trailing zeros into an
+ * exponent that is a multiple of 3 ("1500m", "100k", "2"); binary forms use the largest
+ * exact power of 1024 ("1536Mi"), and fall back to decimal below 1024 or for fractions.
+ */
+export function formatQuantity(q: Quantity): string {
+  let format = q.format;
+  if (format === 'BinarySI') {
+    const abs = q.nanos < 0n ? -q.nanos : q.nanos;
+    if (abs < 1024n * NANO || q.nanos % NANO !== 0n) format = 'DecimalSI';
+    else {
+      let units = q.nanos / NANO;
+      let k = 0;
+      while (k < BINARY_SUFFIX.length - 1 && units % 1024n === 0n) {
+        units /= 1024n;
+        k++;
+      }
+      return `${units}${BINARY_SUFFIX[k]}`;
+    }
+  }
+  if (q.nanos === 0n) return '0';
+  let mantissa = q.nanos;
+  let exp = -9;
+  while (mantissa % 10n === 0n) {
+    mantissa /= 10n;
+    exp++;
+  }
+  const r = ((exp % 3) + 3) % 3;
+  if (r) {
+    mantissa *= 10n ** BigInt(r);
+    exp -= r;
+  }
+  if (format === 'DecimalExponent') return exp === 0 ? String(mantissa) : `${mantissa}e${exp}`;
+  const suffix = DECIMAL_SUFFIX[exp];
+  return suffix === undefined ? `${mantissa}e${exp}` : `${mantissa}${suffix}`;
+}
+
+/** The canonical text of a quantity as written (what upstream stores and shows), or the input when it does not parse. */
+export function canonicalQuantity(q: string | number): string {
+  try {
+    return formatQuantity(toQuantity(q));
+  } catch {
+    return String(q);
+  }
+}

@@ -36,6 +36,8 @@ import {
   validateServiceAccount,
 } from './validate.js';
 import * as T from './tables.js';
+import { defaultLimitRange, validateLimitRange } from './limitrange.js';
+import { defaultResourceQuota, validateResourceQuota } from './resourcequota.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, selectorToString } from './selectors.js';
 import type { JsonObject, JsonValue } from './object.js';
 
@@ -261,6 +263,28 @@ export const RESOURCES: ResourceDef[] = [
     defaults: defaultDaemonSet,
     validate: validateDaemonSet,
     table: T.daemonSetTable,
+    hasStatus: true,
+  }),
+  def({
+    group: '',
+    kind: 'LimitRange',
+    plural: 'limitranges',
+    namespaced: true,
+    shortNames: ['limits'],
+    defaults: defaultLimitRange,
+    validate: validateLimitRange,
+    table: T.limitRangeTable,
+  }),
+  def({
+    group: '',
+    kind: 'ResourceQuota',
+    plural: 'resourcequotas',
+    namespaced: true,
+    shortNames: ['quota'],
+    subresources: ['status'],
+    defaults: defaultResourceQuota,
+    validate: validateResourceQuota,
+    table: T.resourceQuotaTable,
     hasStatus: true,
   }),
   def({ group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, validate: validateLease, table: T.leaseTable }),

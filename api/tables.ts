@@ -579,6 +579,36 @@ export const leaseTable: TableDef = {
   row: (l, now) => [name(l), l.spec?.holderIdentity ?? '', age(l, now)],
 };
 
+// ---------- policy ----------
+
+export const limitRangeTable: TableDef = {
+  columns: [NAME, col('Created At', 'date', AGE.description)],
+  row: (lr) => [name(lr), lr.metadata?.creationTimestamp ?? null],
+};
+
+/** printResourceQuota: "used/hard" per resource, limits.* in LIMIT and the rest in REQUEST, by name. */
+export const resourceQuotaTable: TableDef = {
+  columns: [
+    NAME,
+    AGE,
+    col('Request', 'string', 'Request represents a minimum amount of cpu/memory that a container may consume.'),
+    col('Limit', 'string', 'Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.'),
+  ],
+  row: (q, now) => {
+    const hard: Obj = isObj(q.status?.hard) ? q.status.hard : {};
+    const used: Obj = isObj(q.status?.used) ? q.status.used : {};
+    const request: string[] = [];
+    const limit: string[] = [];
+    for (const r of Object.keys(hard).sort()) {
+      const pieces = r.split('.');
+      const cell = `${r}: ${String(used[r] ?? '0')}/${String(hard[r])}`;
+      if (pieces.length > 1 && pieces[0] === 'limits') limit.push(cell);
+      else request.push(cell);
+    }
+    return [name(q), age(q, now), request.join(', '), limit.join(', ')];
+  },
+};
+
 /** Fallback for anything without a printer: NAME AGE. */
 export const defaultTable: TableDef = {
   columns: [NAME, AGE],

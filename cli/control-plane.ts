@@ -26,6 +26,9 @@ export function register(program: Command): void {
     .addOption(intFlag('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200', 0))
     .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
     .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s'))
+    .option('--enable-admission-plugins <names>', 'admission plugins to enable besides the default ones (comma-separated; all of NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota are on by default; they run in that order)', '')
+    .option('--disable-admission-plugins <names>', 'admission plugins to turn off (comma-separated)', '')
+    .option('--admission-control-config-file <file>', 'AdmissionConfiguration (apiserver.config.k8s.io/v1) with the plugins\' configuration (PodSecurity defaults and exemptions)')
     .addOption(durationFlag('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
@@ -64,6 +67,7 @@ export function register(program: Command): void {
         });
       }
       const { EncryptionConfigError } = await import('../control-plane/storage/encryption/config.js');
+      const { AdmissionConfigError } = await import('../control-plane/apiserver/admission/chain.js');
       const cp = await startControlPlane({
         dataDir: o.dataDir,
         etcdServers: o.etcdServers ? String(o.etcdServers).split(',').filter(Boolean) : undefined,
@@ -80,11 +84,15 @@ export function register(program: Command): void {
         maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
         requestTimeoutMs: o.requestTimeout,
         tokenTtlMs: o.tokenTtl,
+        enableAdmissionPlugins: String(o.enableAdmissionPlugins).split(',').filter(Boolean),
+        disableAdmissionPlugins: String(o.disableAdmissionPlugins).split(',').filter(Boolean),
+        admissionControlConfigFile: o.admissionControlConfigFile,
         components,
       }).catch((err: unknown) => {
-        if (!(err instanceof EncryptionConfigError)) throw err;
         // As kube-apiserver: the configuration's own message, and no start.
-        process.stderr.write(`k8ts control-plane: --encryption-provider-config: ${err.message}\n`);
+        if (err instanceof EncryptionConfigError) process.stderr.write(`k8ts control-plane: --encryption-provider-config: ${err.message}\n`);
+        else if (err instanceof AdmissionConfigError) process.stderr.write(`k8ts control-plane: ${err.message}\n`);
+        else throw err;
         process.exit(1);
       });
       await cp.ready;

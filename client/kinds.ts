@@ -8,10 +8,12 @@ import type {
   ConfigMap,
   Endpoints,
   Event,
+  LimitRange,
   Namespace,
   Node,
   Pod,
   ReplicationController,
+  ResourceQuota,
   Secret,
   Service,
   ServiceAccount,
@@ -49,6 +51,8 @@ export const KINDS = {
   configmaps: core('ConfigMap', 'configmaps'),
   secrets: core('Secret', 'secrets'),
   serviceaccounts: core('ServiceAccount', 'serviceaccounts'),
+  limitranges: core('LimitRange', 'limitranges'),
+  resourcequotas: core('ResourceQuota', 'resourcequotas'),
   replicasets: grouped('apps', 'ReplicaSet', 'replicasets'),
   deployments: grouped('apps', 'Deployment', 'deployments'),
   daemonsets: grouped('apps', 'DaemonSet', 'daemonsets'),
@@ -69,6 +73,8 @@ export interface KindTypes {
   configmaps: ConfigMap;
   secrets: Secret;
   serviceaccounts: ServiceAccount;
+  limitranges: LimitRange;
+  resourcequotas: ResourceQuota;
   replicasets: ReplicaSet;
   deployments: Deployment;
   daemonsets: DaemonSet;

@@ -10,7 +10,6 @@ import {
   badRequest,
   conflict,
   expired,
-  forbiddenStatus,
   invalid,
   statusError,
   notFound,
@@ -136,6 +135,8 @@ export interface WriteOpts {
   dryRun?: boolean;
   /** The requesting user: the admission chain runs for requests that carry one (and a CSR records it). */
   user?: UserInfo;
+  /** Where admission's warnings for the client go (the handler sends them as Warning headers). */
+  warnings?: string[];
 }
 
 interface ContinueToken {
@@ -244,10 +245,22 @@ export class ApiCore {
     return obj;
   }
 
-  /** Runs the admission chain; a plugin refuses by throwing. */
+  /** Runs the whole admission chain (mutating, then validating); a plugin refuses by throwing. */
   async admit(a: AdmissionAttributes): Promise<void> {
+    await this.runMutating(a);
+    await this.runValidating(a);
+  }
+
+  private async runMutating(a: AdmissionAttributes): Promise<void> {
     for (const p of this.admission) {
-      const r = p.admit(a);
+      const r = p.admit?.(a);
+      if (r) await r;
+    }
+  }
+
+  private async runValidating(a: AdmissionAttributes): Promise<void> {
+    for (const p of this.admission) {
+      const r = p.validate?.(a);
       if (r) await r;
     }
   }
@@ -361,20 +374,6 @@ export class ApiCore {
     return out;
   }
 
-  private async checkNamespace(def: ResourceDef, ns: string, name: string): Promise<void> {
-    const key = keyFor(this.nsDef, undefined, ns);
-    const c = this.cache(this.nsDef);
-    let nsObj = c.isReady() ? c.objects.get(key)?.obj : undefined;
-    if (!nsObj) {
-      const kv = await this.store.get(key);
-      if (!kv) throw new StatusError(notFound(this.nsDef, ns));
-      nsObj = JSON.parse(kv.value) as KObject;
-    }
-    if (nsObj.metadata?.deletionTimestamp || nsObj.status?.phase === 'Terminating') {
-      throw new StatusError(forbiddenStatus(def, name, `unable to create new content in namespace ${ns} because it is being terminated`));
-    }
-  }
-
   async create(def: ResourceDef, ns: string | undefined, obj: KObject, o: WriteOpts): Promise<KObject> {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new StatusError(badRequest('the body of the request must be an object'));
     const md = (obj.metadata ??= {});
@@ -392,7 +391,6 @@ export class ApiCore {
     const name = String(md.name ?? '');
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
-    if (def.namespaced) await this.checkNamespace(def, ns!, name);
     delete md.resourceVersion;
     delete md.deletionTimestamp;
     delete md.deletionGracePeriodSeconds;
@@ -403,11 +401,13 @@ export class ApiCore {
     const strategy = this.strategy(def);
     strategy.prepareForCreate(obj, o.user);
     def.defaults(obj);
-    if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun });
+    const attrs: AdmissionAttributes | undefined = o.user && this.admission.length ? { user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
+    if (attrs) await this.runMutating(attrs);
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
     const allocation = strategy.allocate(obj, undefined);
     try {
+      if (attrs) await this.runValidating(attrs);
       if (o.dryRun) {
         allocation.revert();
         return obj;
@@ -467,9 +467,9 @@ export class ApiCore {
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
       if (!o.skipValidation) def.defaults(obj);
-      if (o.user && this.admission.length) {
-        await this.admit({ user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun });
-      }
+      const attrs: AdmissionAttributes | undefined =
+        o.user && this.admission.length ? { user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
+      if (attrs) await this.runMutating(attrs);
       if (!o.skipValidation) {
         const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
@@ -484,11 +484,12 @@ export class ApiCore {
         allocation.revert();
         return old; // no-op: no write, same resourceVersion (as upstream)
       }
-      if (o.dryRun) {
-        allocation.revert();
-        return obj;
-      }
       try {
+        if (attrs) await this.runValidating(attrs);
+        if (o.dryRun) {
+          allocation.revert();
+          return obj;
+        }
         if (this.readyToRemove(strategy, obj)) {
           const kv = await this.store.delete(keyFor(def, ns, name), cur.modRevision);
           allocation.revert();
@@ -614,7 +615,6 @@ export class ApiCore {
       if (o.user && this.admission.length) await this.admit({ user: o.user, operation: 'DELETE', def, namespace: ns, name, old, dryRun: !!o.dryRun });
       const key = keyFor(def, ns, name);
       const strategy = this.strategy(def);
-      strategy.checkDelete?.(old);
       // Graceful deletion (upstream's BeforeDelete): the object stays, marked, while it has
       // finalizers, a grace period, or a lifecycle of its kind's own to finish.
       const finalizers: string[] = [...(md.finalizers ?? [])];

@@ -11,7 +11,7 @@ import { encryptingStore } from '../storage/encryption/store.js';
 import { logger } from '../../api/log.js';
 import { Authenticator } from './auth.js';
 import { BootstrapTokenAuthenticator, FailedTokenLimiter, ensureJoinTokenSecret } from './bootstrap-tokens.js';
-import { NodeRestriction } from './admission/noderestriction.js';
+import { admissionChain, prepareAdmission } from './admission/chain.js';
 import { NodeAuthorizer } from './authz/node.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
@@ -52,6 +52,11 @@ export interface ApiServerOptions {
   maxMutatingRequestsInflight?: number;
   /** --request-timeout in ms for non-long-running requests (default 60 s; 0 = none). */
   requestTimeoutMs?: number;
+  /** --enable-admission-plugins / --disable-admission-plugins: upstream names, added to or taken from the default set. */
+  enableAdmissionPlugins?: string[];
+  disableAdmissionPlugins?: string[];
+  /** --admission-control-config-file: an AdmissionConfiguration (PodSecurity's defaults and exemptions). */
+  admissionControlConfigFile?: string;
 }
 
 export interface ApiServer {
@@ -99,6 +104,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const encryption = opts.encryptionProviderConfig
     ? loadEncryptionConfig(opts.encryptionProviderConfig, { automaticReload: opts.encryptionProviderConfigAutomaticReload, log })
     : undefined;
+  const admission = prepareAdmission({ enable: opts.enableAdmissionPlugins, disable: opts.disableAdmissionPlugins, configFile: opts.admissionControlConfigFile });
   secureDataDir(dataDir, log);
   const advertise = opts.advertiseAddress ?? '127.0.0.1';
   const pki = await ensurePki({ dataDir, advertiseAddress: advertise, extraSans: opts.tlsSans });
@@ -145,7 +151,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     advertiseAddress: advertise,
     securePort: port,
   });
-  core.admission.push(new NodeRestriction(core));
+  core.admission.push(...admissionChain(core, admission));
   const nodeAuthorizer = new NodeAuthorizer(core);
   let ready = false;
   const serverAddress = `${advertise}:${port}`;

@@ -3,6 +3,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ApiCore, keyFor } from '../../control-plane/apiserver/core.js';
 import { bindPod } from '../../control-plane/apiserver/registry/pods.js';
+import { NamespaceLifecycle } from '../../control-plane/apiserver/admission/namespacelifecycle.js';
 import { StatusError } from '../../api/status.js';
 import { MemStore } from '../helpers/memstore.js';
 import type { KObject, ResourceDef } from '../../api/registry.js';
@@ -16,6 +17,8 @@ async function status(p: Promise<unknown>): Promise<{ code: number; message: str
   }
   throw new Error('expected a StatusError');
 }
+
+const ADMIN = { name: 'admin', groups: ['system:masters', 'system:authenticated'] };
 
 describe('ApiCore', () => {
   let store: MemStore;
@@ -56,7 +59,9 @@ describe('ApiCore', () => {
   it('generateName, missing namespace, duplicate', async () => {
     const cm = await core.create(cms, 'default', { metadata: { generateName: 'gen-' } }, {});
     expect(cm.metadata!.name).toMatch(/^gen-[a-z0-9]{5}$/);
-    expect(await status(core.create(cms, 'nope', { metadata: { name: 'a' } }, {}))).toEqual({ code: 404, message: 'namespaces "nope" not found' });
+    // Admission (NamespaceLifecycle) refuses a request's write into a missing namespace.
+    core.admission.push(new NamespaceLifecycle(core));
+    expect(await status(core.create(cms, 'nope', { metadata: { name: 'a' } }, { user: ADMIN }))).toEqual({ code: 404, message: 'namespaces "nope" not found' });
     await core.create(cms, 'default', { metadata: { name: 'dup' } }, {});
     expect(await status(core.create(cms, 'default', { metadata: { name: 'dup' } }, {}))).toEqual({ code: 409, message: 'configmaps "dup" already exists' });
   });
@@ -157,8 +162,10 @@ describe('ApiCore', () => {
     await core.create(ns, undefined, { metadata: { name: 'gone' } }, {});
     const d = await core.delete(ns, undefined, 'gone', {});
     expect(d.object.status.phase).toBe('Terminating');
-    const s = await status(core.create(cms, 'gone', { metadata: { name: 'x' } }, {}));
+    core.admission.push(new NamespaceLifecycle(core));
+    const s = await status(core.create(cms, 'gone', { metadata: { name: 'x' } }, { user: ADMIN }));
     expect(s).toEqual({ code: 403, message: 'configmaps "x" is forbidden: unable to create new content in namespace gone because it is being terminated' });
+    expect(await status(core.delete(ns, undefined, 'kube-system', { user: ADMIN }))).toEqual({ code: 403, message: 'namespaces "kube-system" is forbidden: this namespace may not be deleted' });
     // finalize with no finalizers left: the namespace goes
     await core.update(ns, undefined, 'gone', { metadata: { name: 'gone' }, spec: { finalizers: [] } }, { subresource: 'finalize' });
     expect((await status(core.get(ns, undefined, 'gone'))).code).toBe(404);

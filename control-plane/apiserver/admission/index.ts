@@ -1,8 +1,11 @@
 // The admission chain: plugins that see a write after defaulting (and, for updates and
-// patches, after merging with the stored object) and before validation and storage, as
-// upstream's admission.Interface. A plugin refuses by throwing a StatusError (admission's
-// NewForbidden: `pods "x" is forbidden: ...`); a mutating plugin may change `obj`. ApiCore
-// calls the chain for every request that carries a user; its own writes have none.
+// patches, after merging with the stored object), as upstream's admission.Interface. A
+// mutating plugin's `admit` runs before the object's validation and may change `obj`; a
+// validating plugin's `validate` runs after it, just before storage (upstream's
+// MutationInterface and ValidationInterface: a quota is charged only for a valid object).
+// A plugin refuses by throwing a StatusError (admission's NewForbidden: `pods "x" is
+// forbidden: ...`). ApiCore calls the chain for every request that carries a user; its own
+// writes have none.
 import type { KObject, ResourceDef } from '../../../api/registry.js';
 import { StatusError, forbiddenStatus } from '../../../api/status.js';
 import type { UserInfo } from '../auth.js';
@@ -21,12 +24,16 @@ export interface AdmissionAttributes {
   /** UPDATE and DELETE: the stored object. */
   old?: KObject;
   dryRun: boolean;
+  /** Warnings for the client (sent as Warning headers); absent when the caller has nowhere to send them. */
+  warnings?: string[];
 }
 
 export interface AdmissionPlugin {
   readonly name: string;
-  /** Returns (or resolves) to admit; throws a StatusError to refuse. */
-  admit(a: AdmissionAttributes): void | Promise<void>;
+  /** Mutating phase: returns (or resolves) to admit; throws a StatusError to refuse. */
+  admit?(a: AdmissionAttributes): void | Promise<void>;
+  /** Validating phase, after the object's own validation. */
+  validate?(a: AdmissionAttributes): void | Promise<void>;
 }
 
 /** upstream's admission.NewForbidden(a, err). */

@@ -23,7 +23,9 @@ export async function createObject(r: ResourceRequest): Promise<void> {
   const body = parseObjectBody(await readBody(r.req), r.req);
   checkTypeMeta(def, body);
   decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(r.q, 'CreateOptions'), decodePrefix(def.kind, def.version));
-  const created = await r.core.create(def, r.namespace, body, { dryRun: dryRunOf(r.q), user: r.user });
+  const warnings: string[] = [];
+  const created = await r.core.create(def, r.namespace, body, { dryRun: dryRunOf(r.q), user: r.user, warnings });
+  addWarnings(res, warnings);
   writeBody(res, 201, r.neg.yaml ? created : jsonOf(created), r.neg.yaml);
 }
 
@@ -32,7 +34,9 @@ export async function updateObject(r: ResourceRequest): Promise<void> {
   const body = parseObjectBody(await readBody(r.req), r.req);
   checkTypeMeta(def, body);
   decodeBody(res, body, def.group, def.version, def.kind, fieldValidationOf(r.q, 'UpdateOptions'), decodePrefix(def.kind, def.version));
-  const updated = await r.core.update(def, r.namespace, r.name!, body, { dryRun: dryRunOf(r.q), subresource: r.subresource, user: r.user });
+  const warnings: string[] = [];
+  const updated = await r.core.update(def, r.namespace, r.name!, body, { dryRun: dryRunOf(r.q), subresource: r.subresource, user: r.user, warnings });
+  addWarnings(res, [...new Set(warnings)]);
   writeBody(res, 200, updated, r.neg.yaml);
 }
 
@@ -46,7 +50,8 @@ export async function patchObject(r: ResourceRequest): Promise<void> {
   const decode = (obj: KObject) => {
     warnings = decodeAs(obj, def.group, def.version, def.kind, mode);
   };
-  const patched = await r.core.patch(def, r.namespace, r.name!, contentType, patch, raw, { dryRun: dryRunOf(r.q), subresource: r.subresource, decode, user: r.user });
-  addWarnings(r.res, warnings);
+  const admissionWarnings: string[] = [];
+  const patched = await r.core.patch(def, r.namespace, r.name!, contentType, patch, raw, { dryRun: dryRunOf(r.q), subresource: r.subresource, decode, user: r.user, warnings: admissionWarnings });
+  addWarnings(r.res, [...warnings, ...new Set(admissionWarnings)]);
   writeBody(r.res, 200, patched, r.neg.yaml);
 }

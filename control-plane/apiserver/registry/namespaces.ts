@@ -1,12 +1,11 @@
 // Namespaces (pkg/registry/core/namespace): the `kubernetes` finalizer in spec.finalizers,
 // set on create and changed only through the finalize subresource; a delete marks the
 // namespace Terminating until the namespace controller has emptied it and cleared
-// spec.finalizers; the system namespaces cannot be deleted.
+// spec.finalizers. (That the system namespaces cannot be deleted is the NamespaceLifecycle
+// admission plugin's rule, as upstream.)
 import type { KObject } from '../../../api/registry.js';
-import { StatusError, forbiddenStatus } from '../../../api/status.js';
 import { strategy, type Strategy } from './strategy.js';
 
-const PROTECTED = new Set(['default', 'kube-system', 'kube-public']);
 const specFinalizers = (o: KObject): string[] => (Array.isArray(o.spec?.finalizers) ? o.spec.finalizers : []);
 
 export const namespaceStrategy: Strategy = strategy(true, {
@@ -24,10 +23,6 @@ export const namespaceStrategy: Strategy = strategy(true, {
     const obj = structuredClone(old);
     obj.spec = { ...(obj.spec ?? {}), finalizers: wanted.spec?.finalizers ?? [] };
     return obj;
-  },
-  checkDelete(obj) {
-    const name = String(obj.metadata?.name ?? '');
-    if (PROTECTED.has(name)) throw new StatusError(forbiddenStatus({ group: '', resource: 'namespaces' }, name, 'this namespace may not be deleted'));
   },
   waitsOnDelete: (obj) => specFinalizers(obj).length > 0,
   prepareForDelete(obj) {

@@ -39,8 +39,6 @@ export interface Strategy {
   prepareForDelete(obj: KObject): void;
   /** A deletion-marked object without metadata.finalizers: may it leave the store now? */
   canRemove(obj: KObject): boolean;
-  /** Refuses the delete of objects that must stay (403), or returns nothing. */
-  checkDelete?(obj: KObject): void;
 }
 
 export type StrategyOverrides = Partial<Strategy>;
