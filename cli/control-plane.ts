@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .option('--disable-admission-plugins <names>', 'admission plugins to turn off (comma-separated)', '')
     .option('--admission-control-config-file <file>', 'AdmissionConfiguration (apiserver.config.k8s.io/v1) with the plugins\' configuration (PodSecurity defaults and exemptions)')
     .addOption(durationFlag('--token-ttl <duration>', "lifetime of the data dir's join token (0: it never expires)", '24h0m0s'))
+    .addOption(durationFlag('--resource-quota-sync-period <duration>', 'how often every ResourceQuota\'s usage is recounted', '5m0s'))
     .option('--no-scheduler', 'do not run the scheduler in this process (run `k8ts scheduler`)')
     .option('--no-controllers', 'do not run the controllers in this process (run `k8ts controller-manager`)')
     .addOption(logLevelFlag())
@@ -63,6 +64,7 @@ export function register(program: Command): void {
             clusterSigningKeyFile: join(cp.pkiDir, 'ca.key'),
             clusterSigningDurationMs: o.clusterSigningDuration,
             serviceClusterIPRange: o.serviceClusterIpRange,
+            resourceQuotaSyncPeriodMs: o.resourceQuotaSyncPeriod,
           });
         });
       }

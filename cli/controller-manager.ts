@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .option('--cluster-signing-key-file <file>', 'PEM private key of that CA')
     .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates it issues', '8760h0m0s'))
     .addOption(flag('--service-cluster-ip-range <cidr>', 'Service ClusterIP range (no kubelet serving certificate may name its addresses)', parseCIDRFlag, '10.96.0.0/12'))
+    .addOption(durationFlag('--resource-quota-sync-period <duration>', 'how often every ResourceQuota\'s usage is recounted', '5m0s'))
     .addOption(logLevelFlag())
     .action(async (o) => {
       setLogLevel(o.logLevel);
@@ -56,6 +57,7 @@ export function register(program: Command): void {
         clusterSigningKeyFile: o.clusterSigningKeyFile,
         clusterSigningDurationMs: o.clusterSigningDuration,
         serviceClusterIPRange: o.serviceClusterIpRange,
+        resourceQuotaSyncPeriodMs: o.resourceQuotaSyncPeriod,
       });
       exitOnSignal(logger('controller-manager'), () => m.stop());
     });

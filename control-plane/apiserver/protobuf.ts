@@ -77,6 +77,12 @@ const MESSAGES: Record<string, Schema> = {
     3: ['imagePullSecrets', 'm:LocalObjectReference', 'r'],
     4: ['automountServiceAccountToken', 'b', 'z'],
   },
+  // kubectl create quota --hard=... --scopes=...
+  ResourceQuota: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:ResourceQuotaSpec'], 3: ['status', 'm:ResourceQuotaStatus'] },
+  ResourceQuotaSpec: { 1: ['hard', 'M:qty'], 2: ['scopes', 's', 'r'], 3: ['scopeSelector', 'm:ScopeSelector'] },
+  ScopeSelector: { 1: ['matchExpressions', 'm:ScopedResourceSelectorRequirement', 'r'] },
+  ScopedResourceSelectorRequirement: { 1: ['scopeName', 's'], 2: ['operator', 's'], 3: ['values', 's', 'r'] },
+  ResourceQuotaStatus: { 1: ['hard', 'M:qty'], 2: ['used', 'M:qty'] },
   Service: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:ServiceSpec'], 3: ['status', 'm:ServiceStatus'] },
   ServiceStatus: {},
   ServiceSpec: {
@@ -163,7 +169,7 @@ const MESSAGES: Record<string, Schema> = {
 };
 
 /** Kinds whose protobuf bodies are understood. */
-export const PROTOBUF_KINDS = new Set(['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Deployment', 'CertificateSigningRequest']);
+export const PROTOBUF_KINDS = new Set(['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Deployment', 'CertificateSigningRequest', 'ResourceQuota']);
 
 export class ProtobufError extends Error {}
 

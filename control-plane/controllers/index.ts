@@ -15,6 +15,7 @@ import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { PodGCController } from './podgc.js';
 import { REPLICA_SET, REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
+import { ResourceQuotaController } from './resourcequota.js';
 import { RootCACertPublisher } from './rootcacertpublisher.js';
 import { ServiceAccountsController } from './serviceaccount.js';
 import { CSRApprovingController } from './certificates/approver.js';
@@ -34,6 +35,7 @@ export const ALL_CONTROLLERS = [
   'namespace',
   'garbagecollector',
   'podgc',
+  'resourcequota',
   'root-ca-cert-publisher',
   'serviceaccount',
   'csrapproving',
@@ -70,6 +72,8 @@ export interface ControllerManagerOptions {
   clusterSigningDurationMs?: number;
   /** Service ClusterIP range, whose addresses no kubelet serving certificate may name */
   serviceClusterIPRange?: string;
+  /** upstream --resource-quota-sync-period (5m): how often every quota's usage is recounted */
+  resourceQuotaSyncPeriodMs?: number;
 }
 
 export interface ControllerManager {
@@ -116,6 +120,7 @@ async function runControllers(o: ControllerManagerOptions): Promise<Running> {
   if (want.has('nodeipam') && o.clusterCIDR) controllers.push(new NodeIpamController(ctx, o.clusterCIDR, o.nodeCIDRMaskSize ?? 24));
   if (want.has('namespace')) controllers.push(new NamespaceController(ctx));
   if (want.has('garbagecollector')) controllers.push(new GarbageCollector(ctx));
+  if (want.has('resourcequota')) controllers.push(new ResourceQuotaController(ctx, { syncPeriodMs: o.resourceQuotaSyncPeriodMs }));
   if (want.has('root-ca-cert-publisher')) {
     const rootCA = o.rootCA ?? o.client.config.caPem;
     if (rootCA) controllers.push(new RootCACertPublisher(ctx, rootCA));
