@@ -122,11 +122,13 @@ describe('resource table', () => {
   it('serves the expected resources with upstream short names and categories', () => {
     const byPlural = Object.fromEntries(RESOURCES.map((r) => [r.plural, r]));
     expect(Object.keys(byPlural).sort()).toEqual(
-      ['certificatesigningrequests', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'secrets', 'serviceaccounts', 'services'],
+      ['certificatesigningrequests', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'limitranges', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'resourcequotas', 'secrets', 'serviceaccounts', 'services'],
     );
     expect(byPlural.pods!.shortNames).toEqual(['po']);
     expect(byPlural.certificatesigningrequests!.shortNames).toEqual(['csr']);
     expect(byPlural.deployments!.shortNames).toEqual(['deploy']);
+    expect(byPlural.resourcequotas!.shortNames).toEqual(['quota']);
+    expect(byPlural.limitranges!.shortNames).toEqual(['limits']);
     expect(byPlural.endpoints!.singular).toBe('endpoints');
     const all = RESOURCES.filter((r) => r.categories?.includes('all')).map((r) => r.plural).sort();
     expect(all).toEqual(['daemonsets', 'deployments', 'pods', 'replicasets', 'replicationcontrollers', 'services']);
