@@ -214,16 +214,32 @@ export function applyLimitRangeDefaults(lr: KObject, pod: KObject): void {
  * PodValidateLimitFunc: the violations of one LimitRange by a pod, each as upstream words it;
  * the caller joins them as an aggregate ("a" or "[a, b]").
  */
+interface ParsedItem {
+  type: string;
+  min: ResourceList;
+  max: ResourceList;
+  ratio: ResourceList;
+}
+
+// LimitRanges come from the watch cache, whose objects are never changed: parse each once.
+const parsed = new WeakMap<KObject, ParsedItem[]>();
+
+function parsedItems(lr: KObject): ParsedItem[] {
+  let p = parsed.get(lr);
+  if (!p) {
+    p = items(lr).map((item) => ({ type: String(item.type ?? ''), min: parseResourceList(item.min), max: parseResourceList(item.max), ratio: parseResourceList(item.maxLimitRequestRatio) }));
+    parsed.set(lr, p);
+  }
+  return p;
+}
+
 export function limitRangeViolations(lr: KObject, pod: KObject): string[] {
   const out: string[] = [];
   const add = (m: string | undefined) => {
     if (m !== undefined) out.push(m);
   };
-  for (const item of items(lr)) {
-    const type = String(item.type ?? '');
-    const min = parseResourceList(item.min);
-    const max = parseResourceList(item.max);
-    const ratio = parseResourceList(item.maxLimitRequestRatio);
+  for (const { type, min, max, ratio } of parsedItems(lr)) {
+    if (!min.size && !max.size && !ratio.size) continue;
     const check = (req: ResourceList, lim: ResourceList) => {
       for (const [k, v] of min) add(minConstraint(type, k, v, req, lim));
       for (const [k, v] of max) add(maxConstraint(type, k, v, req, lim));

@@ -164,16 +164,34 @@ const joinQuote = (items: string[]) => (items.length ? `"${items.join('", "')}"`
 const sortedUnique = (s: Iterable<string>) => [...new Set(s)].sort();
 const containersPhrase = (names: string[]) => `${pluralize('container', 'containers', names.length)} ${joinQuote(names)}`;
 
-/** visitContainers: init containers, containers, then ephemeral containers. */
+const visited = new WeakMap<Obj, Obj[]>();
+
+/** visitContainers: init containers, containers, then ephemeral containers (listed once per pod spec and evaluation). */
 function containers(spec: Obj): Obj[] {
-  return [...arr(spec.initContainers), ...arr(spec.containers), ...arr(spec.ephemeralContainers)];
+  let l = visited.get(spec);
+  if (!l) visited.set(spec, (l = [...arr(spec.initContainers), ...arr(spec.containers), ...arr(spec.ephemeralContainers)]));
+  return l;
 }
 const sc = (c: Obj): Obj => obj(c.securityContext);
 const name = (c: Obj): string => String(c.name ?? '');
 const isWindows = (spec: Obj) => obj(spec.os).name === 'windows';
 
+/** The names of the containers `pred` holds for (no closure per call: checks run on every pod). */
+function namesWhere(spec: Obj, pred: (c: Obj) => boolean): string[] {
+  let out: string[] | undefined;
+  for (const c of containers(spec)) if (pred(c)) (out ??= []).push(name(c));
+  return out ?? NONE;
+}
+const NONE: string[] = [];
+const isPrivileged = (c: Obj) => sc(c).privileged === true;
+const escalates = (c: Obj) => sc(c).allowPrivilegeEscalation !== false;
+const runsAsRoot = (c: Obj) => sc(c).runAsUser === 0;
+const hostProcess = (o: JsonValue) => obj(obj(o).windowsOptions).hostProcess === true;
+const containerHostProcess = (c: Obj) => hostProcess(c.securityContext);
+const isSet = (v: Obj, k: string) => v[k] !== undefined && v[k] !== null;
+
 function privileged(_m: Obj, spec: Obj): CheckResult {
-  const bad = containers(spec).filter((c) => sc(c).privileged === true).map(name);
+  const bad = namesWhere(spec, isPrivileged);
   if (!bad.length) return ALLOWED;
   return { allowed: false, reason: 'privileged', detail: `${containersPhrase(bad)} must not set securityContext.privileged=true` };
 }
@@ -207,7 +225,8 @@ function hostNamespaces(_m: Obj, spec: Obj): CheckResult {
 }
 
 function hostPathVolumes(_m: Obj, spec: Obj): CheckResult {
-  const vols = arr(spec.volumes).filter((v) => v.hostPath !== undefined && v.hostPath !== null).map((v) => String(v.name ?? ''));
+  const vols: string[] = [];
+  for (const v of arr(spec.volumes)) if (isSet(v, 'hostPath')) vols.push(String(v.name ?? ''));
   return vols.length ? { allowed: false, reason: 'hostPath volumes', detail: `${pluralize('volume', 'volumes', vols.length)} ${joinQuote(vols)}` } : ALLOWED;
 }
 
@@ -233,8 +252,10 @@ function hostPorts(_m: Obj, spec: Obj): CheckResult {
   };
 }
 
+const allowedAppArmorType = (t: JsonValue) => t === 'RuntimeDefault' || t === 'Localhost';
+
 function appArmorProfile(meta: Obj, spec: Obj): CheckResult {
-  const allowedType = (t: JsonValue) => t === 'RuntimeDefault' || t === 'Localhost';
+  const allowedType = allowedAppArmorType;
   const setters: string[] = [];
   const values = new Set<string>();
   const podProfile = obj(spec.securityContext).appArmorProfile;
@@ -273,6 +294,7 @@ function appArmorProfile(meta: Obj, spec: Obj): CheckResult {
 
 function seLinuxOptions(allowed: Set<string>): CheckFn {
   return (_m, spec) => {
+    if (!isPlainObject(obj(spec.securityContext).seLinuxOptions) && !containers(spec).some(hasSELinuxOptions)) return ALLOWED;
     const setters: string[] = [];
     const types = new Set<string>();
     let setUser = false;
@@ -307,6 +329,8 @@ function seLinuxOptions(allowed: Set<string>): CheckFn {
     return { allowed: false, reason: 'seLinuxOptions', detail: `${setters.join(' and ')} set forbidden securityContext.seLinuxOptions: ${data.join('; ')}` };
   };
 }
+
+const hasSELinuxOptions = (c: Obj) => isPlainObject(sc(c).seLinuxOptions);
 
 function procMount(_m: Obj, spec: Obj): CheckResult {
   const bad: string[] = [];
@@ -381,6 +405,7 @@ const SYSCTLS_1_32 = [...SYSCTLS_1_29, 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem']
 function sysctls(allowed: string[]): CheckFn {
   const set = new Set(allowed);
   return (_m, spec) => {
+    if (!Array.isArray(obj(spec.securityContext).sysctls)) return ALLOWED;
     const bad = arr(obj(spec.securityContext).sysctls)
       .map((s) => String(s.name ?? ''))
       .filter((n) => !set.has(n));
@@ -389,10 +414,9 @@ function sysctls(allowed: string[]): CheckFn {
 }
 
 function windowsHostProcess(_m: Obj, spec: Obj): CheckResult {
-  const hostProcess = (o: JsonValue) => obj(obj(o).windowsOptions).hostProcess === true;
   const setters: string[] = [];
   if (hostProcess(spec.securityContext)) setters.push('pod');
-  const bad = containers(spec).filter((c) => hostProcess(c.securityContext)).map(name);
+  const bad = namesWhere(spec, containerHostProcess);
   if (bad.length) setters.push(containersPhrase(bad));
   return setters.length ? { allowed: false, reason: 'hostProcess', detail: `${setters.join(' and ')} must not set securityContext.windowsOptions.hostProcess=true` } : ALLOWED;
 }
@@ -400,7 +424,7 @@ function windowsHostProcess(_m: Obj, spec: Obj): CheckResult {
 function allowPrivilegeEscalation(windowsExempt: boolean): CheckFn {
   return (_m, spec) => {
     if (windowsExempt && isWindows(spec)) return ALLOWED;
-    const bad = containers(spec).filter((c) => sc(c).allowPrivilegeEscalation !== false).map(name);
+    const bad = namesWhere(spec, escalates);
     if (!bad.length) return ALLOWED;
     return { allowed: false, reason: 'allowPrivilegeEscalation != false', detail: `${containersPhrase(bad)} must set securityContext.allowPrivilegeEscalation=false` };
   };
@@ -465,11 +489,17 @@ const ALLOWED_VOLUME_TYPES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ep
 function restrictedVolumes(_m: Obj, spec: Obj): CheckResult {
   const bad: string[] = [];
   const types = new Set<string>();
-  const set = (v: Obj, k: string) => v[k] !== undefined && v[k] !== null;
-  for (const v of arr(spec.volumes)) {
-    if (ALLOWED_VOLUME_TYPES.some((k) => set(v, k))) continue;
+  volumes: for (const v of arr(spec.volumes)) {
+    for (const k of ALLOWED_VOLUME_TYPES) if (isSet(v, k)) continue volumes;
     bad.push(String(v.name ?? ''));
-    types.add(RESTRICTED_VOLUME_TYPES.find((k) => set(v, k)) ?? 'unknown');
+    let type = 'unknown';
+    for (const k of RESTRICTED_VOLUME_TYPES) {
+      if (isSet(v, k)) {
+        type = k;
+        break;
+      }
+    }
+    types.add(type);
   }
   if (!bad.length) return ALLOWED;
   const t = sortedUnique(types);
@@ -505,11 +535,12 @@ function runAsNonRoot(_m: Obj, spec: Obj): CheckResult {
 function runAsUser(_m: Obj, spec: Obj): CheckResult {
   const setters: string[] = [];
   if (obj(spec.securityContext).runAsUser === 0) setters.push('pod');
-  const bad = containers(spec).filter((c) => sc(c).runAsUser === 0).map(name);
+  const bad = namesWhere(spec, runsAsRoot);
   if (bad.length) setters.push(containersPhrase(bad));
   return setters.length ? { allowed: false, reason: 'runAsUser=0', detail: `${setters.join(' and ')} must not set runAsUser=0` } : ALLOWED;
 }
 
+const SECCOMP_RESTRICTED = seccomp(true);
 const SELINUX_1_0 = new Set(['', 'container_t', 'container_init_t', 'container_kvm_t']);
 const SELINUX_1_31 = new Set([...SELINUX_1_0, 'container_engine_t']);
 
@@ -572,7 +603,7 @@ const CHECKS: Check[] = [
     level: 'restricted',
     versions: [
       { minimum: 19, check: seccomp(true), overrides: ['seccompProfile_baseline'] },
-      { minimum: 25, check: (m, s) => (isWindows(s) ? ALLOWED : seccomp(true)(m, s)), overrides: ['seccompProfile_baseline'] },
+      { minimum: 25, check: (m, s) => (isWindows(s) ? ALLOWED : SECCOMP_RESTRICTED(m, s)), overrides: ['seccompProfile_baseline'] },
     ],
   },
 ];
@@ -586,13 +617,22 @@ function versionAt(c: Check, minor: number): VersionedCheck | undefined {
   return out;
 }
 
+const checkLists = new Map<string, CheckFn[]>();
+
 /** The check functions for a level and version: baseline ones first, then restricted, each by ID. */
 function checksFor(lv: LevelVersion): CheckFn[] {
   if (lv.level === 'privileged') return [];
   const minor = Math.min(lv.version.minor, MAX_VERSION);
+  const key = `${lv.level}:${minor}`;
+  let fns = checkLists.get(key);
+  if (!fns) checkLists.set(key, (fns = buildChecks(lv.level, minor)));
+  return fns;
+}
+
+function buildChecks(level: Level, minor: number): CheckFn[] {
   const byId = (a: Check, b: Check) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const baseline = CHECKS.filter((c) => c.level === 'baseline').sort(byId);
-  const restricted = lv.level === 'restricted' ? CHECKS.filter((c) => c.level === 'restricted').sort(byId) : [];
+  const restricted = level === 'restricted' ? CHECKS.filter((c) => c.level === 'restricted').sort(byId) : [];
   const overridden = new Set(restricted.flatMap((c) => versionAt(c, minor)?.overrides ?? []));
   const fns: CheckFn[] = [];
   for (const c of baseline) {
@@ -616,12 +656,15 @@ export interface Evaluation {
 export function evaluatePod(lv: LevelVersion, podMeta: JsonValue, podSpec: JsonValue): Evaluation {
   const reasons: string[] = [];
   const details: string[] = [];
+  const meta = obj(podMeta);
+  const spec = obj(podSpec);
   for (const fn of checksFor(lv)) {
-    const r = fn(obj(podMeta), obj(podSpec));
+    const r = fn(meta, spec);
     if (r.allowed) continue;
     reasons.push(r.reason || 'unknown forbidden reason');
     details.push(r.detail ?? '');
   }
+  visited.delete(spec);
   return { allowed: reasons.length === 0, reasons, details };
 }
 

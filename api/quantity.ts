@@ -85,6 +85,22 @@ const ceilDiv = (n: bigint, d: bigint) => (n % d === 0n ? n / d : n / d + 1n);
  * stores it. Throws QuantityError on bad input.
  */
 export function quantityNanos(q: string | number): bigint {
+  if (typeof q === 'string') {
+    const hit = parsedNanos.get(q);
+    if (hit !== undefined) return hit;
+    const n = parseNanos(q);
+    if (parsedNanos.size >= PARSE_CACHE_SIZE) parsedNanos.clear();
+    parsedNanos.set(q, n);
+    return n;
+  }
+  return parseNanos(q);
+}
+
+// The same few texts ("100m", "64Mi") are parsed for every pod: remember them (bounded).
+const PARSE_CACHE_SIZE = 4096;
+const parsedNanos = new Map<string, bigint>();
+
+function parseNanos(q: string | number): bigint {
   const d = parseDecimal(q);
   if (d.digits === '') return 0n;
   const sign = d.negative ? -1n : 1n;
@@ -181,8 +197,16 @@ function formatOfText(s: string): QuantityFormat {
 
 /** Parses a quantity (throws QuantityError on bad input). */
 export function toQuantity(q: string | number): Quantity {
-  return { nanos: quantityNanos(q), format: typeof q === 'number' ? 'DecimalSI' : formatOfText(q) };
+  if (typeof q === 'number') return { nanos: quantityNanos(q), format: 'DecimalSI' };
+  let hit = parsedQuantities.get(q);
+  if (!hit) {
+    hit = Object.freeze({ nanos: quantityNanos(q), format: formatOfText(q) });
+    if (parsedQuantities.size >= PARSE_CACHE_SIZE) parsedQuantities.clear();
+    parsedQuantities.set(q, hit);
+  }
+  return hit;
 }
+const parsedQuantities = new Map<string, Quantity>();
 
 export const ZERO_QUANTITY: Quantity = { nanos: 0n, format: 'DecimalSI' };
 

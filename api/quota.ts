@@ -280,9 +280,8 @@ export function evaluatorFor(gr: GroupResource): Evaluator | undefined {
 }
 
 /** generic.Matches: the quota limits something this kind uses, and the object is in all its scopes. */
-export function quotaMatches(ev: Evaluator, quota: KObject, o: KObject): boolean {
-  const hard = Object.keys(obj(obj(quota.status).hard));
-  if (!ev.matchingResources(hard).length) return false;
+export function quotaMatches(ev: Evaluator, quota: KObject, o: KObject, hard: Iterable<string> = Object.keys(obj(obj(quota.status).hard))): boolean {
+  if (!ev.matchingResources([...hard]).length) return false;
   return quotaScopeSelectors(quota).every((s) => ev.matchesScope(s, o));
 }
 
@@ -297,37 +296,46 @@ export interface QuotaRequest {
   now: number;
 }
 
+/** A quota with its status parsed: what admission adds to as it goes through a batch of writes. */
+export interface QuotaUsage {
+  quota: KObject;
+  hard: ResourceList;
+  used: ResourceList;
+}
+
+export function quotaUsage(quota: KObject): QuotaUsage {
+  const st = obj(quota.status);
+  return { quota, hard: parseResourceList(st.hard), used: parseResourceList(st.used) };
+}
+
+/** The quota object to store for a usage (a copy with status.used replaced). */
+export function quotaWithUsage(u: QuotaUsage): KObject {
+  const out = structuredClone(u.quota);
+  out.status = { ...obj(out.status), used: resourceListJson(u.used) };
+  return out;
+}
+
 export type QuotaCheck =
-  | { ok: true; quotas: KObject[]; changed: boolean }
+  | { ok: true; quotas: QuotaUsage[]; changed: boolean }
   /** `message` goes into admission's Forbidden ("pods \"x\" is forbidden: <message>"). */
   | { ok: false; message: string };
 
-const statusList = (q: KObject, k: 'hard' | 'used'): ResourceList => parseResourceList(obj(q.status)[k]);
-
-function withUsed(q: KObject, used: ResourceList): KObject {
-  const out = structuredClone(q);
-  obj((out.status ??= {})).used = resourceListJson(used);
-  return out;
-}
+const quotaName = (u: QuotaUsage) => String(obj(u.quota.metadata).name ?? '');
 
 /**
  * CheckRequest: does the write fit every quota that matches it? Returns the quotas with the
  * write's usage added (`changed` when any differs: the caller stores those) or the refusal.
  */
-export function checkQuotaRequest(quotas: KObject[], ev: Evaluator, req: QuotaRequest): QuotaCheck {
+export function checkQuotaRequest(quotas: QuotaUsage[], ev: Evaluator, req: QuotaRequest): QuotaCheck {
   if (!ev.handles(req.operation, req.subresource)) return { ok: true, quotas, changed: false };
   const interesting: number[] = [];
   for (let i = 0; i < quotas.length; i++) {
     const q = quotas[i]!;
-    if (!quotaMatches(ev, q, req.obj)) continue;
-    const name = String(obj(q.metadata).name ?? '');
-    const hardNames = [...statusList(q, 'hard').keys()];
-    const restricted = ev.matchingResources(hardNames);
+    if (!quotaMatches(ev, q.quota, req.obj, q.hard.keys())) continue;
+    const restricted = ev.matchingResources([...q.hard.keys()]);
     const why = ev.constraints(restricted, req.obj);
-    if (why) return { ok: false, message: `failed quota: ${name}: ${why}` };
-    const used = statusList(q, 'used');
-    const unknown = restricted.filter((r) => !used.has(r));
-    if (unknown.length) return { ok: false, message: `status unknown for quota: ${name}, resources: ${[...restricted].sort().join(',')}` };
+    if (why) return { ok: false, message: `failed quota: ${quotaName(q)}: ${why}` };
+    if (restricted.some((r) => !q.used.has(r))) return { ok: false, message: `status unknown for quota: ${quotaName(q)}, resources: ${[...restricted].sort().join(',')}` };
     interesting.push(i);
   }
   if (!interesting.length) return { ok: true, quotas, changed: false };
@@ -338,7 +346,7 @@ export function checkQuotaRequest(quotas: KObject[], ev: Evaluator, req: QuotaRe
   // An update is charged what it adds over the stored object (in the quotas the old one matched).
   if (req.operation === 'UPDATE' && req.old && obj(req.old.metadata).resourceVersion) {
     const d = subtractNonNegative(input, ev.usage(req.old, req.now));
-    for (const i of interesting) if (quotaMatches(ev, quotas[i]!, req.old)) delta.set(i, d);
+    for (const i of interesting) if (quotaMatches(ev, quotas[i]!.quota, req.old, quotas[i]!.hard.keys())) delta.set(i, d);
   }
   for (const [i, d] of delta) {
     const nz = removeZeros(d);
@@ -352,22 +360,19 @@ export function checkQuotaRequest(quotas: KObject[], ev: Evaluator, req: QuotaRe
     const d = delta.get(i);
     if (!d) continue;
     const q = quotas[i]!;
-    const hard = statusList(q, 'hard');
-    const used = statusList(q, 'used');
-    const requested = maskList(d, hard.keys());
-    const next = addLists(used, requested);
+    const requested = maskList(d, q.hard.keys());
+    const next = addLists(q.used, requested);
     if (req.subresource !== 'status') {
-      const { ok, exceeded } = lessThanOrEqual(maskList(next, requested.keys()), hard);
+      const { ok, exceeded } = lessThanOrEqual(maskList(next, requested.keys()), q.hard);
       if (!ok) {
-        const name = String(obj(q.metadata).name ?? '');
         return {
           ok: false,
-          message: `exceeded quota: ${name}, requested: ${prettyPrintList(maskList(requested, exceeded))}, used: ${prettyPrintList(maskList(used, exceeded))}, limited: ${prettyPrintList(maskList(hard, exceeded))}`,
+          message: `exceeded quota: ${quotaName(q)}, requested: ${prettyPrintList(maskList(requested, exceeded))}, used: ${prettyPrintList(maskList(q.used, exceeded))}, limited: ${prettyPrintList(maskList(q.hard, exceeded))}`,
         };
       }
     }
-    if (!listsEqual(next, used)) {
-      out[i] = withUsed(q, next);
+    if (!listsEqual(next, q.used)) {
+      out[i] = { quota: q.quota, hard: q.hard, used: next };
       changed = true;
     }
   }

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiCore } from '../../control-plane/apiserver/core.js';
 import { AdmissionConfigError, admissionChain, enabledPlugins, loadAdmissionConfiguration, prepareAdmission } from '../../control-plane/apiserver/admission/chain.js';
 import { StatusError } from '../../api/status.js';
@@ -80,6 +80,16 @@ describe('ResourceQuota admission', () => {
     }
     expect((await core.get(quotas, 'q1', 'q')).status.used).toEqual({ pods: '5' });
     expect((await core.list(pods, { namespace: 'q1', selectors: {} })).items).toHaveLength(5);
+  });
+
+  it('concurrent creates are charged in batches: one status write per batch, not per create', async () => {
+    await quota(core, 'q1', { pods: '100' });
+    const writes = vi.spyOn(core, 'updateWith');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => core.create(pods, 'q1', podBody(`b${i}`), { user: ADMIN })));
+    const statusWrites = writes.mock.calls.filter(([def]) => def === quotas).length;
+    expect(statusWrites).toBeGreaterThan(0);
+    expect(statusWrites).toBeLessThan(20);
+    expect((await core.get(quotas, 'q1', 'q')).status.used).toEqual({ pods: '20' });
   });
 
   it('two apiservers on one store racing for the last units never exceed the quota (the status write is conditional)', async () => {
@@ -194,7 +204,7 @@ describe('PodSecurity admission', () => {
       await c.create(p, 'free', priv(), { user: ADMIN });
       await c.create(p, 'other', priv(), { user: { name: 'trusted', groups: [] } });
       const kata = priv();
-      kata.metadata.name = 'k';
+      kata.metadata!.name = 'k';
       kata.spec.runtimeClassName = 'kata';
       await c.create(p, 'other', kata, { user: ADMIN });
       writeFileSync(join(dir, 'podsecurity.yaml'), 'apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: strict}\nexemptions: {usernames: ["", a, a]}\n');

@@ -55,7 +55,7 @@ describe('LimitRanger on a pod', () => {
     applyLimitRangeDefaults(range, p);
     expect(p.spec.containers[0].resources).toEqual({ limits: { cpu: '400m', memory: '256Mi' }, requests: { cpu: '100m' } });
     expect(p.spec.containers[1].resources).toEqual({ limits: { memory: '128Mi', cpu: '400m' }, requests: { cpu: '200m' } });
-    expect(p.metadata.annotations['kubernetes.io/limit-ranger']).toBe(
+    expect(p.metadata!.annotations['kubernetes.io/limit-ranger']).toBe(
       'LimitRanger plugin set: cpu request for container a; cpu, memory limit for container a; cpu limit for container b; cpu request for init container init; cpu, memory limit for init container init',
     );
     expect(limitRangeViolations(range, p)).toEqual([]);

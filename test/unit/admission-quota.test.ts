@@ -3,7 +3,7 @@
 // refusals CheckRequest gives ("exceeded quota: ...", "failed quota: ...: must specify ...",
 // "status unknown for quota: ...").
 import { describe, expect, it } from 'vitest';
-import { calculateUsage, checkQuotaRequest, evaluatorFor, objectCountName, type QuotaRequest } from '../../api/quota.js';
+import { calculateUsage, checkQuotaRequest, evaluatorFor, objectCountName, quotaUsage, quotaWithUsage, type Evaluator, type QuotaRequest } from '../../api/quota.js';
 import { addQuantity, formatQuantity, toQuantity } from '../../api/quantity.js';
 import { podResources, resourceListJson } from '../../api/resourcelist.js';
 import { validateResourceQuota } from '../../api/resourcequota.js';
@@ -22,6 +22,12 @@ function quota(name: string, hard: KObject, used: KObject | undefined, spec: KOb
 }
 
 const create = (obj: KObject): QuotaRequest => ({ operation: 'CREATE', obj, now: NOW });
+
+/** checkQuotaRequest on stored quota objects, answering with the quota objects to store. */
+function check(quotas: KObject[], ev: Evaluator, req: QuotaRequest) {
+  const r = checkQuotaRequest(quotas.map(quotaUsage), ev, req);
+  return r.ok ? { ok: true, quotas: r.quotas.map(quotaWithUsage), changed: r.changed } : r;
+}
 
 describe('quantities as quota adds and prints them', () => {
   it.each([
@@ -98,18 +104,18 @@ describe('CheckRequest', () => {
 
   it('refuses what would go over with upstream message, and charges what fits', () => {
     const full = quota('q', { pods: '2' }, { pods: '2' });
-    expect(checkQuotaRequest([full], pods, create(pod('c', [c('c')])))).toEqual({ ok: false, message: 'exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2' });
+    expect(check([full], pods, create(pod('c', [c('c')])))).toEqual({ ok: false, message: 'exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2' });
     const room = quota('q', { pods: '2', 'count/pods': '5' }, { pods: '1', 'count/pods': '1' });
-    const r = checkQuotaRequest([room], pods, create(pod('c', [c('c')])));
+    const r = check([room], pods, create(pod('c', [c('c')])));
     expect(r.ok && r.changed).toBe(true);
-    if (r.ok) expect(r.quotas[0]!.status.used).toEqual({ 'count/pods': '2', pods: '2' });
+    if (r.ok) expect(r.quotas![0]!.status.used).toEqual({ 'count/pods': '2', pods: '2' });
     expect(room.status.used).toEqual({ pods: '1', 'count/pods': '1' }); // the input is not changed
   });
 
   it('names only the exceeded resources, sorted', () => {
     const q = quota('compute', { 'limits.cpu': '1', 'limits.memory': '1Gi', pods: '10' }, { 'limits.cpu': '900m', 'limits.memory': '1Gi', pods: '3' });
     const p = pod('big', [c('c', { cpu: '200m', memory: '1Mi' }, { cpu: '200m', memory: '1Mi' })]);
-    expect(checkQuotaRequest([q], pods, create(p))).toEqual({
+    expect(check([q], pods, create(p))).toEqual({
       ok: false,
       message: 'exceeded quota: compute, requested: limits.cpu=200m,limits.memory=1Mi, used: limits.cpu=900m,limits.memory=1Gi, limited: limits.cpu=1,limits.memory=1Gi',
     });
@@ -118,11 +124,11 @@ describe('CheckRequest', () => {
   it('a quota on cpu or memory makes every container state it', () => {
     const q = quota('compute', { 'requests.cpu': '4', 'limits.memory': '4Gi' }, { 'requests.cpu': '0', 'limits.memory': '0' });
     const p = pod('p', [c('a', { cpu: '1' }), c('b')], { initContainers: [c('init', undefined, { memory: '1Gi' })] });
-    expect(checkQuotaRequest([q], pods, create(p))).toEqual({ ok: false, message: 'failed quota: compute: must specify limits.memory for: a,b; requests.cpu for: b,init' });
+    expect(check([q], pods, create(p))).toEqual({ ok: false, message: 'failed quota: compute: must specify limits.memory for: a,b; requests.cpu for: b,init' });
   });
 
   it('refuses while the controller has not counted a new quota yet', () => {
-    expect(checkQuotaRequest([quota('fresh', { pods: '2', 'requests.cpu': '1' }, undefined)], pods, create(pod('p', [c('c', { cpu: '1' })])))).toEqual({
+    expect(check([quota('fresh', { pods: '2', 'requests.cpu': '1' }, undefined)], pods, create(pod('p', [c('c', { cpu: '1' })])))).toEqual({
       ok: false,
       message: 'status unknown for quota: fresh, resources: pods,requests.cpu',
     });
@@ -130,19 +136,19 @@ describe('CheckRequest', () => {
 
   it('scopes: a BestEffort quota ignores pods with requests, Terminating matches activeDeadlineSeconds', () => {
     const be = quota('be', { pods: '0' }, { pods: '0' }, { scopes: ['BestEffort'] });
-    expect(checkQuotaRequest([be], pods, create(pod('r', [c('c', { cpu: '1' })])))).toMatchObject({ ok: true, changed: false });
-    expect(checkQuotaRequest([be], pods, create(pod('b', [c('c')])))).toMatchObject({ ok: false });
+    expect(check([be], pods, create(pod('r', [c('c', { cpu: '1' })])))).toMatchObject({ ok: true, changed: false });
+    expect(check([be], pods, create(pod('b', [c('c')])))).toMatchObject({ ok: false });
     const term = quota('t', { pods: '0' }, { pods: '0' }, { scopes: ['Terminating'] });
-    expect(checkQuotaRequest([term], pods, create(pod('b', [c('c')])))).toMatchObject({ ok: true, changed: false });
-    expect(checkQuotaRequest([term], pods, create(pod('b', [c('c')], { activeDeadlineSeconds: 10 })))).toMatchObject({ ok: false });
+    expect(check([term], pods, create(pod('b', [c('c')])))).toMatchObject({ ok: true, changed: false });
+    expect(check([term], pods, create(pod('b', [c('c')], { activeDeadlineSeconds: 10 })))).toMatchObject({ ok: false });
     const pc = quota('pc', { pods: '0' }, { pods: '0' }, { scopeSelector: { matchExpressions: [{ scopeName: 'PriorityClass', operator: 'In', values: ['high'] }] } });
-    expect(checkQuotaRequest([pc], pods, create(pod('b', [c('c')], { priorityClassName: 'low' })))).toMatchObject({ ok: true, changed: false });
-    expect(checkQuotaRequest([pc], pods, create(pod('b', [c('c')], { priorityClassName: 'high' })))).toMatchObject({ ok: false });
+    expect(check([pc], pods, create(pod('b', [c('c')], { priorityClassName: 'low' })))).toMatchObject({ ok: true, changed: false });
+    expect(check([pc], pods, create(pod('b', [c('c')], { priorityClassName: 'high' })))).toMatchObject({ ok: false });
   });
 
   it('a quota that limits nothing the object uses is not touched', () => {
     const q = quota('q', { configmaps: '1' }, { configmaps: '1' });
-    expect(checkQuotaRequest([q], pods, create(pod('p', [c('c')])))).toEqual({ ok: true, quotas: [q], changed: false });
+    expect(check([q], pods, create(pod('p', [c('c')])))).toEqual({ ok: true, quotas: [q], changed: false });
   });
 
   it('a Service update is charged what it adds: ClusterIP to NodePort takes node ports, not another service', () => {
@@ -151,9 +157,9 @@ describe('CheckRequest', () => {
     const old = { metadata: { name: 's', resourceVersion: '3' }, spec: { type: 'ClusterIP', ports: [{ port: 80 }] } };
     const one = { metadata: { name: 's' }, spec: { type: 'NodePort', ports: [{ port: 80 }] } };
     const two = { metadata: { name: 's' }, spec: { type: 'NodePort', ports: [{ port: 80 }, { port: 81 }] } };
-    const r = checkQuotaRequest([q], svcs, { operation: 'UPDATE', obj: one, old, now: NOW });
-    expect(r.ok && r.quotas[0]!.status.used).toEqual({ services: '1', 'services.nodeports': '1' });
-    expect(checkQuotaRequest([q], svcs, { operation: 'UPDATE', obj: two, old, now: NOW })).toEqual({
+    const r = check([q], svcs, { operation: 'UPDATE', obj: one, old, now: NOW });
+    expect(r.ok && r.quotas![0]!.status.used).toEqual({ services: '1', 'services.nodeports': '1' });
+    expect(check([q], svcs, { operation: 'UPDATE', obj: two, old, now: NOW })).toEqual({
       ok: false,
       message: 'exceeded quota: q, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1',
     });
@@ -162,9 +168,9 @@ describe('CheckRequest', () => {
   it('object counts are charged on create only, and not for subresources', () => {
     const cms = evaluatorFor({ group: '', resource: 'configmaps' })!;
     const q = quota('q', { 'count/configmaps': '1' }, { 'count/configmaps': '1' });
-    expect(checkQuotaRequest([q], cms, create({ metadata: { name: 'x' } }))).toMatchObject({ ok: false, message: 'exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=1, limited: count/configmaps=1' });
-    expect(checkQuotaRequest([q], cms, { operation: 'UPDATE', obj: {}, old: {}, now: NOW })).toMatchObject({ ok: true, changed: false });
-    expect(checkQuotaRequest([q], pods, { operation: 'CREATE', subresource: 'eviction', obj: {}, now: NOW })).toMatchObject({ ok: true, changed: false });
+    expect(check([q], cms, create({ metadata: { name: 'x' } }))).toMatchObject({ ok: false, message: 'exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=1, limited: count/configmaps=1' });
+    expect(check([q], cms, { operation: 'UPDATE', obj: {}, old: {}, now: NOW })).toMatchObject({ ok: true, changed: false });
+    expect(check([q], pods, { operation: 'CREATE', subresource: 'eviction', obj: {}, now: NOW })).toMatchObject({ ok: true, changed: false });
   });
 });
 

@@ -91,6 +91,9 @@ export class PodSecurity implements AdmissionPlugin {
     return policyToEvaluate(labels as KObject, this.config.defaults);
   }
 
+  // Namespaces come from the watch cache, whose objects are never changed: resolve each one's labels once.
+  private readonly policies = new WeakMap<KObject, { policy: Policy; errors: FieldError[] }>();
+
   private exemptNamespace(ns: string | undefined): boolean {
     return !!ns && this.config.exemptions.namespaces.includes(ns);
   }
@@ -203,7 +206,9 @@ export class PodSecurity implements AdmissionPlugin {
   private async namespacePolicy(a: AdmissionAttributes): Promise<{ policy: Policy; errors: FieldError[] }> {
     const ns = await getNamespace(this.core, a.namespace!);
     if (!ns) throw new StatusError(internalError(`failed to lookup namespace ${JSON.stringify(a.namespace)}`));
-    return this.policy(ns.metadata?.labels);
+    let p = this.policies.get(ns);
+    if (!p) this.policies.set(ns, (p = this.policy(ns.metadata?.labels)));
+    return p;
   }
 
   private async validatePod(a: AdmissionAttributes): Promise<void> {

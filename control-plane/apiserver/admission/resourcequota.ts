@@ -5,18 +5,31 @@
 // status.used before the object is stored, with the quota's resourceVersion as a
 // precondition: two racing creates cannot both take the last unit, even from two
 // apiservers, because the second status write conflicts and is evaluated again on the
-// quota as the first one left it (up to three times, as upstream). Within this process the
-// requests of one namespace are evaluated one at a time, so they rarely conflict at all.
+// quota as the first one left it (up to three times, as upstream). Within this process a
+// namespace's writes are evaluated in batches, one batch at a time, and each changed quota
+// is written once per batch, so concurrent creates neither conflict nor each pay a write.
 // The ResourceQuota controller recounts status.used from the objects themselves.
-import { checkQuotaRequest, evaluatorFor, type Evaluator } from '../../../api/quota.js';
+import { checkQuotaRequest, evaluatorFor, quotaUsage, quotaWithUsage, type Evaluator, type QuotaUsage } from '../../../api/quota.js';
 import type { KObject, ResourceDef } from '../../../api/registry.js';
 import { StatusError } from '../../../api/status.js';
 import type { ApiCore } from '../core.js';
 import { admissionForbidden, type AdmissionAttributes, type AdmissionPlugin } from './index.js';
 import { NamespacedObjects } from './lookup.js';
+import { logger } from '../../../api/log.js';
+
+const log = logger('resource-quota');
 
 const RETRIES = 3;
 const LOOK_ASIDE = 100;
+
+interface Waiter {
+  a: AdmissionAttributes;
+  ev: Evaluator;
+  resolve(): void;
+  reject(err: unknown): void;
+  /** 'pending' until decided: 'ok', or the error it is refused with. */
+  result: 'pending' | 'ok' | unknown;
+}
 
 const nameOf = (q: KObject) => String(q.metadata?.name ?? '');
 const rvOf = (q: KObject) => Number(q.metadata?.resourceVersion ?? 0);
@@ -28,7 +41,9 @@ export class ResourceQuotaAdmission implements AdmissionPlugin {
   private readonly evaluators = new Map<ResourceDef, Evaluator | undefined>();
   /** The quotas this process wrote last (the watch cache may not show them yet), by namespace/name. */
   private readonly written = new Map<string, KObject>();
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Writes waiting for their namespace's next batch, and the namespaces being evaluated now. */
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly busy = new Set<string>();
 
   constructor(private readonly core: ApiCore) {
     this.quotaDef = core.find('', 'v1', 'resourcequotas')!;
@@ -45,34 +60,86 @@ export class ResourceQuotaAdmission implements AdmissionPlugin {
     const ev = this.evaluator(a.def);
     if (!ev || !ev.handles(a.operation, a.subresource)) return;
     if (!(await this.quotas.list(a.namespace)).length) return;
-    await this.oneAtATime(a.namespace, () => this.charge(a, ev));
+    const ns = a.namespace;
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { a, ev, resolve, reject, result: 'pending' };
+      const waiting = this.waiting.get(ns);
+      if (waiting) waiting.push(w);
+      else this.waiting.set(ns, [w]);
+      if (!this.busy.has(ns)) void this.drain(ns);
+    });
   }
 
-  private async charge(a: AdmissionAttributes, ev: Evaluator): Promise<void> {
-    const ns = a.namespace!;
-    let quotas = (await this.quotas.list(ns)).map((q) => this.latest(ns, q));
+  /**
+   * Evaluates a namespace's waiting writes in batches, as upstream's quotaEvaluator: each
+   * batch is checked in order against the running quotas (a write that does not fit is
+   * refused, one that fits adds its usage for the next), then each changed quota is written
+   * once for the whole batch. Writes arriving meanwhile form the next batch.
+   */
+  private async drain(ns: string): Promise<void> {
+    this.busy.add(ns);
+    try {
+      for (;;) {
+        const batch = this.waiting.get(ns);
+        if (!batch?.length) break;
+        this.waiting.delete(ns);
+        log.debug({ namespace: ns, writes: batch.length }, 'quota batch');
+        try {
+          await this.checkBatch(ns, batch);
+        } catch (err) {
+          for (const w of batch) if (w.result === 'pending') w.result = err;
+        }
+        for (const w of batch) {
+          if (w.result === 'ok') w.resolve();
+          else w.reject(w.result === 'pending' ? new Error('resource quota evaluation did not finish') : w.result);
+        }
+      }
+    } finally {
+      this.busy.delete(ns);
+    }
+  }
+
+  private async checkBatch(ns: string, batch: Waiter[]): Promise<void> {
+    let quotas: QuotaUsage[] = (await this.quotas.list(ns)).map((q) => quotaUsage(this.latest(ns, q)));
     for (let attempt = 0; ; attempt++) {
-      const r = checkQuotaRequest(quotas, ev, { operation: a.operation as 'CREATE' | 'UPDATE', subresource: a.subresource, obj: a.obj!, old: a.old, now: Date.now() });
-      if (!r.ok) throw admissionForbidden(a, r.message);
-      if (!r.changed || a.dryRun) return;
+      const original = quotas;
+      let running = quotas;
+      const charged: Waiter[] = [];
+      for (const w of batch) {
+        if (w.result !== 'pending') continue;
+        const r = checkQuotaRequest(running, w.ev, { operation: w.a.operation as 'CREATE' | 'UPDATE', subresource: w.a.subresource, obj: w.a.obj!, old: w.a.old, now: Date.now() });
+        if (!r.ok) w.result = admissionForbidden(w.a, r.message);
+        else if (!r.changed || w.a.dryRun) w.result = 'ok';
+        else {
+          charged.push(w);
+          running = r.quotas;
+        }
+      }
+      if (!charged.length) return;
       const failed = new Set<string>();
       let lastErr: unknown;
-      for (let i = 0; i < quotas.length; i++) {
-        if (r.quotas[i] === quotas[i]) continue;
+      for (let i = 0; i < running.length; i++) {
+        if (running[i] === original[i]) continue;
         try {
-          await this.writeStatus(r.quotas[i]!);
+          await this.writeStatus(quotaWithUsage(running[i]!));
         } catch (err) {
           if (!(err instanceof StatusError && err.code === 409)) throw err;
-          failed.add(nameOf(quotas[i]!));
+          failed.add(nameOf(running[i]!.quota));
           lastErr = err;
         }
       }
-      if (!failed.size) return;
-      if (attempt >= RETRIES) throw lastErr;
-      // Someone else wrote those quotas: evaluate again on what the store holds now (the
-      // quotas that took the charge keep it).
+      if (!failed.size) {
+        for (const w of charged) w.result = 'ok';
+        return;
+      }
+      if (attempt >= RETRIES) {
+        for (const w of charged) w.result = lastErr;
+        return;
+      }
+      // Someone else wrote those quotas: the charged writes are evaluated again on what the
+      // store holds now, against those quotas only (the ones written keep their charge).
       const fresh = await this.core.list(this.quotaDef, { namespace: ns, selectors: {} });
-      quotas = fresh.items.filter((q) => failed.has(nameOf(q)));
+      quotas = fresh.items.filter((q) => failed.has(nameOf(q))).map(quotaUsage);
     }
   }
 
@@ -95,21 +162,5 @@ export class ResourceQuotaAdmission implements AdmissionPlugin {
       return q;
     }
     return w;
-  }
-
-  /** Runs the namespace's evaluations in arrival order, one at a time. */
-  private async oneAtATime(ns: string, fn: () => Promise<void>): Promise<void> {
-    const prev = this.queues.get(ns) ?? Promise.resolve();
-    let done!: () => void;
-    const mine = new Promise<void>((r) => (done = r));
-    const tail = prev.then(() => mine);
-    this.queues.set(ns, tail);
-    await prev;
-    try {
-      await fn();
-    } finally {
-      done();
-      if (this.queues.get(ns) === tail) this.queues.delete(ns);
-    }
   }
 }
