@@ -159,6 +159,15 @@ describe('a common startup mistake is one line saying what to do, and exit 1', (
     }
   });
 
+  it('an admission plugin name kube-apiserver does not know, or one both enabled and disabled', async () => {
+    const run = (extra: string[]) =>
+      k8ts(['control-plane', '--data-dir', join(tmp, 'cp-admission'), '--secure-port', '0', '--bind-address', '127.0.0.1', '--no-scheduler', '--no-controllers', ...extra]);
+    expect(oneLine(await run(['--enable-admission-plugins=AlwaysAdmitAll']), 1)).toBe('k8ts control-plane: enable-admission-plugins plugin "AlwaysAdmitAll" is unknown');
+    expect(oneLine(await run(['--enable-admission-plugins=PodSecurity', '--disable-admission-plugins=PodSecurity']), 1)).toBe(
+      'k8ts control-plane: [PodSecurity] in enable-admission-plugins and disable-admission-plugins overlapped',
+    );
+  });
+
   it('etcd is unreachable', async () => {
     const port = await freePort(); // nothing listens there
     const r = await k8ts(['control-plane', '--data-dir', join(tmp, 'cp-etcd'), '--secure-port', '0', '--etcd-servers', `http://127.0.0.1:${port}`, '--no-scheduler', '--no-controllers']);
