@@ -102,6 +102,33 @@ describe('ResourceQuota', () => {
   });
 });
 
+describe('bad quotas and limit ranges', () => {
+  it('are refused with the field named, and nothing is stored', async () => {
+    const ns = `${P}-bad`;
+    await namespace(ns);
+    const before = await snapshot(ns);
+    const q = await cp.kubectl(['create', 'quota', 'neg', '--hard=pods=-1,widgets=2', '-n', ns]);
+    expect(q.stderr.trim()).toBe(
+      'error: failed to create quota: ResourceQuota "neg" is invalid: [spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0, ' +
+        'spec.hard[widgets]: Invalid value: "widgets": must be a standard resource type or fully qualified, spec.hard[widgets]: Invalid value: "widgets": must be a standard resource for quota]',
+    );
+    const lr = await cp.kubectl(['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'lr' }, spec: { limits: [{ type: 'Container', min: { cpu: '1' }, max: { cpu: '500m' } }] } }),
+    });
+    expect(lr.stderr).toContain('spec.limits[0].min[cpu]: Invalid value: "1": min value 1 is greater than max value 500m');
+    const wrongType = await api.request('POST', `/api/v1/namespaces/${ns}/resourcequotas`, { metadata: { name: 'x' }, spec: { hard: ['pods'] } });
+    expect(wrongType.status).toBe(400);
+    // Status is the controller's: a client's status on create is dropped.
+    const r = await api.request('POST', `/api/v1/namespaces/${ns}/resourcequotas`, { metadata: { name: 'st' }, spec: { hard: { pods: '1' } }, status: { hard: { pods: '100' }, used: { pods: '0' } } });
+    expect(r.status).toBe(201);
+    expect(r.json().status).toBeUndefined();
+    await kubectl(['delete', 'quota', 'st', '-n', ns]);
+    const after = await snapshot(ns);
+    delete after['ResourceQuota/st'];
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+  });
+});
+
 describe('PodSecurity', () => {
   it('a namespace labelled enforce=restricted refuses a privileged pod with upstream message and stores nothing', async () => {
     const ns = `${P}-restricted`;
