@@ -251,17 +251,19 @@ export class ApiCore {
     await this.runValidating(a);
   }
 
-  private async runMutating(a: AdmissionAttributes): Promise<void> {
-    for (const p of this.admission) {
-      const r = p.admit?.(a);
-      if (r) await r;
-    }
+  private runMutating(a: AdmissionAttributes): void | Promise<void> {
+    return this.runPhase(a, 'admit', 0);
   }
 
-  private async runValidating(a: AdmissionAttributes): Promise<void> {
-    for (const p of this.admission) {
-      const r = p.validate?.(a);
-      if (r) await r;
+  private runValidating(a: AdmissionAttributes): void | Promise<void> {
+    return this.runPhase(a, 'validate', 0);
+  }
+
+  /** The plugins from `from` on, in order; a promise only once a plugin had to wait (most answer at once). */
+  private runPhase(a: AdmissionAttributes, phase: 'admit' | 'validate', from: number): void | Promise<void> {
+    for (let i = from; i < this.admission.length; i++) {
+      const r = this.admission[i]![phase]?.(a);
+      if (r) return r.then(() => this.runPhase(a, phase, i + 1));
     }
   }
 
@@ -402,12 +404,14 @@ export class ApiCore {
     strategy.prepareForCreate(obj, o.user);
     def.defaults(obj);
     const attrs: AdmissionAttributes | undefined = o.user && this.admission.length ? { user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
-    if (attrs) await this.runMutating(attrs);
+    const mutating = attrs && this.runMutating(attrs);
+    if (mutating) await mutating;
     const errs = this.validate(def, obj);
     if (errs.length) throw invalidOf(def, name, errs);
     const allocation = strategy.allocate(obj, undefined);
     try {
-      if (attrs) await this.runValidating(attrs);
+      const validating = attrs && this.runValidating(attrs);
+      if (validating) await validating;
       if (o.dryRun) {
         allocation.revert();
         return obj;
@@ -469,7 +473,8 @@ export class ApiCore {
       if (!o.skipValidation) def.defaults(obj);
       const attrs: AdmissionAttributes | undefined =
         o.user && this.admission.length ? { user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
-      if (attrs) await this.runMutating(attrs);
+      const mutating = attrs && this.runMutating(attrs);
+      if (mutating) await mutating;
       if (!o.skipValidation) {
         const errs = this.validate(def, obj, old, o.subresource);
         if (errs.length) throw invalidOf(def, name, errs);
@@ -485,7 +490,8 @@ export class ApiCore {
         return old; // no-op: no write, same resourceVersion (as upstream)
       }
       try {
-        if (attrs) await this.runValidating(attrs);
+        const validating = attrs && this.runValidating(attrs);
+        if (validating) await validating;
         if (o.dryRun) {
           allocation.revert();
           return obj;

@@ -4,6 +4,7 @@
 // checked on the result (validating phase). Pod updates cannot change resources and are
 // not looked at; PersistentVolumeClaims are not served here.
 import { aggregate, applyLimitRangeDefaults, limitRangeViolations } from '../../../api/limitrange.js';
+import type { KObject } from '../../../api/registry.js';
 import type { ApiCore } from '../core.js';
 import { admissionForbidden, type AdmissionAttributes, type AdmissionPlugin } from './index.js';
 import { NamespacedObjects } from './lookup.js';
@@ -20,16 +21,27 @@ export class LimitRanger implements AdmissionPlugin {
     return a.operation === 'CREATE' && !a.subresource && a.def.group === '' && a.def.plural === 'pods' && !!a.namespace && !!a.obj;
   }
 
-  async admit(a: AdmissionAttributes): Promise<void> {
+  admit(a: AdmissionAttributes): void | Promise<void> {
     if (!this.applies(a)) return;
-    for (const lr of await this.ranges.list(a.namespace!)) applyLimitRangeDefaults(lr, a.obj!);
+    return this.withRanges(a.namespace!, (ranges) => {
+      for (const lr of ranges) applyLimitRangeDefaults(lr, a.obj!);
+    });
   }
 
-  async validate(a: AdmissionAttributes): Promise<void> {
+  validate(a: AdmissionAttributes): void | Promise<void> {
     if (!this.applies(a)) return;
-    for (const lr of await this.ranges.list(a.namespace!)) {
-      const v = limitRangeViolations(lr, a.obj!);
-      if (v.length) throw admissionForbidden(a, aggregate(v));
-    }
+    return this.withRanges(a.namespace!, (ranges) => {
+      for (const lr of ranges) {
+        const v = limitRangeViolations(lr, a.obj!);
+        if (v.length) throw admissionForbidden(a, aggregate(v));
+      }
+    });
+  }
+
+  /** Runs `fn` on the namespace's LimitRanges at once when the cache has them (it nearly always has). */
+  private withRanges(ns: string, fn: (ranges: KObject[]) => void): void | Promise<void> {
+    const cached = this.ranges.cached(ns);
+    if (cached) return fn(cached);
+    return this.ranges.list(ns).then(fn);
   }
 }

@@ -3,13 +3,17 @@
 import type { KObject, ResourceDef } from '../../../api/registry.js';
 import { keyFor, type ApiCore } from '../core.js';
 
+/** The namespace from the watch cache (what nearly every request finds, without waiting). */
+export function cachedNamespace(core: ApiCore, name: string): KObject | undefined {
+  const c = core.cache(core.nsDef);
+  return c.isReady() ? c.objects.get(keyFor(core.nsDef, undefined, name))?.obj : undefined;
+}
+
 /** The namespace from the watch cache, or from the store when the cache has not seen it yet (just created). */
 export async function getNamespace(core: ApiCore, name: string): Promise<KObject | undefined> {
-  const key = keyFor(core.nsDef, undefined, name);
-  const c = core.cache(core.nsDef);
-  const cached = c.isReady() ? c.objects.get(key)?.obj : undefined;
+  const cached = cachedNamespace(core, name);
   if (cached) return cached;
-  const kv = await core.store.get(key);
+  const kv = await core.store.get(keyFor(core.nsDef, undefined, name));
   return kv ? core.decode(core.nsDef, kv.value, kv.modRevision) : undefined;
 }
 
@@ -29,6 +33,13 @@ export class NamespacedObjects {
   async list(namespace: string): Promise<KObject[]> {
     const c = this.core.cache(this.def);
     if (!c.isReady()) await c.ready();
+    return this.cached(namespace)!;
+  }
+
+  /** The same without waiting: undefined while the watch cache is still loading. */
+  cached(namespace: string): KObject[] | undefined {
+    const c = this.core.cache(this.def);
+    if (!c.isReady()) return undefined;
     if (c.rev !== this.indexRev) {
       const index = new Map<string, KObject[]>();
       for (const { obj } of c.objects.values()) {

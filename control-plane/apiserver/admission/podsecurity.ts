@@ -26,7 +26,7 @@ import { StatusError, internalError, invalid } from '../../../api/status.js';
 import { logger } from '../../../api/log.js';
 import type { ApiCore } from '../core.js';
 import { admissionForbidden, type AdmissionAttributes, type AdmissionPlugin } from './index.js';
-import { getNamespace } from './lookup.js';
+import { cachedNamespace, getNamespace } from './lookup.js';
 
 const log = logger('pod-security');
 
@@ -79,7 +79,7 @@ export class PodSecurity implements AdmissionPlugin {
     private readonly config: PodSecurityConfig = DEFAULT_POD_SECURITY_CONFIG,
   ) {}
 
-  async validate(a: AdmissionAttributes): Promise<void> {
+  validate(a: AdmissionAttributes): void | Promise<void> {
     if ((a.operation !== 'CREATE' && a.operation !== 'UPDATE') || !a.obj) return;
     const gr = `${a.def.group}/${a.def.plural}`;
     if (gr === '/namespaces') return this.validateNamespace(a);
@@ -203,31 +203,38 @@ export class PodSecurity implements AdmissionPlugin {
     return typeof rc === 'string' && rc !== '' && this.config.exemptions.runtimeClasses.includes(rc);
   }
 
-  private async namespacePolicy(a: AdmissionAttributes): Promise<{ policy: Policy; errors: FieldError[] }> {
-    const ns = await getNamespace(this.core, a.namespace!);
+  private policyOf(a: AdmissionAttributes, ns: KObject | undefined): { policy: Policy; errors: FieldError[] } {
     if (!ns) throw new StatusError(internalError(`failed to lookup namespace ${JSON.stringify(a.namespace)}`));
     let p = this.policies.get(ns);
     if (!p) this.policies.set(ns, (p = this.policy(ns.metadata?.labels)));
     return p;
   }
 
-  private async validatePod(a: AdmissionAttributes): Promise<void> {
-    if (a.subresource && IGNORED_POD_SUBRESOURCES.has(a.subresource)) return;
-    if (this.exemptNamespace(a.namespace) || this.config.exemptions.usernames.includes(a.user.name)) return;
-    const { policy, errors } = await this.namespacePolicy(a);
-    if (!errors.length && fullyPrivileged(policy)) return;
-    if (a.operation === 'UPDATE' && a.old && !significantPodUpdate(a.obj!, a.old)) return;
-    this.evaluate(a, policy, errors, a.obj!.metadata ?? {}, a.obj!.spec ?? {}, true);
+  /** Runs `fn` with the namespace's policy: at once when the namespace is in the cache (nearly always). */
+  private withPolicy(a: AdmissionAttributes, fn: (p: { policy: Policy; errors: FieldError[] }) => void): void | Promise<void> {
+    const ns = cachedNamespace(this.core, a.namespace!);
+    if (ns) return fn(this.policyOf(a, ns));
+    return getNamespace(this.core, a.namespace!).then((n) => fn(this.policyOf(a, n)));
   }
 
-  private async validatePodController(a: AdmissionAttributes): Promise<void> {
+  private validatePod(a: AdmissionAttributes): void | Promise<void> {
+    if (a.subresource && IGNORED_POD_SUBRESOURCES.has(a.subresource)) return;
+    if (this.exemptNamespace(a.namespace) || this.config.exemptions.usernames.includes(a.user.name)) return;
+    return this.withPolicy(a, ({ policy, errors }) => {
+      if (!errors.length && fullyPrivileged(policy)) return;
+      if (a.operation === 'UPDATE' && a.old && !significantPodUpdate(a.obj!, a.old)) return;
+      this.evaluate(a, policy, errors, a.obj!.metadata ?? {}, a.obj!.spec ?? {}, true);
+    });
+  }
+
+  private validatePodController(a: AdmissionAttributes): void | Promise<void> {
     if (a.subresource) return;
     if (this.exemptNamespace(a.namespace) || this.config.exemptions.usernames.includes(a.user.name)) return;
-    const { policy, errors } = await this.namespacePolicy(a);
-    if (!errors.length && policy.warn.level === 'privileged' && policy.audit.level === 'privileged') return;
-    const t = templateOf(a.obj!);
-    if (!t) return;
-    this.evaluate(a, policy, errors, t.meta, t.spec, false);
+    return this.withPolicy(a, ({ policy, errors }) => {
+      if (!errors.length && policy.warn.level === 'privileged' && policy.audit.level === 'privileged') return;
+      const t = templateOf(a.obj!);
+      if (t) this.evaluate(a, policy, errors, t.meta, t.spec, false);
+    });
   }
 
   /** EvaluatePod: enforce (pods only), then audit, then warn unless refused. */

@@ -55,12 +55,19 @@ export class ResourceQuotaAdmission implements AdmissionPlugin {
     return this.evaluators.get(def);
   }
 
-  async validate(a: AdmissionAttributes): Promise<void> {
+  validate(a: AdmissionAttributes): void | Promise<void> {
     if (!a.namespace || !a.obj || (a.operation !== 'CREATE' && a.operation !== 'UPDATE')) return;
     const ev = this.evaluator(a.def);
     if (!ev || !ev.handles(a.operation, a.subresource)) return;
-    if (!(await this.quotas.list(a.namespace)).length) return;
-    const ns = a.namespace;
+    // Most namespaces have no quota: answered from the cache without waiting.
+    const cached = this.quotas.cached(a.namespace);
+    if (cached && !cached.length) return;
+    return this.enqueue(a, ev);
+  }
+
+  private async enqueue(a: AdmissionAttributes, ev: Evaluator): Promise<void> {
+    if (!(await this.quotas.list(a.namespace!)).length) return;
+    const ns = a.namespace!;
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = { a, ev, resolve, reject, result: 'pending' };
       const waiting = this.waiting.get(ns);
