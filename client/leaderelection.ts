@@ -102,7 +102,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
       // A lost race is routine; anything else (a 403 when the role went away) is what an
       // operator must see, as upstream's "error retrieving resource lock".
       if (isConflict(err)) log.debug({ err: errorMessage(err) }, 'lease update failed');
-      else log.error({ err: errorMessage(err) }, `error retrieving resource lock ${ns}/${o.name}: ${errorMessage(err)}`);
+      else log.error(`error retrieving resource lock ${ns}/${o.name}: ${errorMessage(err)}`);
     }
     if (stopped) return;
     if (ok) {
