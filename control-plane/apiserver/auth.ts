@@ -104,7 +104,7 @@ export interface RequestAttributes {
 }
 
 /** needsRequestor: allowed only if the object's spec.username is this user (their own CSR). */
-export type Decision = { allowed: true; needsRequestor?: string; reason?: string } | { allowed: false; reason?: string; denied?: boolean };
+export type Decision = { allowed: true; needsRequestor?: string; reason?: string } | { allowed: false; reason?: string };
 
 /** system:node:<name> → <name>, else undefined. */
 export function nodeNameOf(user: UserInfo): string | undefined {
@@ -124,7 +124,8 @@ const ALLOWED: Decision = { allowed: true };
 
 /**
  * system:masters may do everything (upstream's privileged group authorizer); then each mode
- * until one allows (or AlwaysDeny denies); a refusal carries the modes' reasons, one per line.
+ * until one allows; a refusal carries the modes' reasons, one per line. No mode here denies
+ * outright (upstream's AlwaysDeny, too, only has no opinion, with its reason).
  */
 export async function authorize(user: UserInfo, a: RequestAttributes, z: Authorizers): Promise<Decision> {
   if (user.groups.includes(MASTERS)) return ALLOWED;
@@ -137,7 +138,8 @@ export async function authorize(user: UserInfo, a: RequestAttributes, z: Authori
       case 'AlwaysAllow':
         return ALLOWED;
       case 'AlwaysDeny':
-        return { allowed: false, denied: true, reason: reasons.join('\n') || undefined };
+        d = { allowed: false, reason: 'Everything is forbidden.' };
+        break;
       case 'Node': {
         const node = a.path === undefined ? nodeNameOf(user) : undefined;
         if (node && z.node) d = await z.node.authorize(node, a);

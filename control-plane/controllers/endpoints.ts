@@ -17,6 +17,8 @@ type Obj = JsonValue;
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY = 'endpointslice-controller.k8s.io';
+/** Slices are upstream's endpointslice-controller's work: done as its service account. */
+export const ENDPOINTSLICE_SERVICE_ACCOUNT = 'endpointslice-controller';
 
 export interface EndpointPort {
   name?: string;
@@ -188,9 +190,8 @@ export class EndpointsController extends Controller {
       .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === svcName && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
   }
 
-  /** Slices are upstream's endpointslice-controller's work, done as its service account. */
   private sliceClient() {
-    return this.ctx.clientAs('endpointslice-controller').endpointslices;
+    return this.ctx.clientAs(ENDPOINTSLICE_SERVICE_ACCOUNT).endpointslices;
   }
 
   private async deleteSlice(s: Obj): Promise<void> {

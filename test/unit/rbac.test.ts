@@ -29,6 +29,9 @@ import { reconcileBinding, reconcileBootstrapPolicy, reconcileRole } from '../..
 import type { Decision, RequestAttributes, UserInfo } from '../../control-plane/apiserver/auth.js';
 import { impersonatedUser } from '../../control-plane/apiserver/impersonation.js';
 import { aggregatedRules } from '../../control-plane/controllers/clusterroleaggregation.js';
+import { CONTROLLER_SERVICE_ACCOUNTS as CONTROLLER_ACCOUNTS } from '../../control-plane/controllers/index.js';
+import { ENDPOINTSLICE_SERVICE_ACCOUNT } from '../../control-plane/controllers/endpoints.js';
+import { CONTROLLER_SERVICE_ACCOUNTS, bootstrapPolicy } from '../../control-plane/apiserver/authz/bootstrap-policy.js';
 import { MemStore } from '../helpers/memstore.js';
 
 const G = 'rbac.authorization.k8s.io';
@@ -267,6 +270,15 @@ describe('the RBAC authorizer and escalation checks over ApiCore', () => {
       incomplete: false,
     });
     open.stop();
+    // AlwaysDeny has no opinion but its reason: a later mode may still allow
+    const deny = new Authorization(core, ['AlwaysDeny', 'RBAC']);
+    await deny.synced();
+    expect(await deny.authorize(alice, { verb: 'create', group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews' })).toEqual({ allowed: false, reason: 'Everything is forbidden.' });
+    await put('clusterrolebindings', crb('alice-read', 'pod-reader', [user('alice')]));
+    expect((await deny.authorize(alice, { verb: 'get', group: '', resource: 'pods' })).allowed).toBe(true);
+    await put('clusterrolebindings', crb('alice-gone', 'no-such-role', [user('alice')]));
+    expect(await deny.authorize(alice, { verb: 'delete', group: '', resource: 'pods' })).toEqual({ allowed: false, reason: 'Everything is forbidden.\nRBAC: clusterrole.rbac.authorization.k8s.io "no-such-role" not found' });
+    deny.stop();
   });
 
   it('reconciles the bootstrap policy: creates it, restores what was removed, keeps what was added, leaves autoupdate=false alone', async () => {
@@ -305,6 +317,20 @@ describe('reconciliation of one role or binding (union mode)', () => {
       { kind: 'User', name: 'u' },
       { kind: 'Group', name: 'g' },
     ]);
+  });
+});
+
+describe('the bootstrap policy and the controller manager agree', () => {
+  it('every controller acts as an account the manager may impersonate and a bootstrap binding names', () => {
+    const accounts = [...new Set([...Object.values(CONTROLLER_ACCOUNTS), ENDPOINTSLICE_SERVICE_ACCOUNT])].sort();
+    expect(accounts).toEqual([...CONTROLLER_SERVICE_ACCOUNTS].sort());
+    const p = bootstrapPolicy();
+    const named = new Set([...p.clusterRoleBindings, ...p.roleBindings].flatMap((b) => (b.subjects ?? []).filter((s: KObject) => s.kind === 'ServiceAccount' && s.namespace === 'kube-system').map((s: KObject) => s.name)));
+    for (const sa of accounts) expect(named.has(sa), sa).toBe(true);
+    // and every binding's role is in the policy
+    const roles = new Set([...p.clusterRoles.map((r) => `ClusterRole/${r.metadata!.name}`), ...p.roles.map((r) => `Role/${r.metadata!.namespace}/${r.metadata!.name}`)]);
+    for (const b of p.clusterRoleBindings) expect(roles.has(`ClusterRole/${b.roleRef.name}`), b.metadata!.name).toBe(true);
+    for (const b of p.roleBindings) expect(roles.has(`${b.roleRef.kind}/${b.metadata!.namespace}/${b.roleRef.name}`), b.metadata!.name).toBe(true);
   });
 });
 

@@ -45,7 +45,6 @@ function check(def: ResourceDef, errs: FieldError[]): void {
 async function decide(r: ResourceRequest, review: KObject, user: UserInfo): Promise<void> {
   const d = await authorizationOf(r).authorize(user, reviewAttributes(review.spec));
   const status: Record<string, unknown> = { allowed: d.allowed };
-  if (!d.allowed && d.denied) status.denied = true;
   if (d.reason) status.reason = d.reason;
   review.status = status;
   writeBody(r.res, 201, review, r.neg.yaml);
