@@ -47,6 +47,7 @@ export async function impersonatedUser(req: IncomingMessage, user: UserInfo, aut
     const key = unescapeKey(k.slice(EXTRA.length));
     for (const v of h[k] ?? []) extras.push([key, v]);
   }
+  if (!name && !groups.length && !uid && !extras.length) return user; // empty headers ask for nothing
   if (!name) {
     const asked = [...groups.map((g) => `Group ${JSON.stringify(g)}`), ...(uid ? [`UID ${JSON.stringify(uid)}`] : []), ...extras.map(([k, v]) => `UserExtra ${k}=${JSON.stringify(v)}`)];
     throw new StatusError(badRequest(`requested [${asked.join(', ')}] without impersonating a user`));

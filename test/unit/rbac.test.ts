@@ -395,5 +395,7 @@ describe('impersonation', () => {
     const bad = await impersonatedUser(req({ 'Impersonate-Group': 'g' }), alice, allow(() => true)).catch((e: StatusError) => e.status);
     expect(bad).toMatchObject({ code: 400, body: { message: 'requested [Group "g"] without impersonating a user' } });
     expect(await impersonatedUser(req({ 'Impersonate-User': 'system:anonymous' }), alice, allow(() => true))).toEqual({ name: 'system:anonymous', groups: ['system:unauthenticated'] });
+    // an empty header asks for nothing (upstream ignores it)
+    expect(await impersonatedUser(req({ 'Impersonate-User': '' }), alice, allow(() => false))).toBe(alice);
   });
 });
