@@ -50,6 +50,11 @@ export interface ResourceDef {
   categories?: string[]; // 'all' for pods, services, rc, deployments ...
   /** Subresources served: 'status', 'scale', 'binding', 'log', 'exec', 'attach', 'portforward', 'proxy'. */
   subresources: string[];
+  /**
+   * The verbs served, when not all of them: the review kinds (SubjectAccessReview ...) are
+   * create-only and never stored; their handlers answer from the request alone.
+   */
+  verbs?: string[];
   /** Fill defaults in place (create and update), as Kubernetes' SetDefaults_* do. */
   defaults(obj: KObject): void;
   /**

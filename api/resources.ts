@@ -38,6 +38,7 @@ import {
 import * as T from './tables.js';
 import { defaultLimitRange, validateLimitRange } from './limitrange.js';
 import { defaultResourceQuota, validateResourceQuota } from './resourcequota.js';
+import { defaultBinding, roleBindingTable, roleTable, validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './rbac.js';
 import { labelSelectorFromMap, labelSelectorFromSpec, selectorToString } from './selectors.js';
 import type { JsonObject, JsonValue } from './object.js';
 
@@ -60,6 +61,7 @@ interface Spec {
   returnDeletedObject?: boolean;
   listKind?: string;
   singular?: string;
+  verbs?: string[];
 }
 
 function def(s: Spec): ResourceDef {
@@ -81,10 +83,12 @@ function def(s: Spec): ResourceDef {
   if (s.categories) d.categories = s.categories;
   if (s.fieldSelectors) d.fieldSelectors = s.fieldSelectors;
   if (s.returnDeletedObject) d.returnDeletedObject = true;
+  if (s.verbs) d.verbs = s.verbs;
   return d;
 }
 
 const ALL = ['all'];
+const CREATE_ONLY = ['create'];
 
 export const RESOURCES: ResourceDef[] = [
   def({
@@ -310,6 +314,16 @@ export const RESOURCES: ResourceDef[] = [
     table: T.endpointSliceTable,
     fieldSelectors: {},
   }),
+  def({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false, validate: validateClusterRole, table: roleTable }),
+  def({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false, defaults: defaultBinding, validate: validateClusterRoleBinding, table: roleBindingTable }),
+  def({ group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true, validate: validateRole, table: roleTable }),
+  def({ group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, defaults: defaultBinding, validate: validateRoleBinding, table: roleBindingTable }),
+  // The reviews: create-only, answered from the request (control-plane/apiserver/handlers/reviews.ts).
+  def({ group: 'authorization.k8s.io', kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', namespaced: false, verbs: CREATE_ONLY }),
+  def({ group: 'authorization.k8s.io', kind: 'SelfSubjectRulesReview', plural: 'selfsubjectrulesreviews', namespaced: false, verbs: CREATE_ONLY }),
+  def({ group: 'authorization.k8s.io', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', namespaced: false, verbs: CREATE_ONLY }),
+  def({ group: 'authorization.k8s.io', kind: 'LocalSubjectAccessReview', plural: 'localsubjectaccessreviews', namespaced: true, verbs: CREATE_ONLY }),
+  def({ group: 'authentication.k8s.io', kind: 'SelfSubjectReview', plural: 'selfsubjectreviews', namespaced: false, verbs: CREATE_ONLY }),
 ];
 
 export function findResource(group: string, version: string, plural: string): ResourceDef | undefined {

@@ -156,8 +156,8 @@ export function forbiddenStatus(resource: ResourceRef, name: string, why: string
 }
 
 /** 403 for a non-resource URL: 'forbidden: User "x" cannot get path "/foo"'. */
-export function forbiddenPath(user: string, verb: string, path: string): StatusResult {
-  return statusError(403, 'Forbidden', `forbidden: User ${JSON.stringify(user)} cannot ${verb} path ${JSON.stringify(path)}`, {});
+export function forbiddenPath(user: string, verb: string, path: string, reason?: string): StatusResult {
+  return statusError(403, 'Forbidden', `forbidden: User ${JSON.stringify(user)} cannot ${verb} path ${JSON.stringify(path)}${reason ? `: ${reason}` : ''}`, {});
 }
 
 export function unauthorized(message = 'Unauthorized'): StatusResult {

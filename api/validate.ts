@@ -740,7 +740,7 @@ export function validateReplicationController(rc: KObject, old?: KObject): Field
 
 // ---------- apps: ReplicaSet, Deployment, DaemonSet ----------
 
-function validateMetaLabelSelector(sel: Obj, path: string): FieldError[] {
+export function validateMetaLabelSelector(sel: Obj, path: string): FieldError[] {
   const errs: FieldError[] = [];
   if (sel.matchLabels !== undefined && sel.matchLabels !== null) errs.push(...validateLabels(sel.matchLabels, `${path}.matchLabels`));
   list(sel.matchExpressions).forEach((e: JsonValue, i: number) => {

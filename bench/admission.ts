@@ -10,6 +10,7 @@
 // the CPU each process spent per create (independent of the machine's load).
 // Run: npx tsx bench/admission.ts [--n 2000] [--concurrency 32] [--rounds 3]
 import { loadavg } from 'node:os';
+import { ADMISSION_PLUGINS } from '../control-plane/apiserver/admission/chain.js';
 import { startTestControlPlane, type TestControlPlane } from '../test/helpers/controlplane.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { adminTarget, cpuSeconds, postAll } from './httpload.js';
@@ -21,7 +22,6 @@ function arg(name: string, dflt: number): number {
 const N = arg('n', 2000);
 const CONCURRENCY = arg('concurrency', 32);
 const ROUNDS = arg('rounds', 3);
-const ALL_PLUGINS = 'NamespaceLifecycle,LimitRanger,ServiceAccount,NodeRestriction,PodSecurity,ResourceQuota';
 const NAMESPACES = ['plain', 'policy', 'quota'] as const;
 
 function podBody(name: string): string {
@@ -70,7 +70,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 
 const on = await startTestControlPlane({ extraArgs: ['--no-scheduler'] });
-const off = await startTestControlPlane({ extraArgs: ['--no-scheduler', `--disable-admission-plugins=${ALL_PLUGINS}`] });
+const off = await startTestControlPlane({ extraArgs: ['--no-scheduler', `--disable-admission-plugins=${ADMISSION_PLUGINS.join(',')}`] });
 try {
   await setUp(on);
   await setUp(off);

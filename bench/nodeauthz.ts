@@ -64,13 +64,13 @@ async function perDecision(n: number, fn: (i: number) => Promise<unknown> | unkn
 }
 
 let allowed = 0;
-const floor = await perDecision(N, (i) => authorize(admin, secret(i, `vol-${i}`), nodes));
+const floor = await perDecision(N, (i) => authorize(admin, secret(i, `vol-${i}`), { modes: ['Node'], node: nodes }));
 const hit = await perDecision(N, async (i) => {
-  if ((await authorize(node(i), secret(i, `vol-${i}`), nodes)).allowed && counting) allowed++;
+  if ((await authorize(node(i), secret(i, `vol-${i}`), { modes: ['Node'], node: nodes })).allowed && counting) allowed++;
 });
 let refused = 0;
 const refusal = await perDecision(Math.max(200, Math.floor(N / 1000)), async (i) => {
-  if (!(await authorize(node(i + 1), secret(i, `vol-${i}`), nodes)).allowed && counting) refused++;
+  if (!(await authorize(node(i + 1), secret(i, `vol-${i}`), { modes: ['Node'], node: nodes })).allowed && counting) refused++;
 });
 // The graph's cost on the watch path: a pod event (most are status updates, edges unchanged).
 const sample = [...core.cache(podDef).objects.values()].slice(0, 1000).map((e) => e.obj);

@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { setLogLevel, logger } from '../api/log.js';
-import { durationFlag, flag, formatPortRange, intFlag, logLevelFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
+import { durationFlag, flag, FlagError, formatPortRange, intFlag, logLevelFlag, parseCIDRFlag, parseIPFlag, parsePortRange, portFlag } from './flags.js';
+import { parseAuthorizationModes } from '../control-plane/apiserver/authz/modes.js';
+
+function authorizationModesFlag(v: string) {
+  try {
+    return parseAuthorizationModes(v);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
 import { exitOnSignal } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -25,6 +34,7 @@ export function register(program: Command): void {
     .addOption(intFlag('--max-requests-inflight <n>', 'read-only requests served at once before 429 (0 = no limit)', '400', 0))
     .addOption(intFlag('--max-mutating-requests-inflight <n>', 'mutating requests served at once before 429 (0 = no limit)', '200', 0))
     .addOption(durationFlag('--request-timeout <duration>', 'non-long-running requests taking longer get a 504', '1m0s'))
+    .addOption(flag('--authorization-mode <modes>', 'ordered list of authorizers: AlwaysAllow, AlwaysDeny, Node, RBAC (system:masters is always allowed)', authorizationModesFlag, 'Node,RBAC'))
     .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates the CSR signer issues', '8760h0m0s'))
     .option('--enable-admission-plugins <names>', 'admission plugins to enable besides the default ones (comma-separated; all of NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota are on by default; they run in that order)', '')
     .option('--disable-admission-plugins <names>', 'admission plugins to turn off (comma-separated)', '')
@@ -38,24 +48,26 @@ export function register(program: Command): void {
       setLogLevel(o.logLevel);
       const { startControlPlane } = await import('../control-plane/apiserver/index.js');
       // The client only when an in-process component needs one: not for an apiserver run alone.
-      const adminClient = async (path: string) => {
+      const clientOf = async (path: string, userAgent: string) => {
         const { Client, loadClientConfig } = await import('../client/index.js');
-        return new Client(loadClientConfig({ kubeconfig: path }));
+        return new Client({ ...loadClientConfig({ kubeconfig: path }), userAgent });
       };
-      // Scheduler and controllers are ordinary API clients of the apiserver (admin identity),
+      // Scheduler and controllers are ordinary API clients of the apiserver, each with its own
+      // identity (system:kube-scheduler, system:kube-controller-manager: the kubeconfigs the
+      // apiserver writes into the data dir, as kubeadm does) and its bootstrap RBAC roles;
       // started in-process by default, with leader election so several control planes can run.
       const components: NonNullable<Parameters<typeof startControlPlane>[0]['components']> = [];
       if (o.scheduler) {
         components.push(async (cp) => {
           const { startScheduler } = await import('../control-plane/scheduler/index.js');
-          return startScheduler({ client: await adminClient(cp.adminKubeconfig), leaderElect: true });
+          return startScheduler({ client: await clientOf(cp.schedulerKubeconfig, 'k8ts-scheduler/v1.32.0'), leaderElect: true });
         });
       }
       if (o.controllers) {
         components.push(async (cp) => {
           const { startControllerManager } = await import('../control-plane/controllers/index.js');
           return startControllerManager({
-            client: await adminClient(cp.adminKubeconfig),
+            client: await clientOf(cp.controllerManagerKubeconfig, 'k8ts-controller-manager/v1.32.0'),
             leaderElect: true,
             clusterCIDR: o.clusterCidr,
             nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod,
@@ -85,6 +97,7 @@ export function register(program: Command): void {
         maxRequestsInflight: o.maxRequestsInflight,
         maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
         requestTimeoutMs: o.requestTimeout,
+        authorizationModes: o.authorizationMode,
         tokenTtlMs: o.tokenTtl,
         enableAdmissionPlugins: String(o.enableAdmissionPlugins).split(',').filter(Boolean),
         disableAdmissionPlugins: String(o.disableAdmissionPlugins).split(',').filter(Boolean),

@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .addOption(intFlag('--terminated-pod-gc-threshold <n>', 'finished pods kept before the oldest are deleted (0 or less: never)', '12500'))
     .option('--root-ca-file <file>', 'CA published as kube-root-ca.crt in every namespace (default: the kubeconfig\'s CA)')
     .option('--controllers <list>', 'comma-separated subset to run (default all)')
+    .addOption(boolFlag('--use-service-account-credentials <bool>', "each controller acts as its service account in kube-system (false: as the kubeconfig's user)", 'true'))
     .option('--cluster-signing-cert-file <file>', 'PEM CA certificate the CSR signer issues kubelet and client certificates with')
     .option('--cluster-signing-key-file <file>', 'PEM private key of that CA')
     .addOption(durationFlag('--cluster-signing-duration <duration>', 'lifetime of the certificates it issues', '8760h0m0s'))
@@ -53,6 +54,7 @@ export function register(program: Command): void {
         terminatedPodGCThreshold: o.terminatedPodGcThreshold,
         rootCA: o.rootCaFile ? readFileSync(o.rootCaFile, 'utf8') : undefined,
         controllers: controllers as never,
+        useServiceAccountCredentials: o.useServiceAccountCredentials,
         clusterSigningCertFile: o.clusterSigningCertFile,
         clusterSigningKeyFile: o.clusterSigningKeyFile,
         clusterSigningDurationMs: o.clusterSigningDuration,

@@ -29,6 +29,8 @@ export interface ClientConfig {
   timeoutMs?: number;
   /** requests in flight to the apiserver at most (watches not counted); default 64 */
   maxSockets?: number;
+  /** act as this user (Impersonate-User, Impersonate-Group), as client-go's ImpersonationConfig */
+  impersonate?: { user: string; groups?: string[] };
 }
 
 export class ConfigError extends Error {

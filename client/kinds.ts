@@ -19,6 +19,9 @@ import type {
   ServiceAccount,
 } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import type { LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview } from 'kubernetes-types/authorization/v1.js';
+import type { SelfSubjectReview } from 'kubernetes-types/authentication/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 
 /** What a path needs: the subset of api/registry.ts's ResourceDef a client uses. */
@@ -59,6 +62,16 @@ export const KINDS = {
   leases: grouped('coordination.k8s.io', 'Lease', 'leases'),
   certificatesigningrequests: grouped('certificates.k8s.io', 'CertificateSigningRequest', 'certificatesigningrequests', false),
   endpointslices: grouped('discovery.k8s.io', 'EndpointSlice', 'endpointslices'),
+  clusterroles: grouped('rbac.authorization.k8s.io', 'ClusterRole', 'clusterroles', false),
+  clusterrolebindings: grouped('rbac.authorization.k8s.io', 'ClusterRoleBinding', 'clusterrolebindings', false),
+  roles: grouped('rbac.authorization.k8s.io', 'Role', 'roles'),
+  rolebindings: grouped('rbac.authorization.k8s.io', 'RoleBinding', 'rolebindings'),
+  // create-only: the answer is the created object's status
+  selfsubjectaccessreviews: grouped('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', false),
+  selfsubjectrulesreviews: grouped('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false),
+  subjectaccessreviews: grouped('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews', false),
+  localsubjectaccessreviews: grouped('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews'),
+  selfsubjectreviews: grouped('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews', false),
 } as const satisfies Record<string, ResourceInfo>;
 
 /** The object type of each kind, by plural. */
@@ -81,6 +94,15 @@ export interface KindTypes {
   leases: Lease;
   certificatesigningrequests: CertificateSigningRequest;
   endpointslices: EndpointSlice;
+  clusterroles: ClusterRole;
+  clusterrolebindings: ClusterRoleBinding;
+  roles: Role;
+  rolebindings: RoleBinding;
+  selfsubjectaccessreviews: SelfSubjectAccessReview;
+  selfsubjectrulesreviews: SelfSubjectRulesReview;
+  subjectaccessreviews: SubjectAccessReview;
+  localsubjectaccessreviews: LocalSubjectAccessReview;
+  selfsubjectreviews: SelfSubjectReview;
 }
 
 export type KindName = keyof typeof KINDS;

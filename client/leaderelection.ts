@@ -9,7 +9,7 @@ import os from 'node:os';
 import { logger } from '../api/log.js';
 import { microTime } from '../api/time.js';
 import type { Client } from './client.js';
-import { errorMessage, isNotFound } from './errors.js';
+import { errorMessage, isConflict, isNotFound } from './errors.js';
 
 export interface LeaderElectionOptions {
   client: Client;
@@ -99,7 +99,10 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     try {
       ok = await tryAcquireOrRenew();
     } catch (err) {
-      log.debug({ err: errorMessage(err) }, 'lease update failed');
+      // A lost race is routine; anything else (a 403 when the role went away) is what an
+      // operator must see, as upstream's "error retrieving resource lock".
+      if (isConflict(err)) log.debug({ err: errorMessage(err) }, 'lease update failed');
+      else log.error(`error retrieving resource lock ${ns}/${o.name}: ${errorMessage(err)}`);
     }
     if (stopped) return;
     if (ok) {

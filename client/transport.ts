@@ -86,11 +86,17 @@ export class Transport {
     return this.token;
   }
 
-  private options(method: string, path: string, headers: Record<string, string>, agent = this.agent): http.RequestOptions {
+  private options(method: string, path: string, headers: Record<string, string | string[]>, agent = this.agent): http.RequestOptions {
     headers['Accept'] ??= 'application/json';
     headers['User-Agent'] = this.userAgent;
     const t = this.bearer();
     if (t) headers['Authorization'] = `Bearer ${t}`;
+    const as = this.config.impersonate;
+    if (as) {
+      headers['Impersonate-User'] = as.user;
+      // An array goes out as one header line per group.
+      if (as.groups?.length) headers['Impersonate-Group'] = as.groups;
+    }
     return { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, path: this.prefix + path, method, agent, headers };
   }
 

@@ -1,14 +1,21 @@
 // Authentication (client certificates verified by the TLS layer against the cluster CA, and
-// bearer tokens) and authorization (system:masters may do everything; a node identity gets
-// what upstream's Node authorizer grants, authz/node.ts).
+// bearer tokens) and authorization: system:masters may do everything, then the modes of
+// --authorization-mode in order (upstream's union authorizer): Node (authz/node.ts), RBAC
+// (authz/rbac.ts), AlwaysAllow, AlwaysDeny.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { NodeAuthorizer } from './authz/node.js';
+import type { RbacAuthorizer } from './authz/rbac.js';
+import type { AuthorizationMode } from './authz/modes.js';
+
+export type { AuthorizationMode } from './authz/modes.js';
 import { authorizeCertificates } from './certificates-authz.js';
 
 export interface UserInfo {
   name: string;
   groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
 }
 
 export const MASTERS = 'system:masters';
@@ -92,10 +99,12 @@ export interface RequestAttributes {
   namespace?: string;
   /** The object's name; for list/watch, a metadata.name=<x> field selector's (as upstream's RequestInfo). */
   name?: string;
+  /** A non-resource request (/api, /healthz, /metrics ...): its path; group and resource are then ''. */
+  path?: string;
 }
 
 /** needsRequestor: allowed only if the object's spec.username is this user (their own CSR). */
-export type Decision = { allowed: true; needsRequestor?: string } | { allowed: false; reason?: string };
+export type Decision = { allowed: true; needsRequestor?: string; reason?: string } | { allowed: false; reason?: string };
 
 /** system:node:<name> → <name>, else undefined. */
 export function nodeNameOf(user: UserInfo): string | undefined {
@@ -103,15 +112,45 @@ export function nodeNameOf(user: UserInfo): string | undefined {
   return user.name.slice('system:node:'.length);
 }
 
-const ALLOWED: Decision = { allowed: true };
-const DENIED: Decision = { allowed: false };
 
-/** system:masters may do everything; nodes get what the Node authorizer grants. */
-export function authorize(user: UserInfo, a: RequestAttributes, nodes: NodeAuthorizer): Decision | Promise<Decision> {
+/** The authorizers of --authorization-mode, in order. */
+export interface Authorizers {
+  modes: readonly AuthorizationMode[];
+  node?: NodeAuthorizer;
+  rbac?: RbacAuthorizer;
+}
+
+const ALLOWED: Decision = { allowed: true };
+
+/**
+ * system:masters may do everything (upstream's privileged group authorizer); then each mode
+ * until one allows; a refusal carries the modes' reasons, one per line. No mode here denies
+ * outright (upstream's AlwaysDeny, too, only has no opinion, with its reason).
+ */
+export async function authorize(user: UserInfo, a: RequestAttributes, z: Authorizers): Promise<Decision> {
   if (user.groups.includes(MASTERS)) return ALLOWED;
   const csr = authorizeCertificates(user, a);
   if (csr) return csr;
-  const node = nodeNameOf(user);
-  if (node) return nodes.authorize(node, a);
-  return DENIED;
+  const reasons: string[] = [];
+  for (const mode of z.modes) {
+    let d: Decision | undefined;
+    switch (mode) {
+      case 'AlwaysAllow':
+        return ALLOWED;
+      case 'AlwaysDeny':
+        d = { allowed: false, reason: 'Everything is forbidden.' };
+        break;
+      case 'Node': {
+        const node = a.path === undefined ? nodeNameOf(user) : undefined;
+        if (node && z.node) d = await z.node.authorize(node, a);
+        break;
+      }
+      case 'RBAC':
+        d = z.rbac?.authorize(user, a);
+        break;
+    }
+    if (d?.allowed) return d;
+    if (d?.reason) reasons.push(d.reason);
+  }
+  return reasons.length ? { allowed: false, reason: reasons.join('\n') } : { allowed: false };
 }

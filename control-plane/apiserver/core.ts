@@ -34,6 +34,7 @@ import { ensureSystemObjects } from './system-objects.js';
 import { notVerbatim, WatchCache, withResourceVersion } from './watchcache.js';
 import type { AdmissionAttributes, AdmissionPlugin } from './admission/index.js';
 import type { UserInfo } from './auth.js';
+import type { Authorization } from './authz/index.js';
 
 export { withResourceVersion };
 
@@ -211,6 +212,8 @@ export class ApiCore {
   private strategies = new Map<ResourceDef, Strategy>();
   /** The admission chain, in order (server.ts fills it). */
   readonly admission: AdmissionPlugin[] = [];
+  /** The request authorizers (server.ts sets them): the reviews and RBAC's escalation checks ask them. */
+  authorization?: Authorization;
 
   constructor(private opts: CoreOptions) {
     this.store = opts.store;
@@ -403,6 +406,7 @@ export class ApiCore {
     const strategy = this.strategy(def);
     strategy.prepareForCreate(obj, o.user);
     def.defaults(obj);
+    if (o.user) await strategy.authorizeWrite?.({ operation: 'CREATE', user: o.user, namespace: ns, name, obj });
     const attrs: AdmissionAttributes | undefined = o.user && this.admission.length ? { user: o.user, operation: 'CREATE', def, namespace: ns, name, obj, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
     const mutating = attrs && this.runMutating(attrs);
     if (mutating) await mutating;
@@ -471,6 +475,7 @@ export class ApiCore {
       if (precondition !== undefined && precondition !== curRv) throw new StatusError(conflict(def, name));
       const obj = this.merge(def, old, wanted, o.subresource);
       if (!o.skipValidation) def.defaults(obj);
+      if (o.user && !o.subresource) await this.strategy(def).authorizeWrite?.({ operation: 'UPDATE', user: o.user, namespace: ns, name, obj, old });
       const attrs: AdmissionAttributes | undefined =
         o.user && this.admission.length ? { user: o.user, operation: 'UPDATE', def, namespace: ns, name, subresource: o.subresource, obj, old, dryRun: !!o.dryRun, warnings: o.warnings } : undefined;
       const mutating = attrs && this.runMutating(attrs);

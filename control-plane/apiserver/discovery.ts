@@ -62,7 +62,7 @@ export function buildDiscovery(defs: ResourceDef[], serverAddress: string): Disc
         singularName: d.singular,
         namespaced: d.namespaced,
         kind: d.kind,
-        verbs: ALL_VERBS,
+        verbs: d.verbs ?? ALL_VERBS,
       };
       if (d.shortNames?.length) r.shortNames = d.shortNames;
       if (d.categories?.length) r.categories = d.categories;

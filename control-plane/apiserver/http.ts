@@ -1,10 +1,12 @@
 // The request pipeline, in the stages of upstream's handler chain (DefaultBuildHandlerChain):
 //   1. public      /healthz, /livez, /readyz and /version answer anyone
-//   2. authenticate a client certificate or bearer token (auth.ts), else 401
+//   2. authenticate a client certificate or bearer token (auth.ts), else 401; then
+//      impersonate Impersonate-User/-Group/-Uid/-Extra-*, each authorized (impersonation.ts)
 //   3. limit       max-in-flight (429), --request-timeout (504), request metrics (limits.ts)
-//   4. route       non-resource paths (handlers/nonresource.ts, /metrics) or a resource
-//                  request: URL -> ResourceDef, verb, subresource, handler (routes.ts)
-//   5. authorize   the request's attributes, from the URL alone (auth.ts, authz/node.ts): 403
+//   4. route       non-resource paths (handlers/nonresource.ts, /metrics), authorized by
+//                  path and verb, or a resource request: URL -> ResourceDef, verb,
+//                  subresource, handler (routes.ts)
+//   5. authorize   the request's attributes, from the URL alone (auth.ts, authz/): 403
 //   6. handle      the route's handler (handlers/*): decode the body (decode.ts), the generic
 //                  store (core.ts: admission, defaulting, validation, the kind's strategy,
 //                  storage), encode the answer (request.ts)
@@ -18,8 +20,9 @@ import { logger } from '../../api/log.js';
 import { queryBool } from '../../api/query.js';
 import { guarded } from '../../api/guard.js';
 import { requiredFieldValue } from '../../api/selectors.js';
-import { authorize, MASTERS, nodeNameOf, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
-import type { NodeAuthorizer } from './authz/node.js';
+import { MASTERS, type Authenticator, type RequestAttributes, type UserInfo } from './auth.js';
+import type { Authorization } from './authz/index.js';
+import { impersonatedUser, wantsImpersonation } from './impersonation.js';
 import type { ApiCore } from './core.js';
 import { VERSION_INFO, type Discovery } from './discovery.js';
 import { connect } from './handlers/subresources.js';
@@ -38,7 +41,7 @@ const log = logger('apiserver');
 export interface HandlerContext {
   core: ApiCore;
   authn: Authenticator;
-  nodeAuthorizer: NodeAuthorizer;
+  authorization: Authorization;
   discovery: Discovery;
   pki: ClusterPki;
   isReady(): boolean;
@@ -72,7 +75,7 @@ export function createHandler(ctx: HandlerContext) {
   // ---- stage 5: authorize
 
   async function authorizeRequest(user: UserInfo, a: RequestAttributes): Promise<void> {
-    const d = await authorize(user, a, ctx.nodeAuthorizer);
+    const d = await ctx.authorization.authorize(user, a);
     if (d.allowed && d.needsRequestor !== undefined) {
       // Requestors may read only what they asked for (their own CertificateSigningRequests).
       const def = core.find(a.group, 'v1', a.resource);
@@ -87,6 +90,19 @@ export function createHandler(ctx: HandlerContext) {
     }
     if (d.allowed) return;
     throw new StatusError(forbidden(user.name, a.verb, a.resource, a.namespace, { group: a.group, name: a.name, subresource: a.subresource, reason: d.reason }));
+  }
+
+  /** Non-resource paths are authorized by path and the lowercased method (upstream's RequestInfo). */
+  async function authorizePath(user: UserInfo, method: string, path: string): Promise<void> {
+    const verb = method.toLowerCase();
+    const d = await ctx.authorization.authorize(user, { verb, group: '', resource: '', path });
+    if (!d.allowed) throw new StatusError(forbiddenPath(user.name, verb, path, d.reason));
+  }
+
+  async function authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const user = ctx.authn.authenticate(req);
+    if (!user || !wantsImpersonation(req)) return user;
+    return impersonatedUser(req, user, ctx.authorization);
   }
 
   // ---- stage 4: route
@@ -191,8 +207,8 @@ export function createHandler(ctx: HandlerContext) {
         writeBody(res, 200, VERSION_INFO);
         return;
       }
-      // 2. authenticate
-      const user = ctx.authn.authenticate(req);
+      // 2. authenticate (and impersonate)
+      const user = await authenticate(req);
       if (!user) {
         writeStatus(res, unauthorized());
         return;
@@ -202,21 +218,14 @@ export function createHandler(ctx: HandlerContext) {
       // 3. limit
       if (!limit(req, res, user, route, q)) return;
       // 4. route: the non-resource paths first
-      if (path === '/metrics') {
-        if (!user.groups.includes(MASTERS)) {
-          writeStatus(res, forbiddenPath(user.name, 'get', path));
-          return;
-        }
-        res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType });
-        res.end(await ctx.metrics.registry.metrics());
-        return;
-      }
       if (!route) {
-        if (await serveNonResource(nonResource, req, res, path, segs, q)) return;
-        if (!user.groups.includes(MASTERS) && nodeNameOf(user) === undefined) {
-          writeStatus(res, forbiddenPath(user.name, (req.method ?? 'get').toLowerCase(), path));
+        await authorizePath(user, req.method ?? 'GET', path);
+        if (path === '/metrics') {
+          res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType });
+          res.end(await ctx.metrics.registry.metrics());
           return;
         }
+        if (await serveNonResource(nonResource, req, res, path, segs, q)) return;
         writeStatus(res, NOT_FOUND);
         return;
       }
@@ -243,7 +252,7 @@ export function createHandler(ctx: HandlerContext) {
     };
     try {
       const { path, q } = splitUrl(req);
-      const user = ctx.authn.authenticate(req);
+      const user = await authenticate(req);
       if (!user) return reply(unauthorized());
       const r = parseRoute(path.split('/').filter(Boolean));
       const def = r && core.find(r.group, r.version, r.plural);

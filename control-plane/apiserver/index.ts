@@ -17,6 +17,9 @@ export interface ControlPlane {
   url: string;
   caPem: string;
   adminKubeconfig: string; // path
+  /** the scheduler's and controller manager's own kubeconfigs (paths) */
+  schedulerKubeconfig: string;
+  controllerManagerKubeconfig: string;
   /** <data-dir>/pki: the cluster CA (ca.crt, ca.key) the CSR signer uses */
   pkiDir: string;
   joinToken: string;
@@ -33,6 +36,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     url: apiserver.url,
     caPem: apiserver.caPem,
     adminKubeconfig: apiserver.adminKubeconfigPath,
+    schedulerKubeconfig: apiserver.schedulerKubeconfigPath,
+    controllerManagerKubeconfig: apiserver.controllerManagerKubeconfigPath,
     pkiDir: apiserver.pki.dir,
     joinToken: apiserver.joinToken,
     apiserver,

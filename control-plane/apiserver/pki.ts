@@ -36,6 +36,9 @@ export interface ClusterPki {
   serving: KeyPairPem;
   admin: KeyPairPem;
   kubeletClient: KeyPairPem;
+  /** The scheduler's and the controller manager's client certificates (kubeadm's scheduler.conf, controller-manager.conf). */
+  scheduler: KeyPairPem;
+  controllerManager: KeyPairPem;
   /** Issues a client or serving certificate signed by the cluster CA. */
   issue(opts: IssueOptions): Promise<KeyPairPem>;
 }
@@ -48,6 +51,8 @@ export interface IssueOptions {
   dnsNames?: string[];
   ips?: string[];
   days?: number;
+  /** lifetime in ms, instead of days */
+  validityMs?: number;
 }
 
 function serial(): string {
@@ -116,7 +121,7 @@ async function issueWith(ca: KeyPairPem, caKey: CryptoKey, opts: IssueOptions): 
     subject: dn(opts.cn, opts.orgs),
     issuer: caCert.subject,
     notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + (opts.days ?? 365) * 86400_000),
+    notAfter: new Date(now + (opts.validityMs ?? (opts.days ?? 365) * 86400_000)),
     signingAlgorithm: ALG,
     publicKey: keys.publicKey,
     signingKey: caKey,
@@ -146,6 +151,17 @@ function coversSans(certPem: string, dnsNames: string[], ips: string[]): boolean
   } catch {
     return false;
   }
+}
+
+/**
+ * A client certificate signed by the CA of an existing data dir (`k8ts kubeconfig --user`,
+ * as `kubeadm kubeconfig user`); throws when the data dir has no CA.
+ */
+export async function issueFromDataDir(dataDir: string, opts: IssueOptions): Promise<KeyPairPem & { caPem: string }> {
+  const ca = await readPair(join(dataDir, 'pki'), 'ca');
+  if (!ca) throw new Error(`no cluster CA in ${join(dataDir, 'pki')} (start the control plane once first)`);
+  const pair = await issueWith(ca, await importKeyPem(ca.keyPem), opts);
+  return { ...pair, caPem: ca.certPem };
 }
 
 export interface PkiOptions {
@@ -189,5 +205,16 @@ export async function ensurePki(opts: PkiOptions): Promise<ClusterPki> {
     kubeletClient = await issue({ cn: 'kube-apiserver-kubelet-client', orgs: ['system:masters'], client: true });
     await writePair(dir, 'apiserver-kubelet-client', kubeletClient);
   }
-  return { dir, ca, serving, admin, kubeletClient, issue };
+  // The control plane's components act as themselves, authorized by their bootstrap roles.
+  const component = async (file: string, cn: string) => {
+    let pair = await readPair(dir, file);
+    if (!pair) {
+      pair = await issue({ cn, client: true });
+      await writePair(dir, file, pair);
+    }
+    return pair;
+  };
+  const scheduler = await component('kube-scheduler', 'system:kube-scheduler');
+  const controllerManager = await component('kube-controller-manager', 'system:kube-controller-manager');
+  return { dir, ca, serving, admin, kubeletClient, scheduler, controllerManager, issue };
 }

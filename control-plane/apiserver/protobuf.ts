@@ -166,10 +166,55 @@ const MESSAGES: Record<string, Schema> = {
   ContainerPort: { 1: ['name', 's'], 2: ['hostPort', 'i'], 3: ['containerPort', 'i'], 4: ['protocol', 's'], 5: ['hostIP', 's'] },
   EnvVar: { 1: ['name', 's'], 2: ['value', 's'] },
   ResourceRequirements: { 1: ['limits', 'M:qty'], 2: ['requests', 'M:qty'] },
+
+  // rbac.authorization.k8s.io/v1: `kubectl create role|clusterrole|rolebinding|clusterrolebinding`
+  PolicyRule: { 1: ['verbs', 's', 'r'], 2: ['apiGroups', 's', 'r'], 3: ['resources', 's', 'r'], 4: ['resourceNames', 's', 'r'], 5: ['nonResourceURLs', 's', 'r'] },
+  AggregationRule: { 1: ['clusterRoleSelectors', 'm:LabelSelector', 'r'] },
+  Role: { 1: ['metadata', 'm:ObjectMeta'], 2: ['rules', 'm:PolicyRule', 'r'] },
+  ClusterRole: { 1: ['metadata', 'm:ObjectMeta'], 2: ['rules', 'm:PolicyRule', 'r'], 3: ['aggregationRule', 'm:AggregationRule'] },
+  Subject: { 1: ['kind', 's'], 2: ['apiGroup', 's'], 3: ['name', 's'], 4: ['namespace', 's'] },
+  RoleRef: { 1: ['apiGroup', 's'], 2: ['kind', 's'], 3: ['name', 's'] },
+  RoleBinding: { 1: ['metadata', 'm:ObjectMeta'], 2: ['subjects', 'm:Subject', 'r'], 3: ['roleRef', 'm:RoleRef'] },
+  ClusterRoleBinding: { 1: ['metadata', 'm:ObjectMeta'], 2: ['subjects', 'm:Subject', 'r'], 3: ['roleRef', 'm:RoleRef'] },
+
+  // authorization.k8s.io/v1 and authentication.k8s.io/v1: `kubectl auth can-i [--list]`, `kubectl auth whoami`.
+  // The selector attributes and a SubjectAccessReview's extra are not described: a body with them is refused.
+  ResourceAttributes: { 1: ['namespace', 's'], 2: ['verb', 's'], 3: ['group', 's'], 4: ['version', 's'], 5: ['resource', 's'], 6: ['subresource', 's'], 7: ['name', 's'] },
+  NonResourceAttributes: { 1: ['path', 's'], 2: ['verb', 's'] },
+  SubjectAccessReviewStatus: { 1: ['allowed', 'b'], 4: ['denied', 'b'], 2: ['reason', 's'], 3: ['evaluationError', 's'] },
+  SelfSubjectAccessReviewSpec: { 1: ['resourceAttributes', 'm:ResourceAttributes'], 2: ['nonResourceAttributes', 'm:NonResourceAttributes'] },
+  SelfSubjectAccessReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:SelfSubjectAccessReviewSpec'], 3: ['status', 'm:SubjectAccessReviewStatus'] },
+  SubjectAccessReviewSpec: { 1: ['resourceAttributes', 'm:ResourceAttributes'], 2: ['nonResourceAttributes', 'm:NonResourceAttributes'], 3: ['user', 's'], 4: ['groups', 's', 'r'], 6: ['uid', 's'] },
+  SubjectAccessReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:SubjectAccessReviewSpec'], 3: ['status', 'm:SubjectAccessReviewStatus'] },
+  LocalSubjectAccessReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:SubjectAccessReviewSpec'], 3: ['status', 'm:SubjectAccessReviewStatus'] },
+  SelfSubjectRulesReviewSpec: { 1: ['namespace', 's'] },
+  SubjectRulesReviewStatus: { 3: ['incomplete', 'b'], 4: ['evaluationError', 's'] },
+  SelfSubjectRulesReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['spec', 'm:SelfSubjectRulesReviewSpec'], 3: ['status', 'm:SubjectRulesReviewStatus'] },
+  UserInfo: { 1: ['username', 's'], 2: ['uid', 's'], 3: ['groups', 's', 'r'] },
+  SelfSubjectReviewStatus: { 1: ['userInfo', 'm:UserInfo'] },
+  SelfSubjectReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['status', 'm:SelfSubjectReviewStatus'] },
 };
 
 /** Kinds whose protobuf bodies are understood. */
-export const PROTOBUF_KINDS = new Set(['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Deployment', 'CertificateSigningRequest', 'ResourceQuota']);
+export const PROTOBUF_KINDS = new Set([
+  'Namespace',
+  'ConfigMap',
+  'Secret',
+  'ServiceAccount',
+  'Service',
+  'Deployment',
+  'CertificateSigningRequest',
+  'ResourceQuota',
+  'Role',
+  'ClusterRole',
+  'RoleBinding',
+  'ClusterRoleBinding',
+  'SelfSubjectAccessReview',
+  'SubjectAccessReview',
+  'LocalSubjectAccessReview',
+  'SelfSubjectRulesReview',
+  'SelfSubjectReview',
+]);
 
 export class ProtobufError extends Error {}
 

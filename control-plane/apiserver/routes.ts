@@ -7,6 +7,7 @@ import { deleteCollection, deleteObject } from './handlers/delete.js';
 import { getObject, listObjects, watchObjects } from './handlers/read.js';
 import { bind, connectHandler, evict, getScale, legacyBind, patchScale, updateScale } from './handlers/subresources.js';
 import { createObject, patchObject, updateObject } from './handlers/write.js';
+import { REVIEWS } from './handlers/reviews.js';
 import type { ClusterPki } from './pki.js';
 import type { ResourceRequest } from './request.js';
 
@@ -76,6 +77,12 @@ export class Routes {
 
   /** The handler for `verb` on `def` (and `subresource`), or a 405 StatusError. */
   handler(def: ResourceDef, verb: string | undefined, subresource: string | undefined, method: string): Handler {
+    if (def.verbs) {
+      // A kind of its own verbs (the reviews): no store behind it.
+      const h = verb && !subresource && def.verbs.includes(verb) ? REVIEWS[`${def.group}/${def.plural}`] : undefined;
+      if (!h) throw new StatusError(methodNotSupported(def, verb ?? method.toLowerCase()));
+      return h;
+    }
     const h = !verb ? undefined : !subresource ? MAIN[verb] : CONNECT_SUBRESOURCES.has(subresource) ? this.connect : SUBRESOURCES[subresource]?.[verb];
     if (!h) throw new StatusError(methodNotSupported(def, verb ?? method.toLowerCase()));
     return h;

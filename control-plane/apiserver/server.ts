@@ -9,10 +9,11 @@ import type { Store } from '../storage/store.js';
 import { loadEncryptionConfig } from '../storage/encryption/config.js';
 import { encryptingStore } from '../storage/encryption/store.js';
 import { logger } from '../../api/log.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, type AuthorizationMode } from './auth.js';
 import { BootstrapTokenAuthenticator, FailedTokenLimiter, ensureJoinTokenSecret } from './bootstrap-tokens.js';
 import { admissionChain, prepareAdmission } from './admission/chain.js';
-import { NodeAuthorizer } from './authz/node.js';
+import { Authorization } from './authz/index.js';
+import { reconcileBootstrapPolicy } from './authz/reconcile.js';
 import { ApiCore } from './core.js';
 import { buildDiscovery } from './discovery.js';
 import { createHandler } from './http.js';
@@ -21,7 +22,7 @@ import { ApiServerMetrics } from './metrics.js';
 import { DEFAULT_LIMITS, InflightLimiter } from './limits.js';
 import { toStatus } from '../../api/status.js';
 import { ensurePki, type ClusterPki } from './pki.js';
-import { adminKubeconfig } from './kubeconfig.js';
+import { adminKubeconfig, renderKubeconfig } from './kubeconfig.js';
 import { secureDataDir } from './datadir.js';
 
 const log = logger('apiserver');
@@ -52,6 +53,8 @@ export interface ApiServerOptions {
   maxMutatingRequestsInflight?: number;
   /** --request-timeout in ms for non-long-running requests (default 60 s; 0 = none). */
   requestTimeoutMs?: number;
+  /** --authorization-mode (default Node,RBAC). */
+  authorizationModes?: AuthorizationMode[];
   /** --enable-admission-plugins / --disable-admission-plugins: upstream names, added to or taken from the default set. */
   enableAdmissionPlugins?: string[];
   disableAdmissionPlugins?: string[];
@@ -70,6 +73,9 @@ export interface ApiServer {
   metrics: ApiServerMetrics;
   /** Path of the admin kubeconfig written into the data dir. */
   adminKubeconfigPath: string;
+  /** Kubeconfigs of the scheduler (system:kube-scheduler) and the controller manager (system:kube-controller-manager), as kubeadm writes them. */
+  schedulerKubeconfigPath: string;
+  controllerManagerKubeconfigPath: string;
   /** The data dir's join token, a bootstrap token (see bootstrap-tokens.ts). */
   joinToken: string;
   stop(): Promise<void>;
@@ -152,14 +158,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     securePort: port,
   });
   core.admission.push(...admissionChain(core, admission));
-  const nodeAuthorizer = new NodeAuthorizer(core);
+  const authorization = new Authorization(core, opts.authorizationModes);
+  core.authorization = authorization;
   let ready = false;
   const serverAddress = `${advertise}:${port}`;
   const discovery = buildDiscovery(core.defs, serverAddress);
   const { handle, handleUpgrade } = createHandler({
     core,
     authn,
-    nodeAuthorizer,
+    authorization,
     discovery,
     pki,
     metrics,
@@ -204,13 +211,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let joinToken: string;
   try {
     await core.init();
+    await reconcileBootstrapPolicy(core);
+    await authorization.synced();
     authn.addTokenAuthenticator(BootstrapTokenAuthenticator.forCore(core));
     joinToken = await ensureJoinTokenSecret(core, dataDir, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
     // Bootstrap tokens are looked up in the Secrets watch cache: it must be filled first.
     await core.cache(core.find('', 'v1', 'secrets')!).ready();
   } catch (err) {
     server.close();
-    nodeAuthorizer.stop();
+    authorization.stop();
     encryption?.stop();
     if (!opts.store) await store.close();
     throw err;
@@ -219,6 +228,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const url = `https://${advertise === '0.0.0.0' ? '127.0.0.1' : advertise}:${port}`;
   const adminKubeconfigPath = join(dataDir, 'admin.kubeconfig');
   await writeFile(adminKubeconfigPath, adminKubeconfig(pki, url), { mode: 0o600 });
+  const schedulerKubeconfigPath = join(dataDir, 'scheduler.kubeconfig');
+  const controllerManagerKubeconfigPath = join(dataDir, 'controller-manager.kubeconfig');
+  await writeFile(schedulerKubeconfigPath, renderKubeconfig({ server: url, caPem: pki.ca.certPem, user: 'system:kube-scheduler', client: pki.scheduler }), { mode: 0o600 });
+  await writeFile(controllerManagerKubeconfigPath, renderKubeconfig({ server: url, caPem: pki.ca.certPem, user: 'system:kube-controller-manager', client: pki.controllerManager }), { mode: 0o600 });
   log.info({ url, store: opts.etcdServers?.length ? 'etcd' : 'sqlite', encryptionProviderConfig: opts.encryptionProviderConfig }, 'apiserver ready');
 
   let stopped = false;
@@ -231,11 +244,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     metrics,
     store,
     adminKubeconfigPath,
+    schedulerKubeconfigPath,
+    controllerManagerKubeconfigPath,
     joinToken,
     async stop() {
       if (stopped) return;
       stopped = true;
-      nodeAuthorizer.stop();
+      authorization.stop();
       encryption?.stop();
       core.stop();
       await new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@ import { labelSelectorFromSpec, matches, type MetaLabelSelector } from '../../ap
 import { parseTime } from '../../api/time.js';
 import { isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
-import { clone, controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
+import { clone, controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor, withStatus } from './base/util.js';
 import { podTemplateHash } from './deployment.js';
 import type { JsonValue } from '../../api/object.js';
 
@@ -178,7 +178,7 @@ export class DaemonSetController extends Controller {
       observedGeneration: ds.metadata.generation ?? 1,
     };
     if (semanticJSON(ds.status ?? {}) !== semanticJSON(status)) {
-      await this.ctx.client.daemonsets.namespace(ns).patchStatus(ds.metadata.name, { status }).catch((err) => {
+      await this.ctx.client.daemonsets.namespace(ns).updateStatus(withStatus(ds, status)).catch((err) => {
         if (!isNotFound(err)) throw err;
       });
     }

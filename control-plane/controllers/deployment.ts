@@ -8,7 +8,7 @@ import { semanticJSON } from '../../api/json.js';
 import { parseTime, rfc3339 } from '../../api/time.js';
 import { type EventRecorder, isAlreadyExists, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext } from './base/controller.js';
-import { clone, controllerRef, intOrPercent, ownerRefFor } from './base/util.js';
+import { clone, controllerRef, intOrPercent, ownerRefFor, withStatus } from './base/util.js';
 import type { JsonValue } from '../../api/object.js';
 
 type Obj = JsonValue;
@@ -182,7 +182,8 @@ export class DeploymentController extends Controller {
     oldRSs = rsList.filter((rs) => rs.metadata.uid !== newRS.metadata.uid);
     const rev = String(revisionOf(newRS));
     if (d.metadata.annotations?.[REVISION] !== rev) {
-      await this.ctx.client.deployments.namespace(ns).patch(d.metadata.name, { metadata: { annotations: { [REVISION]: rev } } });
+      // An update with the resourceVersion read, as upstream (its role grants update, not patch).
+      await this.ctx.client.deployments.namespace(ns).update({ ...d, metadata: { ...d.metadata, annotations: { ...d.metadata.annotations, [REVISION]: rev } } });
     }
 
     const recreate = d.spec?.strategy?.type === 'Recreate';
@@ -293,7 +294,7 @@ export class DeploymentController extends Controller {
       const existing: Obj = await this.replicaSets(ns).get(body.metadata.name);
       if (controllerRef(existing)?.uid === d.metadata.uid && templatesEqual(existing.spec?.template, d.spec.template)) return existing;
       // a different RS holds the name: bump collisionCount so the next hash differs
-      await this.ctx.client.deployments.namespace(ns).patchStatus(d.metadata.name, { status: { collisionCount: collision + 1 } });
+      await this.ctx.client.deployments.namespace(ns).updateStatus(withStatus(d, { collisionCount: collision + 1 }));
       return undefined;
     }
   }
@@ -352,7 +353,7 @@ export class DeploymentController extends Controller {
     const changed = semanticJSON({ ...curStatus, conditions: curStatus.conditions ?? [] }) !== semanticJSON(status);
     if (!changed) return;
     try {
-      await this.ctx.client.deployments.namespace(d.metadata.namespace).patchStatus(d.metadata.name, { status });
+      await this.ctx.client.deployments.namespace(d.metadata.namespace).updateStatus(withStatus(d, status));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

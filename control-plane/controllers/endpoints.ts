@@ -17,6 +17,8 @@ type Obj = JsonValue;
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY = 'endpointslice-controller.k8s.io';
+/** Slices are upstream's endpointslice-controller's work: done as its service account. */
+export const ENDPOINTSLICE_SERVICE_ACCOUNT = 'endpointslice-controller';
 
 export interface EndpointPort {
   name?: string;
@@ -188,13 +190,17 @@ export class EndpointsController extends Controller {
       .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === svcName && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
   }
 
+  private sliceClient() {
+    return this.ctx.clientAs(ENDPOINTSLICE_SERVICE_ACCOUNT).endpointslices;
+  }
+
   private async deleteSlice(s: Obj): Promise<void> {
-    await this.ctx.client.endpointslices.namespace(s.metadata.namespace).delete(s.metadata.name).catch(ignore404);
+    await this.sliceClient().namespace(s.metadata.namespace).delete(s.metadata.name).catch(ignore404);
   }
 
   private async syncSlices(svc: Service, groups: ReturnType<typeof computeEndpoints>): Promise<void> {
     const ns = svc.metadata!.namespace!, name = svc.metadata!.name!;
-    const slices = this.ctx.client.endpointslices.namespace(ns);
+    const slices = this.sliceClient().namespace(ns);
     const desired = new Map<string, Obj>();
     const labels = { ...(svc.metadata?.labels ?? {}), [SERVICE_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const owner = { apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata!.uid, controller: true, blockOwnerDeletion: true };

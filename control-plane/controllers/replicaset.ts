@@ -7,7 +7,7 @@ import { labelSelectorFromMap, labelSelectorFromSpec, matches, type LabelSelecto
 import { parseTime } from '../../api/time.js';
 import { errorMessage, type EventRecorder, isNotFound, objectKey, type SharedIndexInformer } from '../../client/index.js';
 import { Controller, type ControllerContext, Expectations } from './base/controller.js';
-import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor } from './base/util.js';
+import { controllerRef, isPodActive, isPodAvailable, isPodReady, ownerRefFor, withStatus } from './base/util.js';
 import type { JsonValue } from '../../api/object.js';
 
 type Obj = JsonValue;
@@ -303,7 +303,7 @@ export class ReplicaSetController extends Controller {
     if (readyNotAvailable) this.queue.addAfter(objectKey(rs), minReady * 1000 + 100);
     if (same) return;
     try {
-      await this.ctx.client[this.kind.resource].namespace(rs.metadata.namespace).patchStatus(rs.metadata.name, { status });
+      await this.ctx.client[this.kind.resource].namespace(rs.metadata.namespace).updateStatus(withStatus(rs, status));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

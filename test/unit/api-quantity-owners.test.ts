@@ -122,7 +122,11 @@ describe('resource table', () => {
   it('serves the expected resources with upstream short names and categories', () => {
     const byPlural = Object.fromEntries(RESOURCES.map((r) => [r.plural, r]));
     expect(Object.keys(byPlural).sort()).toEqual(
-      ['certificatesigningrequests', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'limitranges', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'resourcequotas', 'secrets', 'serviceaccounts', 'services'],
+      [
+        'certificatesigningrequests', 'clusterrolebindings', 'clusterroles', 'configmaps', 'daemonsets', 'deployments', 'endpoints', 'endpointslices', 'events', 'leases',
+        'limitranges', 'localsubjectaccessreviews', 'namespaces', 'nodes', 'pods', 'replicasets', 'replicationcontrollers', 'resourcequotas', 'rolebindings', 'roles', 'secrets', 'selfsubjectaccessreviews',
+        'selfsubjectreviews', 'selfsubjectrulesreviews', 'serviceaccounts', 'services', 'subjectaccessreviews',
+      ],
     );
     expect(byPlural.pods!.shortNames).toEqual(['po']);
     expect(byPlural.certificatesigningrequests!.shortNames).toEqual(['csr']);

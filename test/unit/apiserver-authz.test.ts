@@ -114,7 +114,7 @@ describe('NodeAuthorizer over ApiCore', () => {
   let nodes: NodeAuthorizer;
   let pods: ResourceDef;
 
-  const decide = async (a: RequestAttributes) => authorize(node1, a, nodes);
+  const decide = async (a: RequestAttributes) => authorize(node1, a, { modes: ['Node'], node: nodes });
 
   beforeEach(async () => {
     core = new ApiCore({ store: new MemStore() });
@@ -170,7 +170,6 @@ describe('NodeAuthorizer over ApiCore', () => {
       { verb: 'patch', group: '', resource: 'pods', subresource: 'status', namespace: 'default', name: 'theirs' }, // admission refuses it
       { verb: 'create', group: '', resource: 'pods', subresource: 'eviction', namespace: 'default', name: 'mine' },
       { verb: 'create', group: '', resource: 'events', namespace: 'default' },
-      { verb: 'list', group: 'discovery.k8s.io', resource: 'endpointslices' },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-node-lease', name: 'node-1' },
     ];
     for (const a of yes) expect(await decide(a), JSON.stringify(a)).toEqual({ allowed: true });
@@ -180,6 +179,8 @@ describe('NodeAuthorizer over ApiCore', () => {
       [{ verb: 'create', group: '', resource: 'pods', subresource: 'binding', namespace: 'default', name: 'mine' }, undefined],
       [{ verb: 'get', group: '', resource: 'namespaces', name: 'default' }, undefined],
       [{ verb: 'list', group: '', resource: 'events' }, undefined],
+      // kube-proxy's reads in the agent are RBAC's (system:node-proxier, bound to system:nodes)
+      [{ verb: 'list', group: 'discovery.k8s.io', resource: 'endpointslices' }, undefined],
       [{ verb: 'create', group: '', resource: 'configmaps', namespace: 'default' }, 'can only read resources of this type'],
       [{ verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-node-lease', name: 'node-2' }, 'can only access node lease with the same name as the requesting node'],
       [{ verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: 'default', name: 'node-1' }, 'can only access leases in the "kube-node-lease" system namespace'],
@@ -187,8 +188,8 @@ describe('NodeAuthorizer over ApiCore', () => {
       [{ verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token', namespace: 'default', name: 'builder' }, "no relationship found between node 'node-1' and this object"],
     ];
     for (const [a, reason] of no) expect(await decide(a), JSON.stringify(a)).toEqual({ allowed: false, reason });
-    expect(await authorize(admin, { verb: 'delete', group: '', resource: 'nodes', name: 'node-1' }, nodes)).toEqual({ allowed: true });
-    expect(await authorize({ name: 'system:node:node-1', groups: ['system:authenticated'] }, { verb: 'list', group: '', resource: 'pods' }, nodes)).toEqual({ allowed: false });
+    expect(await authorize(admin, { verb: 'delete', group: '', resource: 'nodes', name: 'node-1' }, { modes: ['Node'], node: nodes })).toEqual({ allowed: true });
+    expect(await authorize({ name: 'system:node:node-1', groups: ['system:authenticated'] }, { verb: 'list', group: '', resource: 'pods' }, { modes: ['Node'], node: nodes })).toEqual({ allowed: false });
   });
 });
 

@@ -111,8 +111,8 @@ describe('proxy ids and locations', () => {
     const admin = { name: 'admin', groups: ['system:masters'] };
     for (const resource of ['services', 'pods', 'nodes']) {
       const a = { verb: 'get', group: '', resource, subresource: 'proxy', namespace: resource === 'nodes' ? undefined : 'default', name: resource === 'nodes' ? 'n1' : 'x' };
-      expect((await authorize(node, a, nodes)).allowed, resource).toBe(false);
-      expect((await authorize(admin, a, nodes)).allowed).toBe(true);
+      expect((await authorize(node, a, { modes: ['Node'], node: nodes })).allowed, resource).toBe(false);
+      expect((await authorize(admin, a, { modes: ['Node'], node: nodes })).allowed).toBe(true);
     }
   });
 });

@@ -1,41 +1,21 @@
 // The Node authorizer (upstream's plugin/pkg/auth/authorizer/node): a kubelet may read a
 // Secret, ConfigMap or PersistentVolumeClaim and create a token for a ServiceAccount only
 // when a pod bound to its node names it; everything else it may do is a fixed rule list
-// (upstream's system:node ClusterRole). Which Node, pod or Lease a write may touch is left to
-// the NodeRestriction admission plugin, which sees the objects (admission/noderestriction.ts).
+// (upstream's NodeRules, the system:node ClusterRole). Which Node, pod or Lease a write may
+// touch is left to the NodeRestriction admission plugin, which sees the objects
+// (admission/noderestriction.ts). kube-proxy and host-gw, which run in the agent with the
+// node's credentials, read Services, EndpointSlices and Nodes through RBAC (system:node-proxier).
 import type { ResourceDef } from '../../../api/registry.js';
+import { rulesAllow as rbacRulesAllow } from '../../../api/rbac.js';
+import { NODE_RULES } from './bootstrap-policy.js';
 import type { Decision, RequestAttributes } from '../auth.js';
 import type { ApiCore } from '../core.js';
 import { NodeGraph, PodGraphFeed, podEdges, type RefKind } from './graph.js';
 
 const READ = ['get', 'list', 'watch'];
 
-interface Rule {
-  group: string;
-  resources: string[]; // 'pods' or 'pods/status'
-  verbs: string[];
-}
-
-// Upstream's NodeRules(), for the kinds this apiserver serves. kube-proxy and host-gw run in
-// the agent with the node's credentials (upstream gives kube-proxy system:node-proxier), so
-// endpoints and endpointslices are readable too.
-const NODE_RULES: Rule[] = [
-  { group: '', resources: ['services'], verbs: READ },
-  { group: '', resources: ['nodes'], verbs: ['create', 'get', 'list', 'watch', 'update', 'patch'] },
-  { group: '', resources: ['nodes/status'], verbs: ['update', 'patch'] },
-  { group: '', resources: ['events'], verbs: ['create', 'update', 'patch'] },
-  { group: 'events.k8s.io', resources: ['events'], verbs: ['create', 'update', 'patch'] },
-  { group: '', resources: ['pods'], verbs: [...READ, 'create', 'delete'] },
-  { group: '', resources: ['pods/status'], verbs: ['update', 'patch'] },
-  { group: '', resources: ['pods/eviction'], verbs: ['create'] },
-  { group: '', resources: ['endpoints'], verbs: READ },
-  { group: 'discovery.k8s.io', resources: ['endpointslices'], verbs: READ },
-  { group: 'certificates.k8s.io', resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
-];
-
 function rulesAllow(a: RequestAttributes): boolean {
-  const r = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-  return NODE_RULES.some((rule) => rule.group === a.group && rule.resources.includes(r) && rule.verbs.includes(a.verb));
+  return rbacRulesAllow(a, NODE_RULES);
 }
 
 const ALLOW: Decision = { allowed: true };

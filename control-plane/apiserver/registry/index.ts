@@ -6,10 +6,11 @@ import { csrStrategy } from './certificatesigningrequests.js';
 import { namespaceStrategy } from './namespaces.js';
 import { nodeStrategy } from './nodes.js';
 import { podStrategy } from './pods.js';
+import { rbacStrategy, type RbacDeps } from './rbac.js';
 import { serviceStrategy, type ServiceAllocators } from './services.js';
 import { strategy, type Strategy } from './strategy.js';
 
-export type RegistryDeps = ServiceAllocators;
+export type RegistryDeps = ServiceAllocators & RbacDeps;
 
 const KINDS: Record<string, (def: ResourceDef, deps: RegistryDeps) => Strategy> = {
   '/Namespace': () => namespaceStrategy,
@@ -17,6 +18,10 @@ const KINDS: Record<string, (def: ResourceDef, deps: RegistryDeps) => Strategy> 
   '/Pod': () => podStrategy,
   '/Service': (def, deps) => serviceStrategy(def, deps),
   'certificates.k8s.io/CertificateSigningRequest': () => csrStrategy,
+  'rbac.authorization.k8s.io/Role': rbacStrategy,
+  'rbac.authorization.k8s.io/ClusterRole': rbacStrategy,
+  'rbac.authorization.k8s.io/RoleBinding': rbacStrategy,
+  'rbac.authorization.k8s.io/ClusterRoleBinding': rbacStrategy,
 };
 
 export function strategyFor(def: ResourceDef, deps: RegistryDeps): Strategy {

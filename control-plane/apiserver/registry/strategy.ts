@@ -13,6 +13,16 @@ export interface Allocation {
 
 export const NOTHING_ALLOCATED: Allocation = { commit() {}, revert() {} };
 
+/** A user's create or update, after defaulting, before admission (see authorizeWrite). */
+export interface WriteCheck {
+  operation: 'CREATE' | 'UPDATE';
+  user: UserInfo;
+  namespace?: string;
+  name: string;
+  obj: KObject;
+  old?: KObject;
+}
+
 export interface Strategy {
   /**
    * Create: sets what the server owns (status, phase, finalizers; a CSR's requestor from
@@ -39,6 +49,11 @@ export interface Strategy {
   prepareForDelete(obj: KObject): void;
   /** A deletion-marked object without metadata.finalizers: may it leave the store now? */
   canRemove(obj: KObject): boolean;
+  /**
+   * Refuses (403) a user's write the kind's own rules forbid whatever the admission chain
+   * says: RBAC's escalation prevention (registry/rbac.ts).
+   */
+  authorizeWrite?(w: WriteCheck): Promise<void>;
 }
 
 export type StrategyOverrides = Partial<Strategy>;

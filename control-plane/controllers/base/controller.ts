@@ -6,10 +6,15 @@ import { logger } from '../../../api/log.js';
 import { type Client, errorMessage, type EventRecorder, ExponentialBackoff, type InformerFactory, runWorkers, WorkQueue } from '../../../client/index.js';
 
 export interface ControllerContext {
+  /** the controller's own identity: its service account in kube-system */
   client: Client;
   informers: InformerFactory;
-  /** the event recorder of one source (replicaset-controller ...), all on the one client */
+  /** the event recorder of one source (replicaset-controller ...), on `client` */
   recorder(component: string): EventRecorder;
+  /** the controller manager's identity, the shared informers': reads its role holds (list, watch) */
+  rootClient: Client;
+  /** the client of another controller's service account (one k8ts controller doing two upstream controllers' work) */
+  clientAs(serviceAccount: string): Client;
 }
 
 export abstract class Controller {

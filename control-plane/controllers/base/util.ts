@@ -58,3 +58,13 @@ export function intOrPercent(v: number | string | undefined, total: number, roun
   const x = (Number(m[1]) * total) / 100;
   return roundUp ? Math.ceil(x) : Math.floor(x);
 }
+
+/**
+ * The body of a status write: the object with `status` merged in and no resourceVersion.
+ * Controllers write status with an update of the status subresource, as upstream's do (their
+ * RBAC roles grant update, not patch, on <kind>/status); without a resourceVersion the
+ * apiserver applies it to the stored object and takes only its status.
+ */
+export function withStatus<T extends { metadata?: object; status?: object }>(obj: T, status: NonNullable<T['status']>): T {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: undefined }, status: { ...obj.status, ...status } };
+}

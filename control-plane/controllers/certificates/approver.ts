@@ -1,10 +1,13 @@
 // The CSR approving controller (upstream csrapproving, pkg/controller/certificates/approver):
 // pending kubelet requests get Approved or Denied through the approval subresource, by the
 // rules in policy.ts. The Node a request names is read live: a cache that has not seen a
-// just-registered Node would let a bootstrap token through.
+// just-registered Node would let a bootstrap token through. Those reads (and the apiserver's
+// own names) go with the controller manager's identity, which may list anything: upstream's
+// certificate-controller role has no Node or Endpoints reads, as its approver needs none.
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { requestOf } from '../../../api/certificates.js';
+import { isDNS1123Subdomain } from '../../../api/validation.js';
 import type { KObject } from '../../../api/registry.js';
 import { rfc3339 } from '../../../api/time.js';
 import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
@@ -41,7 +44,7 @@ export class CSRApprovingController extends Controller {
     if (this.apiserverNamesLoaded) return;
     const { config } = this.ctx.client;
     const names: string[] = [];
-    const ep = await this.ctx.client.endpoints.namespace('default').get('kubernetes').catch(() => undefined);
+    const ep = (await this.ctx.rootClient.endpoints.namespace('default').list({ fieldSelector: 'metadata.name=kubernetes' }).catch(() => undefined))?.items[0];
     for (const s of ep?.subsets ?? []) for (const a of s.addresses ?? []) if (a.ip) names.push(a.ip);
     const server = new URL(config.server);
     const opts = { ca: config.caPem };
@@ -79,11 +82,8 @@ export class CSRApprovingController extends Controller {
     let node: KObject | undefined;
     const nodeName = nodeNameOf(req);
     if (needsNode(csr) && nodeName) {
-      try {
-        node = await this.ctx.client.nodes.get(nodeName);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      // A name no Node can have (it would not be one selector term) names no Node.
+      if (isDNS1123Subdomain(nodeName).length === 0) node = (await this.ctx.rootClient.nodes.list({ fieldSelector: `metadata.name=${nodeName}` })).items[0];
     }
     const d = decide(csr, req, { node, otherNodes: this.nodes.list(), reserved: this.reserved });
     if (d.action === 'none') {
