@@ -191,7 +191,8 @@ export const nameIsDNS1035Label = prefixAware(isDNS1035Label);
 export function validatePathSegmentName(name: string, prefix: boolean): string[] {
   if (!prefix && (name === '.' || name === '..')) return [`may not be '${name}'`];
   const errs: string[] = [];
-  for (const bad of ['/', '%']) if (name.includes(bad)) errs.push(`may not contain '${bad}'`);
+  // The name may be any JSON (metadata.name: -1): never throw on it.
+  for (const bad of ['/', '%']) if (String(name).includes(bad)) errs.push(`may not contain '${bad}'`);
   return errs;
 }
 
